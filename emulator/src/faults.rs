@@ -1,0 +1,428 @@
+//! Fault injection: what the emulator does instead of behaving, and when.
+//!
+//! Faults are deterministic. A [`FaultRule`] fires on the next matching requests
+//! (optionally only for one session); [`RandomFaults`] draws from a seeded generator
+//! for every upload request, so a failing schedule replays from its seed.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The three kinds of request the Resumable Upload API knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestKind {
+    /// Step 1: `POST /{version}/{app-id}/uploads`.
+    Create,
+    /// Step 2: `POST /{version}/{session-id}` with the file's bytes.
+    Upload,
+    /// Step 3: `GET /{version}/{session-id}`.
+    Offset,
+}
+
+impl fmt::Display for RequestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RequestKind::Create => "create",
+            RequestKind::Upload => "upload",
+            RequestKind::Offset => "offset",
+        })
+    }
+}
+
+/// What to do after a stall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterStall {
+    /// Read the rest of the body and answer as usual.
+    Continue,
+    /// Close the connection without an answer (what arrived before is kept).
+    Close,
+}
+
+/// A Graph error body to answer with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorSpec {
+    /// `error.message`.
+    pub message: String,
+    /// `error.type`, e.g. `OAuthException`.
+    pub error_type: String,
+    /// `error.code`.
+    pub code: i64,
+    /// `error.error_subcode`, left out when `None`.
+    pub subcode: Option<i64>,
+    /// `error.is_transient`.
+    pub is_transient: bool,
+}
+
+/// One misbehaviour.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Close the connection after this many more body bytes (they are kept).
+    Cut {
+        /// Body bytes of this request to accept before closing.
+        after_bytes: u64,
+    },
+    /// Close the connection when the session's offset reaches this file offset.
+    CutAt {
+        /// Absolute offset in the file.
+        offset: u64,
+    },
+    /// Stop reading after `after_bytes` body bytes for `millis`, then go on or close.
+    Stall {
+        /// Body bytes to accept before the stall.
+        after_bytes: u64,
+        /// How long to stop reading.
+        millis: u64,
+        /// What happens when the stall ends.
+        then: AfterStall,
+    },
+    /// Answer with this HTTP status (and Graph error, if any) instead of doing the work.
+    /// An upload's body is read and thrown away first, so the client sees the answer.
+    Respond {
+        /// The HTTP status code.
+        status: u16,
+        /// The Graph error object; `None` sends an empty body.
+        error: Option<ErrorSpec>,
+        /// Extra response headers, e.g. `Retry-After` or `X-App-Usage`.
+        headers: Vec<(String, String)>,
+    },
+    /// Do the work (commit every byte), then close the connection without answering.
+    LoseResponse,
+}
+
+impl Fault {
+    /// A 500 with Graph code 2 and `is_transient: true`.
+    pub fn transient_500() -> Fault {
+        Fault::Respond {
+            status: 500,
+            error: Some(ErrorSpec {
+                message: "An unexpected error has occurred. Please retry your request later."
+                    .into(),
+                error_type: "OAuthException".into(),
+                code: 2,
+                subcode: None,
+                is_transient: true,
+            }),
+            headers: Vec::new(),
+        }
+    }
+
+    /// A 400 with Graph code 4 (application request limit) and an `X-App-Usage` header.
+    pub fn throttled() -> Fault {
+        Fault::Respond {
+            status: 400,
+            error: Some(ErrorSpec {
+                message: "(#4) Application request limit reached".into(),
+                error_type: "OAuthException".into(),
+                code: 4,
+                subcode: None,
+                is_transient: true,
+            }),
+            headers: vec![(
+                "X-App-Usage".into(),
+                r#"{"call_count":100,"total_cputime":25,"total_time":25}"#.into(),
+            )],
+        }
+    }
+
+    /// A 503 with an empty body, as a load balancer sends it.
+    pub fn unavailable_503() -> Fault {
+        Fault::Respond {
+            status: 503,
+            error: None,
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// A fault and the requests it applies to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultRule {
+    /// Which kind of request triggers it.
+    pub kind: RequestKind,
+    /// What happens.
+    pub fault: Fault,
+    /// How many matching requests it fires on; `None` means every one.
+    pub times: Option<u32>,
+    /// Only requests on this session id (the full id, `?sig=` included).
+    pub session: Option<String>,
+}
+
+impl FaultRule {
+    /// A rule that fires once on the next request of `kind`.
+    pub fn once(kind: RequestKind, fault: Fault) -> FaultRule {
+        FaultRule {
+            kind,
+            fault,
+            times: Some(1),
+            session: None,
+        }
+    }
+}
+
+/// The error of a fault specification that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultSpecError(pub String);
+
+impl fmt::Display for FaultSpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FaultSpecError {}
+
+impl FromStr for FaultRule {
+    type Err = FaultSpecError;
+
+    /// Parses the command line form `KIND,KEY[=VALUE],...`, for example
+    /// `upload,cut-after=1048576`, `upload,times=3,status=500,code=2,transient`,
+    /// `upload,stall=5000,after=65536,then=close`, `upload,lose-response`,
+    /// `offset,status=503`, `upload,cut-at=4000000`.
+    fn from_str(spec: &str) -> Result<FaultRule, FaultSpecError> {
+        let err = |m: String| FaultSpecError(format!("fault '{spec}': {m}"));
+        let mut parts = spec.split(',');
+        let kind = match parts.next().unwrap_or("") {
+            "create" => RequestKind::Create,
+            "upload" => RequestKind::Upload,
+            "offset" => RequestKind::Offset,
+            other => {
+                return Err(err(format!(
+                    "starts with '{other}'; use create, upload or offset"
+                )))
+            }
+        };
+        let mut times = Some(1);
+        let mut session = None;
+        let mut fault = None;
+        let mut after = 0u64;
+        let mut then = AfterStall::Close;
+        let mut stall_ms = None;
+        let mut status = None;
+        let mut code = None;
+        let mut subcode = None;
+        let mut transient = false;
+        let mut error_type = None;
+        let mut message = None;
+        let mut headers = Vec::new();
+        let num = |k: &str, v: Option<&str>| -> Result<u64, FaultSpecError> {
+            v.and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| err(format!("{k} needs a whole number")))
+        };
+        for part in parts {
+            let (key, value) = match part.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (part, None),
+            };
+            match key {
+                "times" => {
+                    times = match value {
+                        Some("always") => None,
+                        _ => Some(num(key, value)? as u32),
+                    }
+                }
+                "session" => session = value.map(str::to_string),
+                "cut-after" => {
+                    fault = Some(Fault::Cut {
+                        after_bytes: num(key, value)?,
+                    })
+                }
+                "cut-at" => {
+                    fault = Some(Fault::CutAt {
+                        offset: num(key, value)?,
+                    })
+                }
+                "stall" => stall_ms = Some(num(key, value)?),
+                "after" => after = num(key, value)?,
+                "then" => {
+                    then = match value {
+                        Some("close") => AfterStall::Close,
+                        Some("continue") => AfterStall::Continue,
+                        _ => return Err(err("then takes close or continue".into())),
+                    }
+                }
+                "lose-response" => fault = Some(Fault::LoseResponse),
+                "status" => status = Some(num(key, value)? as u16),
+                "code" => code = Some(num(key, value)? as i64),
+                "subcode" => subcode = Some(num(key, value)? as i64),
+                "transient" => transient = true,
+                "type" => error_type = value.map(str::to_string),
+                "message" => message = value.map(str::to_string),
+                "header" => {
+                    let (n, v) = value
+                        .and_then(|v| v.split_once(':'))
+                        .ok_or_else(|| err("header takes Name:Value".into()))?;
+                    headers.push((n.trim().to_string(), v.trim().to_string()));
+                }
+                other => return Err(err(format!("unknown key '{other}'"))),
+            }
+        }
+        if let Some(millis) = stall_ms {
+            fault = Some(Fault::Stall {
+                after_bytes: after,
+                millis,
+                then,
+            });
+        }
+        if let Some(status) = status {
+            let error = code.map(|code| ErrorSpec {
+                message: message
+                    .clone()
+                    .unwrap_or_else(|| format!("(#{code}) Injected by the emulator")),
+                error_type: error_type
+                    .clone()
+                    .unwrap_or_else(|| "OAuthException".into()),
+                code,
+                subcode,
+                is_transient: transient,
+            });
+            fault = Some(Fault::Respond {
+                status,
+                error,
+                headers,
+            });
+        }
+        let fault = fault.ok_or_else(|| {
+            err("names no fault; use cut-after, cut-at, stall, status or lose-response".into())
+        })?;
+        Ok(FaultRule {
+            kind,
+            fault,
+            times,
+            session,
+        })
+    }
+}
+
+/// Random faults on upload requests, drawn from a seeded generator.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RandomFaults {
+    /// The seed: the same seed and the same request order give the same faults.
+    pub seed: u64,
+    /// The chance, from 0.0 to 1.0, that an upload request meets a fault.
+    pub rate: f64,
+    /// How long a random stall lasts (it then closes the connection).
+    pub stall_ms: u64,
+}
+
+/// SplitMix64: small, fast and good enough to schedule faults reproducibly.
+#[derive(Clone, Debug)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next_u64() % n
+        }
+    }
+
+    pub(crate) fn chance(&mut self, rate: f64) -> bool {
+        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < rate
+    }
+}
+
+impl RandomFaults {
+    /// Draws the fault for an upload request whose body is `body_len` bytes long.
+    pub(crate) fn draw(&self, rng: &mut Rng, body_len: u64) -> Option<Fault> {
+        if !rng.chance(self.rate) {
+            return None;
+        }
+        Some(match rng.below(6) {
+            0 | 1 => Fault::Cut {
+                after_bytes: rng.below(body_len.max(1)),
+            },
+            2 => Fault::Stall {
+                after_bytes: rng.below(body_len.max(1)),
+                millis: self.stall_ms,
+                then: AfterStall::Close,
+            },
+            3 => match rng.below(2) {
+                0 => Fault::transient_500(),
+                _ => Fault::unavailable_503(),
+            },
+            4 => Fault::throttled(),
+            _ => Fault::LoseResponse,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cut_and_respond_specs() {
+        let r: FaultRule = "upload,cut-after=100".parse().unwrap();
+        assert_eq!(r.kind, RequestKind::Upload);
+        assert_eq!(r.fault, Fault::Cut { after_bytes: 100 });
+        assert_eq!(r.times, Some(1));
+
+        let r: FaultRule = "offset,times=3,status=500,code=2,transient"
+            .parse()
+            .unwrap();
+        assert_eq!(r.times, Some(3));
+        match r.fault {
+            Fault::Respond { status, error, .. } => {
+                assert_eq!(status, 500);
+                let e = error.unwrap();
+                assert_eq!((e.code, e.is_transient), (2, true));
+            }
+            f => panic!("unexpected {f:?}"),
+        }
+        let r: FaultRule = "upload,stall=50,after=10,then=continue,times=always"
+            .parse()
+            .unwrap();
+        assert_eq!(r.times, None);
+        assert_eq!(
+            r.fault,
+            Fault::Stall {
+                after_bytes: 10,
+                millis: 50,
+                then: AfterStall::Continue
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_bad_specs_with_a_reason() {
+        for bad in [
+            "download,cut-after=1",
+            "upload",
+            "upload,cut-after=x",
+            "upload,bogus",
+        ] {
+            let e = bad.parse::<FaultRule>().unwrap_err();
+            assert!(e.0.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn random_schedule_replays_from_its_seed() {
+        let rf = RandomFaults {
+            seed: 42,
+            rate: 0.5,
+            stall_ms: 10,
+        };
+        let draw = || {
+            let mut rng = Rng::new(rf.seed);
+            (0..50).map(|_| rf.draw(&mut rng, 1000)).collect::<Vec<_>>()
+        };
+        let a = draw();
+        assert_eq!(a, draw());
+        let hits = a.iter().filter(|f| f.is_some()).count();
+        assert!((10..40).contains(&hits), "{hits} faults of 50 at rate 0.5");
+    }
+}

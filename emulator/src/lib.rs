@@ -1,0 +1,290 @@
+//! A local emulator of the Meta Graph API's Resumable Upload API.
+//!
+//! It is a real HTTP server (hyper on tokio) that answers the three steps of the
+//! protocol as Meta documents them, plus the behaviours of the real service that the
+//! documentation leaves out (session ids with a `?sig=` query part, handles joined by
+//! newlines for video, `file_offset` as a string on request). It can misbehave on
+//! command: cut connections, stall, answer errors, lose final answers — from the Rust
+//! API ([`Emulator::add_fault`]) or from command-line flags.
+//!
+//! It shares no code with the fbup library: each is written from the documentation on
+//! its own, so that a misreading in one is caught by the other.
+//!
+//! ```no_run
+//! let emu = fbup_emulator::Emulator::start(fbup_emulator::Config::default()).unwrap();
+//! println!("Graph at {}", emu.url());
+//! ```
+
+#![warn(missing_docs)]
+
+mod faults;
+mod server;
+mod state;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+
+pub use faults::{
+    AfterStall, ErrorSpec, Fault, FaultRule, FaultSpecError, RandomFaults, RequestKind,
+};
+pub use server::DOCUMENTED_TYPES;
+pub use state::{LoggedRequest, SessionInfo, Storage};
+
+use state::{lock, State};
+
+/// How the emulator is set up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The address to bind; 127.0.0.1 by default.
+    pub host: String,
+    /// The port; 0 picks a free one.
+    pub port: u16,
+    /// Accepted tokens; empty accepts any non-empty token.
+    pub tokens: Vec<String>,
+    /// Accepted app ids; empty accepts any numeric app id.
+    pub app_ids: Vec<String>,
+    /// Where bytes go.
+    pub storage: Storage,
+    /// Accept any `file_type`, not only the five documented ones.
+    pub any_type: bool,
+    /// Answer `"file_offset":"N"` (a string) in step 3, as newer docs show.
+    pub offset_as_string: bool,
+    /// How long a session lives.
+    pub session_ttl: Duration,
+    /// Fault rules in force from the start.
+    pub faults: Vec<FaultRule>,
+    /// Random faults on upload requests.
+    pub random_faults: Option<RandomFaults>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            host: "127.0.0.1".into(),
+            port: 0,
+            tokens: Vec::new(),
+            app_ids: Vec::new(),
+            storage: Storage::TempDir,
+            any_type: false,
+            offset_as_string: false,
+            session_ttl: Duration::from_secs(24 * 3600),
+            faults: Vec::new(),
+            random_faults: None,
+        }
+    }
+}
+
+/// A running emulator. It stops (and removes its temporary folder) when dropped.
+pub struct Emulator {
+    addr: SocketAddr,
+    url: String,
+    state: Arc<State>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Emulator {
+    /// Binds the address and starts serving on a background thread of its own.
+    pub fn start(config: Config) -> io::Result<Emulator> {
+        let temp = match config.storage {
+            Storage::TempDir => Some(tempfile::Builder::new().prefix("fbup-emulator").tempdir()?),
+            _ => None,
+        };
+        let dir = match &config.storage {
+            Storage::Dir(d) => {
+                std::fs::create_dir_all(d)?;
+                Some(d.clone())
+            }
+            Storage::TempDir => temp.as_ref().map(|t| t.path().to_path_buf()),
+            Storage::Discard { .. } => None,
+        };
+        let std_listener = std::net::TcpListener::bind((config.host.as_str(), config.port))?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let state = Arc::new(State {
+            tokens: config.tokens,
+            app_ids: config.app_ids,
+            any_type: config.any_type,
+            offset_as_string: config.offset_as_string,
+            session_ttl: config.session_ttl,
+            storage: config.storage,
+            dir,
+            sessions: Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(1),
+            log: Mutex::new(Vec::new()),
+            rules: Mutex::new(config.faults),
+            random: Mutex::new(
+                config
+                    .random_faults
+                    .map(|rf| (rf.clone(), faults::Rng::new(rf.seed))),
+            ),
+            faults_injected: AtomicU64::new(0),
+            nonce: AtomicU64::new(0x5EED),
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("fbup-emulator")
+            .enable_all()
+            .build()?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let serve_state = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("fbup-emulator".into())
+            .spawn(move || {
+                runtime.block_on(serve(std_listener, serve_state, stop_rx));
+                runtime.shutdown_background();
+            })?;
+        let host = if addr.is_ipv6() {
+            format!("[{}]", addr.ip())
+        } else {
+            addr.ip().to_string()
+        };
+        Ok(Emulator {
+            addr,
+            url: format!("http://{host}:{}", addr.port()),
+            state,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            _temp: temp,
+        })
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:40123`: what a client uses as Graph's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every session, oldest first.
+    pub fn sessions(&self) -> Vec<SessionInfo> {
+        snapshot(&self.state)
+    }
+
+    /// One session by its full id (`?sig=` included).
+    pub fn session(&self, id: &str) -> Option<SessionInfo> {
+        self.sessions().into_iter().find(|s| s.id == id)
+    }
+
+    /// The bytes a session holds, when they are stored (not with [`Storage::Discard`]).
+    pub fn session_bytes(&self, id: &str) -> Option<Vec<u8>> {
+        let info = self.session(id)?;
+        let mut bytes = std::fs::read(info.path?).ok()?;
+        bytes.truncate(info.file_offset as usize);
+        Some(bytes)
+    }
+
+    /// The requests received so far (the newest 10,000), tokens redacted.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        lock(&self.state.log).clone()
+    }
+
+    /// Forgets the logged requests.
+    pub fn clear_requests(&self) {
+        lock(&self.state.log).clear();
+    }
+
+    /// Adds a fault rule; rules are tried in the order they were added.
+    pub fn add_fault(&self, rule: FaultRule) {
+        lock(&self.state.rules).push(rule);
+    }
+
+    /// Removes every fault rule that has not fired yet.
+    pub fn clear_faults(&self) {
+        lock(&self.state.rules).clear();
+    }
+
+    /// Turns the random fault mode on (with a fresh generator from its seed) or off.
+    pub fn set_random_faults(&self, random: Option<RandomFaults>) {
+        *lock(&self.state.random) = random.map(|rf| {
+            let rng = faults::Rng::new(rf.seed);
+            (rf, rng)
+        });
+    }
+
+    /// How many faults have been injected so far.
+    pub fn faults_injected(&self) -> u64 {
+        self.state.faults_injected.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub(crate) fn snapshot(state: &State) -> Vec<SessionInfo> {
+    let sessions: Vec<_> = lock(&state.sessions).values().cloned().collect();
+    let mut infos: Vec<(std::time::Instant, SessionInfo)> = sessions
+        .iter()
+        .map(|s| {
+            let s = lock(s);
+            (
+                s.created,
+                SessionInfo {
+                    id: s.id.clone(),
+                    app_id: s.app_id.clone(),
+                    file_name: s.file_name.clone(),
+                    file_type: s.file_type.clone(),
+                    file_length: s.file_length,
+                    file_offset: s.offset,
+                    sha256: s.current_sha256(),
+                    complete: s.offset == s.file_length,
+                    handle: s.handle.clone(),
+                    bytes_received_total: s.bytes_received_total,
+                    upload_requests: s.upload_requests,
+                    path: s.path.clone(),
+                },
+            )
+        })
+        .collect();
+    infos.sort_by_key(|(t, _)| *t);
+    infos.into_iter().map(|(_, i)| i).collect()
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    state: Arc<State>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+        return;
+    };
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut stop => return,
+            a = listener.accept() => a,
+        };
+        let Ok((stream, _)) = accepted else {
+            // Out of descriptors or a reset before accept: wait a little and go on.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| server::handle(state.clone(), req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .max_buf_size(4 * 1024 * 1024)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}

@@ -1,0 +1,642 @@
+//! The HTTP side: routes requests to the three steps of the protocol, applies faults.
+//!
+//! Written from Meta's documentation of the Resumable Upload API and the behaviour of
+//! the real service described in the README, independently of the fbup library.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+
+use crate::faults::{AfterStall, ErrorSpec, Fault, RequestKind};
+use crate::state::{lock, LoggedRequest, State};
+
+/// The five file types the documentation lists.
+pub const DOCUMENTED_TYPES: [&str; 5] = [
+    "application/pdf",
+    "image/jpeg",
+    "image/jpg",
+    "image/png",
+    "video/mp4",
+];
+
+/// How many requests the log keeps (the oldest go first).
+const LOG_CAP: usize = 10_000;
+
+/// A request form body larger than this is refused.
+const FORM_CAP: usize = 64 * 1024;
+
+/// Returned by the service to make hyper drop the connection without an answer.
+#[derive(Debug)]
+pub(crate) struct Hangup(&'static str);
+
+impl fmt::Display for Hangup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "connection closed by the emulator: {}", self.0)
+    }
+}
+
+impl std::error::Error for Hangup {}
+
+type Reply = Result<Response<Full<Bytes>>, Hangup>;
+
+fn json(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    r
+}
+
+/// A Graph error answer with the full shape of the real ones.
+fn graph_error(state: &State, status: u16, spec: &ErrorSpec) -> Response<Full<Bytes>> {
+    let mut error = serde_json::json!({
+        "message": spec.message,
+        "type": spec.error_type,
+        "code": spec.code,
+        "is_transient": spec.is_transient,
+        "fbtrace_id": state.fbtrace_id(),
+    });
+    if let Some(sub) = spec.subcode {
+        error["error_subcode"] = sub.into();
+    }
+    json(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        serde_json::json!({ "error": error }),
+    )
+}
+
+fn error(state: &State, status: u16, kind: &str, code: i64, message: String) -> Reply {
+    Ok(graph_error(
+        state,
+        status,
+        &ErrorSpec {
+            message,
+            error_type: kind.into(),
+            code,
+            subcode: None,
+            is_transient: false,
+        },
+    ))
+}
+
+fn param_error(state: &State, message: String) -> Reply {
+    error(state, 400, "OAuthException", 100, message)
+}
+
+/// Graph's answer to an id it does not know (or a malformed, percent-encoded,
+/// expired or unsigned one): code 100, subcode 33.
+fn no_such_object(state: &State, method: &Method, id: &str) -> Reply {
+    let verb = if method == Method::GET { "get" } else { "post" };
+    Ok(graph_error(
+        state,
+        400,
+        &ErrorSpec {
+            message: format!(
+                "Unsupported {verb} request. Object with ID '{id}' does not exist, cannot be \
+                 loaded due to missing permissions, or does not support this operation. Please \
+                 read the Graph API documentation at https://developers.facebook.com/docs/graph-api"
+            ),
+            error_type: "GraphMethodException".into(),
+            code: 100,
+            subcode: Some(33),
+            is_transient: false,
+        },
+    ))
+}
+
+fn token_missing(state: &State) -> Reply {
+    error(
+        state,
+        400,
+        "OAuthException",
+        104,
+        "An access token is required to request this resource.".into(),
+    )
+}
+
+fn token_invalid(state: &State) -> Reply {
+    error(
+        state,
+        400,
+        "OAuthException",
+        190,
+        "Invalid OAuth access token - Cannot parse access token".into(),
+    )
+}
+
+/// The token of the `Authorization` header (`OAuth x` or `Bearer x`).
+fn header_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(hyper::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("oauth") || scheme.eq_ignore_ascii_case("bearer"))
+        .then(|| token.trim().to_string())
+}
+
+fn parse_form(s: &str) -> HashMap<String, String> {
+    form_urlencoded::parse(s.as_bytes()).into_owned().collect()
+}
+
+/// The path and query with `access_token` values replaced.
+fn redact_query(path: &str, query: Option<&str>) -> String {
+    match query {
+        None => path.to_string(),
+        Some(q) => {
+            let parts: Vec<String> = q
+                .split('&')
+                .map(|p| {
+                    if p.starts_with("access_token=") {
+                        "access_token=REDACTED".to_string()
+                    } else {
+                        p.to_string()
+                    }
+                })
+                .collect();
+            format!("{path}?{}", parts.join("&"))
+        }
+    }
+}
+
+fn log_request(state: &State, req: &Request<Incoming>, kind: Option<RequestKind>) {
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+            let value = if n == hyper::header::AUTHORIZATION {
+                match value.split_once(' ') {
+                    Some((scheme, _)) => format!("{scheme} REDACTED"),
+                    None => "REDACTED".into(),
+                }
+            } else {
+                value
+            };
+            (n.as_str().to_string(), value)
+        })
+        .collect();
+    let entry = LoggedRequest {
+        method: req.method().to_string(),
+        path_and_query: redact_query(req.uri().path(), req.uri().query()),
+        headers,
+        kind,
+    };
+    let mut log = lock(&state.log);
+    if log.len() >= LOG_CAP {
+        log.drain(..LOG_CAP / 10);
+    }
+    log.push(entry);
+}
+
+/// The entry point of every request.
+pub(crate) async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Hangup> {
+    let path = req.uri().path().to_string();
+    if path == "/_emulator/sessions" && req.method() == Method::GET {
+        log_request(&state, &req, None);
+        let list: Vec<_> = crate::snapshot(&state)
+            .iter()
+            .map(|s| s.to_json())
+            .collect();
+        return Ok(json(StatusCode::OK, serde_json::Value::Array(list)));
+    }
+    let Some((version, rest)) = path
+        .strip_prefix('/')
+        .and_then(|p| p.split_once('/'))
+        .filter(|(v, _)| is_version(v))
+    else {
+        log_request(&state, &req, None);
+        return error(
+            &state,
+            400,
+            "OAuthException",
+            2500,
+            format!("Unknown path components: {path}"),
+        );
+    };
+    let _ = version;
+    let rest = rest.to_string();
+    if let Some(app) = rest.strip_suffix("/uploads").filter(|a| !a.contains('/')) {
+        log_request(&state, &req, Some(RequestKind::Create));
+        if req.method() != Method::POST {
+            return error(
+                &state,
+                400,
+                "OAuthException",
+                100,
+                "(#100) Tried accessing nonexisting field (uploads) on node type (Application)"
+                    .into(),
+            );
+        }
+        let app = app.to_string();
+        return create(&state, req, &app).await;
+    }
+    let kind = match *req.method() {
+        Method::POST => RequestKind::Upload,
+        _ => RequestKind::Offset,
+    };
+    log_request(&state, &req, Some(kind));
+    // Everything else names an object: only upload sessions exist here.
+    let query = req.uri().query().unwrap_or("").to_string();
+    let sig = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("sig="))
+        .map(str::to_string);
+    let id = match &sig {
+        Some(sig) => format!("{rest}?sig={sig}"),
+        None => rest.clone(),
+    };
+    let header_tok = header_token(req.headers());
+    let query_tok = parse_form(&query).remove("access_token");
+    match kind {
+        RequestKind::Upload => {
+            // Step 2 takes the token only from the Authorization header.
+            let Some(token) = header_tok else {
+                return if query_tok.is_some() {
+                    error(
+                        &state,
+                        400,
+                        "OAuthException",
+                        190,
+                        "Invalid OAuth access token - the upload step takes the token only in \
+                         the header 'Authorization: OAuth <token>'"
+                            .into(),
+                    )
+                } else {
+                    token_missing(&state)
+                };
+            };
+            if !state.token_ok(&token) {
+                return token_invalid(&state);
+            }
+            if !rest.starts_with("upload:") || sig.is_none() {
+                return no_such_object(&state, req.method(), &rest);
+            }
+            upload(&state, req, &id).await
+        }
+        _ => {
+            let Some(token) = header_tok.or(query_tok) else {
+                return token_missing(&state);
+            };
+            if !state.token_ok(&token) {
+                return token_invalid(&state);
+            }
+            if req.method() != Method::GET {
+                return no_such_object(&state, req.method(), &rest);
+            }
+            offset(&state, &id, &rest).await
+        }
+    }
+}
+
+fn is_version(v: &str) -> bool {
+    let Some(num) = v.strip_prefix('v') else {
+        return false;
+    };
+    let mut parts = num.splitn(2, '.');
+    let major_ok = parts
+        .next()
+        .is_some_and(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()));
+    let minor_ok = parts
+        .next()
+        .is_none_or(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()));
+    major_ok && minor_ok
+}
+
+/// Applies a fault that does not depend on the body; returns the reply when the
+/// fault replaces the work.
+async fn simple_fault(state: &State, fault: &Fault) -> Option<Reply> {
+    match fault {
+        Fault::Cut { .. } | Fault::CutAt { .. } => Some(Err(Hangup("injected cut"))),
+        Fault::Stall { millis, then, .. } => {
+            tokio::time::sleep(Duration::from_millis(*millis)).await;
+            match then {
+                AfterStall::Close => Some(Err(Hangup("injected stall"))),
+                AfterStall::Continue => None,
+            }
+        }
+        Fault::Respond {
+            status,
+            error,
+            headers,
+        } => Some(Ok(respond(state, *status, error.as_ref(), headers))),
+        Fault::LoseResponse => None,
+    }
+}
+
+fn respond(
+    state: &State,
+    status: u16,
+    error: Option<&ErrorSpec>,
+    headers: &[(String, String)],
+) -> Response<Full<Bytes>> {
+    let mut r = match error {
+        Some(spec) => graph_error(state, status, spec),
+        None => {
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            r
+        }
+    };
+    for (n, v) in headers {
+        if let (Ok(n), Ok(v)) = (
+            hyper::header::HeaderName::from_bytes(n.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            r.headers_mut().insert(n, v);
+        }
+    }
+    r
+}
+
+/// Step 1: create a session.
+async fn create(state: &State, req: Request<Incoming>, app: &str) -> Reply {
+    let mut params = parse_form(req.uri().query().unwrap_or(""));
+    let header_tok = header_token(req.headers());
+    let is_form = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        let limited = http_body_util::Limited::new(req.into_body(), FORM_CAP);
+        let body = match limited.collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return param_error(state, "(#100) The request body is too large".into()),
+        };
+        params.extend(parse_form(&String::from_utf8_lossy(&body)));
+    }
+    let Some(token) = header_tok.or_else(|| params.get("access_token").cloned()) else {
+        return token_missing(state);
+    };
+    if !state.token_ok(&token) {
+        return token_invalid(state);
+    }
+    let app_id = if app == "app" {
+        state
+            .app_ids
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "1234567890".into())
+    } else {
+        app.to_string()
+    };
+    if !state.app_ok(&app_id) {
+        return param_error(
+            state,
+            "(#100) Tried accessing nonexisting field (uploads) on node type (Application)".into(),
+        );
+    }
+    let Some(length) = params.get("file_length") else {
+        return param_error(state, "(#100) The parameter file_length is required".into());
+    };
+    let length = match length.parse::<i64>() {
+        Ok(n) if n > 0 => n as u64,
+        _ => {
+            return param_error(
+                state,
+                format!("(#100) Param file_length must be a positive integer, got '{length}'"),
+            )
+        }
+    };
+    let Some(file_type) = params.get("file_type") else {
+        return param_error(state, "(#100) The parameter file_type is required".into());
+    };
+    if !state.any_type && !DOCUMENTED_TYPES.contains(&file_type.as_str()) {
+        return param_error(
+            state,
+            format!(
+                "(#100) Param file_type must be one of {{{}}}",
+                DOCUMENTED_TYPES.join(", ")
+            ),
+        );
+    }
+    if let Some(st) = params.get("session_type") {
+        if st != "attachment" {
+            return param_error(
+                state,
+                "(#100) Param session_type must be one of {attachment}".into(),
+            );
+        }
+    }
+    if let Some(fault) = state.take_fault(RequestKind::Create, None, 0) {
+        if let Some(reply) = simple_fault(state, &fault).await {
+            return reply;
+        }
+    }
+    let file_name = params.get("file_name").cloned().unwrap_or_default();
+    match state.create_session(&app_id, &file_name, file_type, length) {
+        Ok(id) => Ok(json(StatusCode::OK, serde_json::json!({ "id": id }))),
+        Err(e) => error(
+            state,
+            500,
+            "OAuthException",
+            1,
+            format!("emulator storage: {e}"),
+        ),
+    }
+}
+
+/// Step 3: how many bytes the session holds.
+async fn offset(state: &State, id: &str, shown_id: &str) -> Reply {
+    let Some(session) = state.session(id) else {
+        return no_such_object(state, &Method::GET, shown_id);
+    };
+    if let Some(fault) = state.take_fault(RequestKind::Offset, Some(id), 0) {
+        if let Some(reply) = simple_fault(state, &fault).await {
+            return reply;
+        }
+    }
+    let off = lock(&session).offset;
+    let value = if state.offset_as_string {
+        serde_json::Value::String(off.to_string())
+    } else {
+        off.into()
+    };
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({ "id": id, "file_offset": value }),
+    ))
+}
+
+/// Step 2: receive bytes from `file_offset` on.
+async fn upload(state: &State, req: Request<Incoming>, id: &str) -> Reply {
+    let Some(session) = state.session(id) else {
+        let shown = id.split_once("?sig=").map_or(id, |(p, _)| p);
+        return no_such_object(state, &Method::POST, shown);
+    };
+    let headers = req.headers();
+    let chunked = headers
+        .get(TRANSFER_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
+    let content_length = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let content_length = match content_length {
+        Some(n) if !chunked => n,
+        _ => {
+            return error(
+                state,
+                411,
+                "OAuthException",
+                100,
+                "(#100) The upload body needs a Content-Length header (chunked bodies are not \
+                 accepted)"
+                    .into(),
+            )
+        }
+    };
+    let Some(file_offset) = headers.get("file_offset") else {
+        return param_error(state, "(#100) The header file_offset is required".into());
+    };
+    let Some(file_offset) = file_offset
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    else {
+        return param_error(
+            state,
+            "(#100) The header file_offset must be a non-negative integer".into(),
+        );
+    };
+    {
+        let mut s = lock(&session);
+        s.upload_requests += 1;
+        if s.offset == s.file_length && file_offset == s.file_length && content_length == 0 {
+            // Not documented by Meta: an empty POST at the end of a complete session
+            // answers the handle again, so a client can recover a lost final answer.
+            let h = match &s.handle {
+                Some(h) => h.clone(),
+                None => {
+                    let h = state.make_handle(&s);
+                    s.handle = Some(h.clone());
+                    h
+                }
+            };
+            return Ok(json(StatusCode::OK, serde_json::json!({ "h": h })));
+        }
+        if file_offset != s.offset {
+            return param_error(
+                state,
+                format!(
+                    "(#100) file_offset {file_offset} does not match the {} bytes received so \
+                     far; resume from file_offset {}",
+                    s.offset, s.offset
+                ),
+            );
+        }
+        if file_offset + content_length > s.file_length {
+            return param_error(
+                state,
+                format!(
+                    "(#100) The body ({content_length} bytes from file_offset {file_offset}) runs \
+                     past file_length {}",
+                    s.file_length
+                ),
+            );
+        }
+    }
+    let fault = state.take_fault(RequestKind::Upload, Some(id), content_length);
+    let mut body = req.into_body();
+    if let Some(Fault::Respond {
+        status,
+        error,
+        headers,
+    }) = &fault
+    {
+        // Drain the body first so that the client reads the answer.
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(f) => {
+                    if let Some(d) = f.data_ref() {
+                        lock(&session).bytes_received_total += d.len() as u64;
+                    }
+                }
+                Err(_) => return Err(Hangup("client went away")),
+            }
+        }
+        return Ok(respond(state, *status, error.as_ref(), headers));
+    }
+    // How many body bytes may arrive before the fault acts.
+    let limit = match &fault {
+        Some(Fault::Cut { after_bytes }) => Some(*after_bytes),
+        Some(Fault::CutAt { offset }) => Some(offset.saturating_sub(file_offset)),
+        Some(Fault::Stall { after_bytes, .. }) => Some(*after_bytes),
+        _ => None,
+    };
+    let mut received = 0u64;
+    let mut stalled = false;
+    loop {
+        if let (Some(lim), Some(f)) = (limit, &fault) {
+            if received >= lim && !stalled {
+                match f {
+                    Fault::Stall { millis, then, .. } => {
+                        stalled = true;
+                        tokio::time::sleep(Duration::from_millis(*millis)).await;
+                        if *then == AfterStall::Close {
+                            return Err(Hangup("injected stall"));
+                        }
+                    }
+                    _ => return Err(Hangup("injected cut")),
+                }
+            }
+        }
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        let frame = frame.map_err(|_| Hangup("client went away"))?;
+        let Ok(mut data) = frame.into_data() else {
+            continue;
+        };
+        if let Some(lim) = limit.filter(|_| !stalled) {
+            let room = (lim - received) as usize;
+            if data.len() > room {
+                // Keep what arrives before the fault point; the fault acts on the
+                // next turn of the loop.
+                let rest = data.split_off(room);
+                drop(rest);
+            }
+        }
+        let mut s = lock(&session);
+        s.bytes_received_total += data.len() as u64;
+        let at = file_offset + received;
+        match s.append(at, &data) {
+            Ok(true) => {}
+            Ok(false) => return Err(Hangup("another request wrote to this session")),
+            Err(_) => return Err(Hangup("emulator storage failed")),
+        }
+        received += data.len() as u64;
+    }
+    let mut s = lock(&session);
+    let reply = if s.offset == s.file_length {
+        let h = match &s.handle {
+            Some(h) => h.clone(),
+            None => {
+                let h = state.make_handle(&s);
+                s.handle = Some(h.clone());
+                h
+            }
+        };
+        json(StatusCode::OK, serde_json::json!({ "h": h }))
+    } else {
+        json(
+            StatusCode::OK,
+            serde_json::json!({ "id": id, "file_offset": s.offset }),
+        )
+    };
+    drop(s);
+    if matches!(fault, Some(Fault::LoseResponse)) {
+        return Err(Hangup("injected lost response"));
+    }
+    Ok(reply)
+}
