@@ -1,0 +1,217 @@
+//! What a caller sets up before an upload, with the defaults and the checks.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::error::{Error, Status};
+
+/// Graph's address, used when none is given.
+pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com";
+
+/// The Graph API version fbup is tested against, used when none is given.
+pub const DEFAULT_API_VERSION: &str = "v24.0";
+
+/// The file types the Resumable Upload API documents.
+pub const FILE_TYPES: [&str; 5] = [
+    "application/pdf",
+    "image/jpeg",
+    "image/jpg",
+    "image/png",
+    "video/mp4",
+];
+
+/// How an upload is set up. Build one with [`Config::new`] and change what you need.
+#[derive(Clone)]
+pub struct Config {
+    /// The app id that owns the upload session (required).
+    pub app_id: String,
+    /// The user access token; sent only in the `Authorization` header.
+    pub access_token: String,
+    /// Graph's base URL, [`DEFAULT_GRAPH_URL`] by default.
+    pub graph_url: String,
+    /// The API version path segment, [`DEFAULT_API_VERSION`] by default.
+    pub api_version: String,
+    /// The `file_name` sent to Graph; the file's base name when `None`.
+    pub file_name: Option<String>,
+    /// The `file_type` sent to Graph; guessed from the extension when `None`.
+    pub file_type: Option<String>,
+    /// How long a TCP connect may take.
+    pub connect_timeout: Duration,
+    /// No byte moves for this long (sending or waiting for the answer): the attempt fails.
+    pub stall_timeout: Duration,
+    /// Attempts in a row without progress before the upload gives up.
+    pub max_attempts: u32,
+    /// The first retry waits up to this long (full jitter); each further one doubles it.
+    pub retry_base: Duration,
+    /// No retry waits longer than this.
+    pub retry_cap: Duration,
+}
+
+impl Config {
+    /// A config with the defaults and the two required fields.
+    pub fn new(app_id: impl Into<String>, access_token: impl Into<String>) -> Config {
+        Config {
+            app_id: app_id.into(),
+            access_token: access_token.into(),
+            graph_url: DEFAULT_GRAPH_URL.into(),
+            api_version: DEFAULT_API_VERSION.into(),
+            file_name: None,
+            file_type: None,
+            connect_timeout: Duration::from_millis(30_000),
+            stall_timeout: Duration::from_millis(60_000),
+            max_attempts: 8,
+            retry_base: Duration::from_millis(500),
+            retry_cap: Duration::from_secs(30),
+        }
+    }
+
+    /// Checks what can be checked without the network.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        let arg = |m: String| Err(Error::new(Status::Argument, m));
+        if self.app_id.is_empty() {
+            return arg("app_id is required: the numeric id of your Meta app".into());
+        }
+        if !self.app_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return arg(format!(
+                "app_id '{}' must be the numeric id of your Meta app",
+                self.app_id
+            ));
+        }
+        if self.access_token.is_empty() {
+            return arg("access_token is required".into());
+        }
+        if self.access_token.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+            return arg("access_token holds spaces or control characters; pass the bare token".into());
+        }
+        if !(self.graph_url.starts_with("http://") || self.graph_url.starts_with("https://")) {
+            return arg(format!(
+                "graph_url '{}' must start with https:// (or http:// for a local emulator)",
+                self.graph_url
+            ));
+        }
+        if self.graph_url.contains(['?', '#', ' ']) {
+            return arg(format!(
+                "graph_url '{}' must be a bare base URL, without query or fragment",
+                self.graph_url
+            ));
+        }
+        let v = self.api_version.as_str();
+        let version_ok = v
+            .strip_prefix('v')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
+        if !version_ok {
+            return arg(format!(
+                "api_version '{v}' must look like {DEFAULT_API_VERSION}"
+            ));
+        }
+        if self.max_attempts == 0 {
+            return arg("max_attempts must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The `file_type` for this file: the configured one, or one from the extension.
+    pub(crate) fn file_type_for(&self, path: &Path) -> Result<String, Error> {
+        if let Some(t) = &self.file_type {
+            return check_file_type(t).map(str::to_string);
+        }
+        file_type_from_extension(path)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                Error::new(
+                    Status::Argument,
+                    format!(
+                        "cannot tell the file type of '{}' from its extension; name it .pdf, .jpg, \
+                         .jpeg, .png or .mp4, or set file_type to one of {}",
+                        path.display(),
+                        FILE_TYPES.join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+/// The file type for an extension (`.pdf .jpg .jpeg .png .mp4`, any case).
+pub fn file_type_from_extension(path: &Path) -> Option<&'static str> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "pdf" => "application/pdf",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "mp4" => "video/mp4",
+        _ => return None,
+    })
+}
+
+/// Accepts only the documented file types.
+pub(crate) fn check_file_type(t: &str) -> Result<&str, Error> {
+    if FILE_TYPES.contains(&t) {
+        Ok(t)
+    } else {
+        Err(Error::new(
+            Status::Argument,
+            format!(
+                "file_type {t} is not accepted by Graph's upload API; use one of {}",
+                FILE_TYPES.join(", ")
+            ),
+        ))
+    }
+}
+
+impl fmt::Debug for Config {
+    /// Shows everything but the token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("app_id", &self.app_id)
+            .field("access_token", &"<redacted>")
+            .field("graph_url", &self.graph_url)
+            .field("api_version", &self.api_version)
+            .field("file_name", &self.file_name)
+            .field("file_type", &self.file_type)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("stall_timeout", &self.stall_timeout)
+            .field("max_attempts", &self.max_attempts)
+            .field("retry_base", &self.retry_base)
+            .field("retry_cap", &self.retry_cap)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_come_from_extensions_or_are_refused() {
+        let c = Config::new("1", "t");
+        assert_eq!(c.file_type_for(Path::new("a/B.JPG")).unwrap(), "image/jpeg");
+        assert_eq!(c.file_type_for(Path::new("x.mp4")).unwrap(), "video/mp4");
+        let e = c.file_type_for(Path::new("x.gif")).unwrap_err();
+        assert_eq!(e.status, Status::Argument);
+        let mut c = c;
+        c.file_type = Some("image/gif".into());
+        let e = c.file_type_for(Path::new("x.png")).unwrap_err();
+        assert!(e.message.contains("image/gif is not accepted"), "{}", e.message);
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let c = Config::new("1", "EAAsecret");
+        assert!(!format!("{c:?}").contains("EAAsecret"));
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut c = Config::new("", "t");
+        assert!(c.validate().unwrap_err().message.contains("app_id"));
+        c.app_id = "12".into();
+        c.graph_url = "ftp://x".into();
+        assert!(c.validate().unwrap_err().message.contains("graph_url"));
+        c.graph_url = "http://127.0.0.1:1".into();
+        c.api_version = "24".into();
+        assert!(c.validate().unwrap_err().message.contains("api_version"));
+        c.api_version = "v24.0".into();
+        assert!(c.validate().is_ok());
+    }
+}

@@ -1,0 +1,148 @@
+//! The errors of the public API: a status that says what kind of failure it was, and
+//! the details (HTTP status, Graph error fields, a message that says what to do).
+
+use std::fmt;
+
+/// What kind of failure an operation met. The numbers are the C API's `fbup_status`
+/// values: append-only, never renumbered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum Status {
+    /// Success.
+    Ok = 0,
+    /// A bad argument: NULL, bad UTF-8, unknown file type, empty file, bad config.
+    Argument = 1,
+    /// The file cannot be opened or read, or it changed during the upload.
+    File = 2,
+    /// The network failed (connect, reset, DNS, TLS) and retries were spent.
+    Network = 3,
+    /// No byte moved for the stall timeout (or connect/answer timed out), retries spent.
+    Timeout = 4,
+    /// Graph refused the token (code 190 or 102, `OAuthException`).
+    Auth = 5,
+    /// A Graph error that retrying cannot fix (parameter, permission, policy...).
+    Graph = 6,
+    /// Graph throttled the app (codes 4, 17, 32, 341, 613, HTTP 429) and retries were spent.
+    Throttled = 7,
+    /// An answer outside the protocol (bad JSON, missing fields, a redirect, lost data).
+    Protocol = 8,
+    /// Cancelled by the caller; the session stays resumable.
+    Cancelled = 9,
+    /// The call does not fit the session's state (e.g. upload after success).
+    State = 10,
+    /// A bug inside fbup, caught at the C boundary.
+    Internal = 11,
+}
+
+impl Status {
+    /// Every status, in numeric order.
+    pub const ALL: [Status; 12] = [
+        Status::Ok,
+        Status::Argument,
+        Status::File,
+        Status::Network,
+        Status::Timeout,
+        Status::Auth,
+        Status::Graph,
+        Status::Throttled,
+        Status::Protocol,
+        Status::Cancelled,
+        Status::State,
+        Status::Internal,
+    ];
+
+    /// The status with this number, if there is one.
+    pub fn from_code(code: i32) -> Option<Status> {
+        Status::ALL.iter().copied().find(|s| *s as i32 == code)
+    }
+
+    /// A short, static description, the same text `fbup_status_str` returns.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Status::Ok => "success",
+            Status::Argument => "invalid argument",
+            Status::File => "file cannot be read or changed during the upload",
+            Status::Network => "network error",
+            Status::Timeout => "timed out",
+            Status::Auth => "access token refused by Graph",
+            Status::Graph => "Graph error that retrying cannot fix",
+            Status::Throttled => "throttled by Graph",
+            Status::Protocol => "answer outside the protocol",
+            Status::Cancelled => "cancelled",
+            Status::State => "call does not fit the session's state",
+            Status::Internal => "internal error in fbup",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// The fields of a Graph error object (`{"error":{...}}`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GraphError {
+    /// `error.message`.
+    pub message: String,
+    /// `error.type`, e.g. `OAuthException`.
+    pub error_type: String,
+    /// `error.code`.
+    pub code: i64,
+    /// `error.error_subcode`, 0 when absent.
+    pub subcode: i64,
+    /// `error.fbtrace_id`, empty when absent.
+    pub fbtrace_id: String,
+    /// `error.is_transient`.
+    pub is_transient: bool,
+}
+
+/// A failed operation: its [`Status`], a message that says what to do, and what the
+/// server said, when it said anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    /// What kind of failure.
+    pub status: Status,
+    /// The HTTP status of the answer that caused it; 0 when there was no answer.
+    pub http_status: u16,
+    /// The Graph error object of that answer, when it had one.
+    pub graph: Option<Box<GraphError>>,
+    /// What happened and what to do next. Never holds the access token.
+    pub message: String,
+}
+
+impl Error {
+    /// An error with no HTTP answer behind it.
+    pub fn new(status: Status, message: impl Into<String>) -> Error {
+        Error {
+            status,
+            http_status: 0,
+            graph: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_numbers_are_the_c_values() {
+        for (i, s) in Status::ALL.iter().enumerate() {
+            assert_eq!(*s as i32, i as i32);
+            assert_eq!(Status::from_code(i as i32), Some(*s));
+        }
+        assert_eq!(Status::from_code(12), None);
+        assert_eq!(Status::from_code(-1), None);
+    }
+}

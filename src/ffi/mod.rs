@@ -1,0 +1,658 @@
+//! The C ABI: a thin layer that checks pointers, copies strings in, calls the Rust
+//! core, records errors on the session and copies results out. No protocol logic
+//! lives here.
+//!
+//! Thread safety: a session is used by one thread at a time; only `fbup_cancel` may be
+//! called from another thread while a call on the session runs. Different sessions
+//! are independent. `fbup_status_str`, `fbup_version` and `fbup_config_init` may be
+//! called from any thread.
+
+#![allow(non_camel_case_types)]
+
+mod panic;
+
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::error::{Error, Status};
+use crate::session::{CancelHandle, Session};
+
+use self::panic::{boundary, catch};
+
+/// A status code: `FBUP_OK` (0) or one of the `FBUP_E_*` values. The values are
+/// append-only: none is ever removed or renumbered.
+pub type fbup_status = i32;
+
+/// Success.
+pub const FBUP_OK: fbup_status = 0;
+/// A bad argument: a NULL pointer, bad UTF-8, an unknown file type, an empty file,
+/// a `struct_size` that is too small.
+pub const FBUP_E_ARGUMENT: fbup_status = 1;
+/// The file cannot be opened or read, or it changed during the upload.
+pub const FBUP_E_FILE: fbup_status = 2;
+/// The network failed and the retries were spent.
+pub const FBUP_E_NETWORK: fbup_status = 3;
+/// No byte moved for the stall timeout, or a connect timed out, and the retries were spent.
+pub const FBUP_E_TIMEOUT: fbup_status = 4;
+/// Graph refused the access token (code 190 or 102, `OAuthException`).
+pub const FBUP_E_AUTH: fbup_status = 5;
+/// A Graph error that retrying cannot fix; see `fbup_error_info` for its code.
+pub const FBUP_E_GRAPH: fbup_status = 6;
+/// Graph throttled the app (codes 4, 17, 32, 341, 613 or HTTP 429) and the retries were spent.
+pub const FBUP_E_THROTTLED: fbup_status = 7;
+/// An answer outside the protocol (bad JSON, a missing field, a redirect, lost data).
+pub const FBUP_E_PROTOCOL: fbup_status = 8;
+/// Cancelled by `fbup_cancel` or the progress callback; the session stays resumable.
+pub const FBUP_E_CANCELLED: fbup_status = 9;
+/// The call does not fit the session's state (upload after success, a session whose
+/// creation failed, a call made while another call on the session runs).
+pub const FBUP_E_STATE: fbup_status = 10;
+/// A bug inside fbup, caught at the C boundary; the process may go on.
+pub const FBUP_E_INTERNAL: fbup_status = 11;
+
+/// How an upload is set up. Call `fbup_config_init` first, then set the fields you
+/// need. fbup reads only the first `struct_size` bytes, so programs built against an
+/// older header keep working when fields are appended. Every string is copied during
+/// the call that reads it: the caller may free them as soon as that call returns.
+/// A numeric field left at 0 takes its default.
+#[repr(C)]
+pub struct fbup_config {
+    /// `sizeof(fbup_config)`; set by `fbup_config_init`.
+    pub struct_size: u32,
+    /// The Meta app id (required).
+    pub app_id: *const c_char,
+    /// The user access token (required); sent only in the `Authorization` header.
+    pub access_token: *const c_char,
+    /// Graph's base URL; NULL means "https://graph.facebook.com".
+    pub graph_url: *const c_char,
+    /// The Graph API version; NULL means the version fbup is tested against ("v24.0").
+    pub api_version: *const c_char,
+    /// The `file_name` sent to Graph; NULL means the file's base name.
+    pub file_name: *const c_char,
+    /// The `file_type` sent to Graph; NULL means from the extension (.pdf .jpg .jpeg .png .mp4).
+    pub file_type: *const c_char,
+    /// How long a TCP connect may take, in milliseconds; default 30000.
+    pub connect_timeout_ms: u32,
+    /// No byte moves for this long (sending, or waiting for the answer): the attempt
+    /// fails and is retried; in milliseconds, default 60000.
+    pub stall_timeout_ms: u32,
+    /// Attempts in a row without progress before the upload gives up; default 8.
+    pub max_attempts: u32,
+}
+
+/// The last error of a session, as `fbup_error_info` reports it.
+#[repr(C)]
+pub struct fbup_error {
+    /// The status of the failed call (`FBUP_OK` when the last call succeeded).
+    pub status: fbup_status,
+    /// The HTTP status of the answer behind the failure; 0 when there was no answer.
+    pub http_status: i32,
+    /// Graph's `error.code`; 0 when none.
+    pub graph_code: i64,
+    /// Graph's `error.error_subcode`; 0 when none.
+    pub graph_subcode: i64,
+    /// Graph's `error.type`; "" when none. Valid until the next call on the session.
+    pub graph_type: *const c_char,
+    /// Graph's `error.fbtrace_id`; "" when none. Valid until the next call on the session.
+    pub fbtrace_id: *const c_char,
+    /// What happened and what to do next; "" after a success. Never holds the access
+    /// token. Valid until the next call on the session.
+    pub message: *const c_char,
+}
+
+/// Progress of `fbup_upload`: `bytes_done` never decreases and never exceeds
+/// `bytes_total`, and the last call has `bytes_done == bytes_total`, made once Graph
+/// holds every byte. Called a few times a second at most, synchronously on the thread
+/// that called `fbup_upload`, never after it returns. Return 0 to go on, anything else
+/// to cancel (the upload then returns `FBUP_E_CANCELLED`). The callback must not
+/// unwind (C++ exceptions) or `longjmp` out, and must not call `fbup_upload` or
+/// `fbup_get_offset` on the same session.
+pub type fbup_progress_fn =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, bytes_done: u64, bytes_total: u64) -> i32>;
+
+/// An upload session (opaque). Made by `fbup_create_session` or `fbup_resume_session`,
+/// released by `fbup_free`.
+pub struct fbup_session {
+    id: Option<CString>,
+    cancel: Option<CancelHandle>,
+    handle: OnceLock<CString>,
+    core: Mutex<Option<Session>>,
+    last_error: Mutex<LastError>,
+}
+
+/// The last error, kept as C strings so that pointers to it can be handed out.
+struct LastError {
+    status: Status,
+    http_status: i32,
+    graph_code: i64,
+    graph_subcode: i64,
+    graph_type: CString,
+    fbtrace_id: CString,
+    message: CString,
+}
+
+impl LastError {
+    fn ok() -> LastError {
+        LastError {
+            status: Status::Ok,
+            http_status: 0,
+            graph_code: 0,
+            graph_subcode: 0,
+            graph_type: CString::default(),
+            fbtrace_id: CString::default(),
+            message: CString::default(),
+        }
+    }
+
+    fn from(e: &Error) -> LastError {
+        let g = e.graph.as_ref();
+        LastError {
+            status: e.status,
+            http_status: i32::from(e.http_status),
+            graph_code: g.map_or(0, |g| g.code),
+            graph_subcode: g.map_or(0, |g| g.subcode),
+            graph_type: cstring(g.map_or("", |g| g.error_type.as_str())),
+            fbtrace_id: cstring(g.map_or("", |g| g.fbtrace_id.as_str())),
+            message: cstring(&e.message),
+        }
+    }
+}
+
+/// A C string of `s`, with any NUL byte replaced (Graph's text could hold one).
+fn cstring(s: &str) -> CString {
+    CString::new(s.replace('\0', "\u{FFFD}")).unwrap_or_default()
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl fbup_session {
+    fn new(session: Result<Session, Error>) -> fbup_session {
+        let (id, cancel, core, error) = match session {
+            Ok(s) => (
+                Some(cstring(s.id())),
+                Some(s.cancel_handle()),
+                Some(s),
+                LastError::ok(),
+            ),
+            Err(e) => (None, None, None, LastError::from(&e)),
+        };
+        fbup_session {
+            id,
+            cancel,
+            handle: OnceLock::new(),
+            core: Mutex::new(core),
+            last_error: Mutex::new(error),
+        }
+    }
+
+    fn record(&self, result: Result<(), Error>) -> fbup_status {
+        let (status, error) = match result {
+            Ok(()) => (FBUP_OK, LastError::ok()),
+            Err(e) => (e.status as fbup_status, LastError::from(&e)),
+        };
+        *lock(&self.last_error) = error;
+        status
+    }
+
+    /// Runs `f` on the Rust session, with panics and busy or empty sessions turned
+    /// into statuses recorded on the handle.
+    fn run(&self, f: impl FnOnce(&mut Session) -> Result<(), Error>) -> fbup_status {
+        let result = match self.core.try_lock() {
+            Err(std::sync::TryLockError::WouldBlock) => {
+                // Do not touch last_error: the running call owns it.
+                return FBUP_E_STATE;
+            }
+            Err(std::sync::TryLockError::Poisoned(p)) => run_on(p.into_inner(), f),
+            Ok(guard) => run_on(guard, f),
+        };
+        self.record(result)
+    }
+}
+
+fn run_on(
+    mut guard: MutexGuard<'_, Option<Session>>,
+    f: impl FnOnce(&mut Session) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let Some(session) = guard.as_mut() else {
+        return Err(Error::new(
+            Status::State,
+            "this session was never created (see the error of the call that made it); free it \
+             and create a new one",
+        ));
+    };
+    catch(|| f(session)).unwrap_or_else(|p| {
+        Err(Error::new(
+            Status::Internal,
+            format!("internal error in fbup (a bug, please report it): {p}"),
+        ))
+    })
+}
+
+/// Copies a C string argument; `None` for NULL.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string.
+unsafe fn string_arg(p: *const c_char, name: &str) -> Result<Option<String>, Error> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    match CStr::from_ptr(p).to_str() {
+        Ok(s) => Ok(Some(s.to_string())),
+        Err(_) => Err(Error::new(
+            Status::Argument,
+            format!("{name} is not valid UTF-8; pass UTF-8 text"),
+        )),
+    }
+}
+
+/// Copies a required C string argument.
+///
+/// # Safety
+/// As [`string_arg`].
+unsafe fn required_arg(p: *const c_char, name: &str) -> Result<String, Error> {
+    string_arg(p, name)?
+        .ok_or_else(|| Error::new(Status::Argument, format!("{name} is NULL; it is required")))
+}
+
+/// The size of the first version of `fbup_config`: the least a caller may pass.
+const CONFIG_V1_SIZE: usize = std::mem::size_of::<fbup_config>();
+
+fn config_defaults() -> fbup_config {
+    let d = Config::new("", "");
+    fbup_config {
+        struct_size: std::mem::size_of::<fbup_config>() as u32,
+        app_id: std::ptr::null(),
+        access_token: std::ptr::null(),
+        graph_url: std::ptr::null(),
+        api_version: std::ptr::null(),
+        file_name: std::ptr::null(),
+        file_type: std::ptr::null(),
+        connect_timeout_ms: d.connect_timeout.as_millis() as u32,
+        stall_timeout_ms: d.stall_timeout.as_millis() as u32,
+        max_attempts: d.max_attempts,
+    }
+}
+
+/// Reads a caller's config into a Rust one.
+///
+/// # Safety
+/// `cfg` is NULL or points to at least `cfg->struct_size` readable bytes, whose
+/// string fields are NULL or NUL-terminated.
+unsafe fn read_config(cfg: *const fbup_config) -> Result<Config, Error> {
+    if cfg.is_null() {
+        return Err(Error::new(
+            Status::Argument,
+            "config is NULL; declare an fbup_config and call fbup_config_init on it",
+        ));
+    }
+    let size = std::ptr::read_unaligned(cfg as *const u32) as usize;
+    if size < CONFIG_V1_SIZE {
+        return Err(Error::new(
+            Status::Argument,
+            format!(
+                "config struct_size is {size}, this fbup needs at least {CONFIG_V1_SIZE}; call \
+                 fbup_config_init before setting fields"
+            ),
+        ));
+    }
+    // Copy what the caller has, over the defaults for what it does not know about.
+    let mut c = config_defaults();
+    std::ptr::copy_nonoverlapping(
+        cfg as *const u8,
+        &mut c as *mut fbup_config as *mut u8,
+        size.min(std::mem::size_of::<fbup_config>()),
+    );
+    let mut config = Config::new(
+        required_arg(c.app_id, "app_id")?,
+        required_arg(c.access_token, "access_token")?,
+    );
+    if let Some(v) = string_arg(c.graph_url, "graph_url")? {
+        config.graph_url = v;
+    }
+    if let Some(v) = string_arg(c.api_version, "api_version")? {
+        config.api_version = v;
+    }
+    config.file_name = string_arg(c.file_name, "file_name")?;
+    config.file_type = string_arg(c.file_type, "file_type")?;
+    if c.connect_timeout_ms != 0 {
+        config.connect_timeout = Duration::from_millis(c.connect_timeout_ms.into());
+    }
+    if c.stall_timeout_ms != 0 {
+        config.stall_timeout = Duration::from_millis(c.stall_timeout_ms.into());
+    }
+    if c.max_attempts != 0 {
+        config.max_attempts = c.max_attempts;
+    }
+    Ok(config)
+}
+
+/// Hands a new session to the caller through `out`, as SQLite's `sqlite3_open` does:
+/// even a failed one, so that `fbup_errmsg` can explain.
+///
+/// # Safety
+/// `out` is NULL or valid for a pointer write.
+unsafe fn hand_out(out: *mut *mut fbup_session, result: Result<Session, Error>) -> fbup_status {
+    let status = match &result {
+        Ok(_) => FBUP_OK,
+        Err(e) => e.status as fbup_status,
+    };
+    if !out.is_null() {
+        *out = Box::into_raw(Box::new(fbup_session::new(result)));
+    }
+    status
+}
+
+/// Writes the defaults into `cfg`, `struct_size` included. Does nothing when `cfg` is NULL.
+///
+/// # Safety
+/// `cfg` is NULL or points to a writable `fbup_config`.
+#[no_mangle]
+pub unsafe extern "C" fn fbup_config_init(cfg: *mut fbup_config) {
+    boundary((), || {
+        if !cfg.is_null() {
+            std::ptr::write(cfg, config_defaults());
+        }
+    })
+}
+
+/// Step 1: checks the file (it must exist, be a regular readable file of one byte or
+/// more, of a documented type) and the config, then asks Graph for a new upload
+/// session. Transient failures are retried.
+///
+/// `*out` receives a new session even when the call fails (unless `out` is NULL or
+/// memory runs out), so that `fbup_errmsg(*out)` can explain; the caller always
+/// releases it with `fbup_free`. A session whose creation failed can only report its
+/// error.
+///
+/// # Safety
+/// `cfg` as for `fbup_config`; `file_path` NULL or NUL-terminated; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fbup_create_session(
+    cfg: *const fbup_config,
+    file_path: *const c_char,
+    out: *mut *mut fbup_session,
+) -> fbup_status {
+    boundary(FBUP_E_INTERNAL, || {
+        let result = catch(|| {
+            let config = read_config(cfg)?;
+            let path = required_arg(file_path, "file_path")?;
+            Session::create(&config, Path::new(&path))
+        })
+        .unwrap_or_else(|p| Err(Error::new(Status::Internal, format!("internal error in fbup: {p}"))));
+        if out.is_null() {
+            return FBUP_E_ARGUMENT;
+        }
+        hand_out(out, result)
+    })
+}
+
+/// Re-opens a session created earlier, perhaps by another process that saved
+/// `fbup_session_id`, for the same file, and asks Graph how many bytes it holds
+/// (step 3). `session_id` is used verbatim (its `?sig=` part included).
+///
+/// `*out` follows the rule of `fbup_create_session`: it receives a session even on
+/// failure, to be released with `fbup_free`.
+///
+/// # Safety
+/// As `fbup_create_session`; `session_id` NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn fbup_resume_session(
+    cfg: *const fbup_config,
+    file_path: *const c_char,
+    session_id: *const c_char,
+    out: *mut *mut fbup_session,
+) -> fbup_status {
+    boundary(FBUP_E_INTERNAL, || {
+        let result = catch(|| {
+            let config = read_config(cfg)?;
+            let path = required_arg(file_path, "file_path")?;
+            let id = required_arg(session_id, "session_id")?;
+            Session::resume(&config, Path::new(&path), &id)
+        })
+        .unwrap_or_else(|p| Err(Error::new(Status::Internal, format!("internal error in fbup: {p}"))));
+        if out.is_null() {
+            return FBUP_E_ARGUMENT;
+        }
+        hand_out(out, result)
+    })
+}
+
+/// Step 2: uploads the file from Graph's offset to the end. When an attempt fails on
+/// the network, a timeout, a 5xx or a transient Graph error, it asks Graph for its
+/// offset, waits (jittered exponential backoff) and goes on from there; it gives up
+/// after `max_attempts` attempts in a row without progress. On `FBUP_OK`,
+/// `fbup_file_handle` returns the handle.
+///
+/// `on_progress` may be NULL; `user_data` is passed back to it untouched. Blocks the
+/// calling thread until done, failed or cancelled. Returns `FBUP_E_STATE` when the
+/// upload is already complete, or when another call on this session is running.
+///
+/// # Safety
+/// `s` is NULL or a live session; `on_progress`, if set, is safe to call with `user_data`.
+#[no_mangle]
+pub unsafe extern "C" fn fbup_upload(
+    s: *mut fbup_session,
+    on_progress: fbup_progress_fn,
+    user_data: *mut c_void,
+) -> fbup_status {
+    boundary(FBUP_E_INTERNAL, || {
+        let Some(s) = s.as_ref() else {
+            return FBUP_E_ARGUMENT;
+        };
+        s.run(|session| {
+            let mut progress = |done: u64, total: u64| match on_progress {
+                // SAFETY: the caller vouches for the callback and its user_data.
+                Some(cb) => unsafe { cb(user_data, done, total) == 0 },
+                None => true,
+            };
+            let handle = session.upload(&mut progress)?;
+            let _ = s.handle.set(cstring(handle));
+            Ok(())
+        })
+    })
+}
+
+/// Step 3: asks Graph how many bytes of the file it holds. `*out_offset` is written
+/// only on success.
+///
+/// # Safety
+/// `s` is NULL or a live session; `out_offset` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fbup_get_offset(s: *mut fbup_session, out_offset: *mut u64) -> fbup_status {
+    boundary(FBUP_E_INTERNAL, || {
+        let Some(s) = s.as_ref() else {
+            return FBUP_E_ARGUMENT;
+        };
+        if out_offset.is_null() {
+            return s.record(Err(Error::new(Status::Argument, "out_offset is NULL")));
+        }
+        s.run(|session| {
+            let off = session.offset()?;
+            // SAFETY: checked non-NULL above; the caller vouches it is writable.
+            unsafe { *out_offset = off };
+            Ok(())
+        })
+    })
+}
+
+/// Cancels the running `fbup_upload` on `s`, which then returns `FBUP_E_CANCELLED`
+/// within a second, even while the network is stalled. Safe to call from any thread
+/// at any time while `s` is alive (but not after `fbup_free`). A cancel made while no
+/// upload runs makes the next `fbup_upload` return `FBUP_E_CANCELLED` at once. The
+/// session stays resumable: call `fbup_upload` again to go on. Does nothing when `s`
+/// is NULL.
+///
+/// # Safety
+/// `s` is NULL or a live session.
+#[no_mangle]
+pub unsafe extern "C" fn fbup_cancel(s: *mut fbup_session) {
+    boundary((), || {
+        if let Some(cancel) = s.as_ref().and_then(|s| s.cancel.as_ref()) {
+            cancel.cancel();
+        }
+    })
+}
+
+/// The session id (`?sig=` part included): persist it to resume with
+/// `fbup_resume_session`, even from another process. Owned by the session, valid
+/// until `fbup_free`. NULL when `s` is NULL or its creation failed.
+///
+/// # Safety
+/// `s` is NULL or a live session.
+#[no_mangle]
+pub unsafe extern "C" fn fbup_session_id(s: *const fbup_session) -> *const c_char {
+    boundary(std::ptr::null(), || {
+        s.as_ref()
+            .and_then(|s| s.id.as_ref())
+            .map_or(std::ptr::null(), |id| id.as_ptr())
+    })
+}
+
+/// The file handle Graph returned (`h`), byte for byte; for video it may hold several
+/// handles joined by `\n`. Owned by the session, valid until `fbup_free`. NULL until
+/// `fbup_upload` has returned `FBUP_OK`, and when `s` is NULL.
+///
+/// # Safety
+/// `s` is NULL or a live session.
+#[no_mangle]
+pub unsafe extern "C" fn fbup_file_handle(s: *const fbup_session) -> *const c_char {
+    boundary(std::ptr::null(), || {
+        s.as_ref()
+            .and_then(|s| s.handle.get())
+            .map_or(std::ptr::null(), |h| h.as_ptr())
+    })
+}
+
+/// The message of the last call on `s`: what happened and what to do next; "" after
+/// a success. Never holds the access token. Owned by the session, valid until the next
+/// call on it. Never NULL.
+///
+/// # Safety
+/// `s` is NULL or a live session.
+#[no_mangle]
+pub unsafe extern "C" fn fbup_errmsg(s: *const fbup_session) -> *const c_char {
+    const NULL_SESSION: &CStr = c"the session is NULL: the call that should have made it was given a NULL out pointer";
+    boundary(c"internal error in fbup".as_ptr(), || match s.as_ref() {
+        None => NULL_SESSION.as_ptr(),
+        Some(s) => lock(&s.last_error).message.as_ptr(),
+    })
+}
+
+/// Fills `*out` with the details of the last call on `s` (status `FBUP_OK` after a
+/// success). Its strings are owned by the session, valid until the next call on it.
+/// Returns `FBUP_E_ARGUMENT` (and writes nothing) when `s` or `out` is NULL.
+///
+/// # Safety
+/// `s` is NULL or a live session; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fbup_error_info(s: *const fbup_session, out: *mut fbup_error) -> fbup_status {
+    boundary(FBUP_E_INTERNAL, || {
+        let (Some(s), false) = (s.as_ref(), out.is_null()) else {
+            return FBUP_E_ARGUMENT;
+        };
+        let e = lock(&s.last_error);
+        std::ptr::write(
+            out,
+            fbup_error {
+                status: e.status as fbup_status,
+                http_status: e.http_status,
+                graph_code: e.graph_code,
+                graph_subcode: e.graph_subcode,
+                graph_type: e.graph_type.as_ptr(),
+                fbtrace_id: e.fbtrace_id.as_ptr(),
+                message: e.message.as_ptr(),
+            },
+        );
+        FBUP_OK
+    })
+}
+
+/// A static, NUL-terminated description of a status (like `curl_easy_strerror`);
+/// "unknown status" for a value fbup does not define. Never NULL, never to be freed.
+#[no_mangle]
+pub extern "C" fn fbup_status_str(status: fbup_status) -> *const c_char {
+    let text: &'static CStr = match Status::from_code(status) {
+        Some(Status::Ok) => c"success",
+        Some(Status::Argument) => c"invalid argument",
+        Some(Status::File) => c"file cannot be read or changed during the upload",
+        Some(Status::Network) => c"network error",
+        Some(Status::Timeout) => c"timed out",
+        Some(Status::Auth) => c"access token refused by Graph",
+        Some(Status::Graph) => c"Graph error that retrying cannot fix",
+        Some(Status::Throttled) => c"throttled by Graph",
+        Some(Status::Protocol) => c"answer outside the protocol",
+        Some(Status::Cancelled) => c"cancelled",
+        Some(Status::State) => c"call does not fit the session's state",
+        Some(Status::Internal) => c"internal error in fbup",
+        None => c"unknown status",
+    };
+    text.as_ptr()
+}
+
+/// The library's version, e.g. "0.1.0": the same as the header's `FBUP_VERSION`
+/// when the program was built against this library. Static; never to be freed.
+#[no_mangle]
+pub extern "C" fn fbup_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+}
+
+/// Releases a session and everything it owns (its strings too). Does nothing when `s`
+/// is NULL. No upload may be running on it.
+///
+/// # Safety
+/// `s` is NULL or a session not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn fbup_free(s: *mut fbup_session) {
+    boundary((), || {
+        if !s.is_null() {
+            drop(Box::from_raw(s));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_text_matches_the_rust_descriptions() {
+        for s in Status::ALL {
+            let c = unsafe { CStr::from_ptr(fbup_status_str(s as i32)) };
+            assert_eq!(c.to_str().unwrap(), s.describe());
+        }
+        let c = unsafe { CStr::from_ptr(fbup_status_str(99)) };
+        assert_eq!(c.to_str().unwrap(), "unknown status");
+    }
+
+    #[test]
+    fn version_matches_cargo() {
+        let v = unsafe { CStr::from_ptr(fbup_version()) };
+        assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn constants_match_the_rust_statuses() {
+        let c = [
+            FBUP_OK,
+            FBUP_E_ARGUMENT,
+            FBUP_E_FILE,
+            FBUP_E_NETWORK,
+            FBUP_E_TIMEOUT,
+            FBUP_E_AUTH,
+            FBUP_E_GRAPH,
+            FBUP_E_THROTTLED,
+            FBUP_E_PROTOCOL,
+            FBUP_E_CANCELLED,
+            FBUP_E_STATE,
+            FBUP_E_INTERNAL,
+        ];
+        for (s, v) in Status::ALL.iter().zip(c) {
+            assert_eq!(*s as i32, v);
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! Speaks HTTP to Graph: builds the URLs and headers of the three steps, sends them,
+//! and turns answers (or their absence) into typed results. Knows nothing of retries.
+
+use std::fmt;
+use std::io::{self, Read};
+
+use ureq::http::Response;
+use ureq::{Agent, Body, SendBody};
+
+use crate::config::Config;
+use crate::error::GraphError;
+
+/// The largest answer body fbup reads; Graph's answers are a few hundred bytes.
+pub(crate) const MAX_ANSWER: u64 = 1024 * 1024;
+
+/// The longest session id accepted from a server or a caller.
+pub(crate) const MAX_SESSION_ID: usize = 4096;
+
+/// The longest handle accepted (video handles are several joined by `\n`).
+pub(crate) const MAX_HANDLE: usize = 64 * 1024;
+
+/// How a request failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RequestError {
+    /// No answer: connect, reset, broken pipe, TLS, DNS.
+    #[error("{0}")]
+    Network(String),
+    /// No answer in time: connect, stall or answer timeout.
+    #[error("{0}")]
+    Timeout(String),
+    /// Graph answered with an error object.
+    #[error("Graph answered HTTP {http_status}: {}", .error.message)]
+    Graph {
+        http_status: u16,
+        error: GraphError,
+        retry_after: Option<u64>,
+    },
+    /// An HTTP error without a Graph error object (a proxy, a load balancer).
+    #[error("HTTP {http_status} without a Graph error object{}", snippet_suffix(.snippet))]
+    Http {
+        http_status: u16,
+        snippet: String,
+        retry_after: Option<u64>,
+    },
+    /// An answer that is not what the protocol says.
+    #[error("{message}")]
+    Protocol { http_status: u16, message: String },
+    /// The body source failed (the file could not be read, or cancellation).
+    #[error("{0}")]
+    Source(String),
+}
+
+fn snippet_suffix(s: &str) -> String {
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!(": {s}")
+    }
+}
+
+impl RequestError {
+    /// The HTTP status of the answer behind the error, 0 when none.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            RequestError::Graph { http_status, .. }
+            | RequestError::Http { http_status, .. }
+            | RequestError::Protocol { http_status, .. } => *http_status,
+            _ => 0,
+        }
+    }
+}
+
+/// What an upload request achieved.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum UploadAnswer {
+    /// The last byte arrived: the file handle.
+    Handle(String),
+    /// The bytes were accepted but the file is not complete.
+    Accepted,
+}
+
+/// Talks to one Graph endpoint with one token.
+pub(crate) struct Graph {
+    agent: Agent,
+    base: String,
+    authorization: String,
+}
+
+impl fmt::Debug for Graph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Graph")
+            .field("base", &self.base)
+            .field("authorization", &"OAuth <redacted>")
+            .finish()
+    }
+}
+
+/// An agent set up for Graph: answers returned as they are (so error objects can
+/// be read), no redirects, timeouts on every phase, no `Expect: 100-continue`.
+pub(crate) fn make_agent(config: &Config) -> Agent {
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_connect(Some(config.connect_timeout))
+        .timeout_per_read(Some(config.stall_timeout))
+        .timeout_per_write(Some(config.stall_timeout))
+        .timeout_recv_response(Some(config.stall_timeout))
+        .no_delay(true)
+        .user_agent(concat!("fbup/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+impl Graph {
+    pub fn new(config: &Config, agent: Agent) -> Graph {
+        Graph {
+            agent,
+            base: format!(
+                "{}/{}",
+                config.graph_url.trim_end_matches('/'),
+                config.api_version
+            ),
+            authorization: format!("OAuth {}", config.access_token),
+        }
+    }
+
+    /// Replaces the agent (after a cancel shut the old one down).
+    pub fn set_agent(&mut self, agent: Agent) {
+        self.agent = agent;
+    }
+
+    /// Step 1: create an upload session; returns its id.
+    pub fn create(
+        &self,
+        app_id: &str,
+        file_name: &str,
+        file_length: u64,
+        file_type: &str,
+    ) -> Result<String, RequestError> {
+        let url = format!(
+            "{}/{app_id}/uploads?file_name={}&file_length={file_length}&file_type={}",
+            self.base,
+            encode_query_value(file_name),
+            encode_query_value(file_type),
+        );
+        let resp = self
+            .agent
+            .post(&url)
+            .header("Authorization", &self.authorization)
+            .send_empty()
+            .map_err(transport_error)?;
+        let (status, json) = read_answer(resp)?;
+        let id = json
+            .get("id")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| protocol(status, "Graph's answer to the session request has no id"))?;
+        check_session_id(id).map_err(|m| protocol(status, &m))?;
+        Ok(id.to_string())
+    }
+
+    /// Step 3: how many bytes Graph holds for the session.
+    pub fn offset(&self, session_id: &str) -> Result<u64, RequestError> {
+        let resp = self
+            .agent
+            .get(self.session_url(session_id))
+            .header("Authorization", &self.authorization)
+            .call()
+            .map_err(transport_error)?;
+        let (status, json) = read_answer(resp)?;
+        parse_offset(&json).map_err(|m| protocol(status, &m))
+    }
+
+    /// Step 2: send `length` bytes from `body`, which start at `file_offset`.
+    pub fn upload(
+        &self,
+        session_id: &str,
+        file_offset: u64,
+        length: u64,
+        body: &mut dyn Read,
+    ) -> Result<UploadAnswer, RequestError> {
+        let resp = self
+            .agent
+            .post(self.session_url(session_id))
+            .header("Authorization", &self.authorization)
+            .header("file_offset", file_offset.to_string())
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Length", length.to_string())
+            .send(SendBody::from_reader(body))
+            .map_err(transport_error)?;
+        let (status, json) = read_answer(resp)?;
+        match json.get("h") {
+            None => Ok(UploadAnswer::Accepted),
+            Some(h) => {
+                let h = h
+                    .as_str()
+                    .filter(|h| !h.is_empty())
+                    .ok_or_else(|| protocol(status, "Graph's handle 'h' is not a string"))?;
+                if h.len() > MAX_HANDLE {
+                    return Err(protocol(
+                        status,
+                        &format!("Graph's handle is {} bytes, over the {MAX_HANDLE} limit", h.len()),
+                    ));
+                }
+                Ok(UploadAnswer::Handle(h.to_string()))
+            }
+        }
+    }
+
+    /// The URL of a session: the id verbatim, `?sig=` and all. Percent-encoding it
+    /// makes Graph answer code 100, subcode 33.
+    fn session_url(&self, session_id: &str) -> String {
+        format!("{}/{session_id}", self.base)
+    }
+}
+
+fn protocol(http_status: u16, message: &str) -> RequestError {
+    RequestError::Protocol {
+        http_status,
+        message: message.to_string(),
+    }
+}
+
+/// Session ids come from a server or a caller and go into URLs: only the shapes that
+/// cannot inject anything are accepted.
+pub(crate) fn check_session_id(id: &str) -> Result<(), String> {
+    if !id.starts_with("upload:") {
+        return Err(format!(
+            "session id '{}' does not start with 'upload:'",
+            shorten(id)
+        ));
+    }
+    if id.len() > MAX_SESSION_ID {
+        return Err(format!(
+            "session id is {} bytes, over the {MAX_SESSION_ID} limit",
+            id.len()
+        ));
+    }
+    if id
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b >= 0x80 || b == b'#' || b == b'\\')
+        || id.contains("..")
+    {
+        return Err(format!(
+            "session id '{}' holds characters a Graph id never has (space, control, '#', '\\', '..')",
+            shorten(&id.escape_default().to_string())
+        ));
+    }
+    Ok(())
+}
+
+fn shorten(s: &str) -> String {
+    if s.len() <= 80 {
+        s.to_string()
+    } else {
+        let mut end = 80;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}...", &s[..end])
+    }
+}
+
+/// `file_offset` as a number or as a numeric string (newer Graph answers).
+pub(crate) fn parse_offset(json: &serde_json::Value) -> Result<u64, String> {
+    match json.get("file_offset") {
+        Some(serde_json::Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| format!("Graph's file_offset {n} is not a byte count")),
+        Some(serde_json::Value::String(s)) => s
+            .parse::<u64>()
+            .map_err(|_| format!("Graph's file_offset '{}' is not a byte count", shorten(s))),
+        Some(_) => Err("Graph's file_offset is neither a number nor a numeric string".into()),
+        None => Err("Graph's answer to the offset request has no file_offset".into()),
+    }
+}
+
+/// Parses a Graph error body; `None` when the body is not one.
+pub(crate) fn parse_graph_error(json: &serde_json::Value) -> Option<GraphError> {
+    let e = json.get("error")?.as_object()?;
+    let text = |k: &str| e.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let int = |k: &str| match e.get(k) {
+        Some(serde_json::Value::Number(n)) => n.as_i64().unwrap_or(0),
+        Some(serde_json::Value::String(s)) => s.parse().unwrap_or(0),
+        _ => 0,
+    };
+    Some(GraphError {
+        message: text("message"),
+        error_type: text("type"),
+        code: int("code"),
+        subcode: int("error_subcode"),
+        fbtrace_id: text("fbtrace_id"),
+        is_transient: e.get("is_transient").and_then(|v| v.as_bool()) == Some(true),
+    })
+}
+
+/// Reads an answer to the end (so the connection can be reused) and splits success
+/// from failure.
+fn read_answer(resp: Response<Body>) -> Result<(u16, serde_json::Value), RequestError> {
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut text = String::new();
+    let read = resp
+        .into_body()
+        .into_with_config()
+        .limit(MAX_ANSWER)
+        .reader()
+        .read_to_string(&mut text);
+    if let Err(e) = read {
+        return Err(match e.kind() {
+            io::ErrorKind::InvalidData => protocol(status, "Graph's answer is not UTF-8 text or is over 1 MiB"),
+            io::ErrorKind::TimedOut => RequestError::Timeout(format!(
+                "the answer stalled while being read: {e}"
+            )),
+            _ => RequestError::Network(format!("the answer was cut while being read: {e}")),
+        });
+    }
+    if (300..400).contains(&status) {
+        return Err(protocol(
+            status,
+            &format!("Graph answered with a redirect (HTTP {status}); fbup does not follow redirects, check graph_url"),
+        ));
+    }
+    let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+    if (200..300).contains(&status) {
+        return match json {
+            Some(j) if j.is_object() => Ok((status, j)),
+            _ => Err(protocol(status, &format!("Graph's answer is not a JSON object: '{}'", shorten(&text)))),
+        };
+    }
+    if let Some(error) = json.as_ref().and_then(parse_graph_error) {
+        return Err(RequestError::Graph {
+            http_status: status,
+            error,
+            retry_after,
+        });
+    }
+    Err(RequestError::Http {
+        http_status: status,
+        snippet: shorten(text.trim()),
+        retry_after,
+    })
+}
+
+fn transport_error(e: ureq::Error) -> RequestError {
+    match e {
+        ureq::Error::Timeout(t) => RequestError::Timeout(format!("timed out ({t})")),
+        ureq::Error::Io(io) => match io.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+                RequestError::Timeout(format!("no byte moved for the stall timeout ({io})"))
+            }
+            io::ErrorKind::Other | io::ErrorKind::UnexpectedEof
+                if io.get_ref().is_some_and(|i| i.is::<SourceFailure>()) =>
+            {
+                RequestError::Source(io.to_string())
+            }
+            _ => RequestError::Network(format!("network error: {io}")),
+        },
+        ureq::Error::ConnectionFailed => RequestError::Network("cannot connect to Graph".into()),
+        ureq::Error::HostNotFound => RequestError::Network("Graph's host name was not found".into()),
+        ureq::Error::BodyExceedsLimit(_) => RequestError::Protocol {
+            http_status: 0,
+            message: "Graph's answer is over 1 MiB".into(),
+        },
+        ureq::Error::TooManyRedirects | ureq::Error::RedirectFailed => RequestError::Protocol {
+            http_status: 0,
+            message: "Graph answered with a redirect; fbup does not follow redirects".into(),
+        },
+        other => RequestError::Network(format!("HTTP error: {other}")),
+    }
+}
+
+/// Marks an I/O error raised by our own body reader (file trouble or cancellation),
+/// so that it is not mistaken for a network failure.
+#[derive(Debug)]
+pub(crate) struct SourceFailure(pub String);
+
+impl fmt::Display for SourceFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SourceFailure {}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters stay as they are).
+pub(crate) fn encode_query_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn offsets_as_numbers_or_strings() {
+        assert_eq!(parse_offset(&json!({"file_offset": 42})), Ok(42));
+        assert_eq!(parse_offset(&json!({"file_offset": "42"})), Ok(42));
+        assert!(parse_offset(&json!({"file_offset": "4x"})).is_err());
+        assert!(parse_offset(&json!({"file_offset": -1})).is_err());
+        assert!(parse_offset(&json!({"id": "upload:x"})).is_err());
+    }
+
+    #[test]
+    fn graph_errors_parse_with_every_field() {
+        let e = parse_graph_error(&json!({"error": {
+            "message": "Invalid OAuth access token", "type": "OAuthException",
+            "code": 190, "error_subcode": 463, "fbtrace_id": "Abc", "is_transient": false}}))
+        .unwrap();
+        assert_eq!((e.code, e.subcode), (190, 463));
+        assert_eq!(e.error_type, "OAuthException");
+        assert_eq!(e.fbtrace_id, "Abc");
+        assert!(parse_graph_error(&json!({"h": "x"})).is_none());
+        assert!(parse_graph_error(&json!({"error": "text"})).is_none());
+    }
+
+    #[test]
+    fn session_ids_are_checked_before_use() {
+        assert!(check_session_id("upload:MTphdHRh/x+y==?sig=ARZ_-").is_ok());
+        for bad in [
+            "uploads:x",
+            "upload:a b",
+            "upload:a\r\nX-Evil: 1",
+            "upload:a#frag",
+            "upload:../../me",
+            "upload:a\\b",
+        ] {
+            assert!(check_session_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_session_id(&format!("upload:{}", "a".repeat(5000))).is_err());
+    }
+
+    #[test]
+    fn query_values_are_encoded_but_ids_are_not() {
+        assert_eq!(encode_query_value("my file é.png"), "my%20file%20%C3%A9.png");
+        assert_eq!(encode_query_value("image/png"), "image%2Fpng");
+        let config = Config::new("1", "t");
+        let g = Graph::new(&config, make_agent(&config));
+        assert_eq!(
+            g.session_url("upload:MTp/x=?sig=ARz"),
+            "https://graph.facebook.com/v24.0/upload:MTp/x=?sig=ARz"
+        );
+        assert!(!format!("{g:?}").contains(" t"));
+    }
+}

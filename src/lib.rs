@@ -1,0 +1,67 @@
+//! fbup: resumable uploads to the Meta Graph API, for Rust and, through a C ABI, for
+//! C, C++, Go, Swift and anything else that can call C.
+//!
+//! The Resumable Upload API has three steps: create a session (`POST
+//! /{version}/{app-id}/uploads`), send bytes from an offset (`POST /{version}/{session-id}`
+//! with a `file_offset` header), and ask how many bytes Graph holds (`GET
+//! /{version}/{session-id}`). [`Session`] drives them and resumes on its own when the
+//! network breaks.
+//!
+//! ```no_run
+//! let mut config = fbup::Config::new("1234567890", "EAAB...");
+//! let mut session = fbup::Session::create(&config, "video.mp4".as_ref())?;
+//! let handle = session.upload(&mut |done, total| {
+//!     eprintln!("{done}/{total}");
+//!     true
+//! })?;
+//! println!("{handle}");
+//! # Ok::<(), fbup::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+pub mod ffi;
+mod graph;
+mod progress;
+mod retry;
+mod session;
+mod source;
+
+pub use config::{file_type_from_extension, Config, DEFAULT_API_VERSION, DEFAULT_GRAPH_URL, FILE_TYPES};
+pub use error::{Error, GraphError, Status};
+pub use progress::ProgressFn;
+pub use session::{CancelHandle, Session};
+
+#[cfg(test)]
+mod header_tests {
+    /// The header in `include/` is what cbindgen makes of the sources now. `build.rs`
+    /// rewrites it on developer machines; under CI (`CI` set) it does not, so a stale
+    /// checked-in header fails here.
+    #[test]
+    fn checked_in_header_is_fresh() {
+        let fresh = include_str!(concat!(env!("OUT_DIR"), "/fbup.h"));
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/include/fbup.h");
+        let checked_in = std::fs::read_to_string(path).expect("include/fbup.h exists");
+        assert!(
+            fresh == checked_in,
+            "include/fbup.h is out of date: run `cargo build` outside CI and commit it"
+        );
+    }
+
+    #[test]
+    fn header_version_macros_match_cargo() {
+        let header = include_str!(concat!(env!("OUT_DIR"), "/fbup.h"));
+        for (name, value) in [
+            ("FBUP_VERSION_MAJOR", env!("CARGO_PKG_VERSION_MAJOR")),
+            ("FBUP_VERSION_MINOR", env!("CARGO_PKG_VERSION_MINOR")),
+            ("FBUP_VERSION_PATCH", env!("CARGO_PKG_VERSION_PATCH")),
+        ] {
+            let line = format!("#define {name} {value}\n");
+            assert!(header.contains(&line), "header lacks {line:?}");
+        }
+        let version = format!("#define FBUP_VERSION \"{}\"\n", env!("CARGO_PKG_VERSION"));
+        assert!(header.contains(&version));
+    }
+}

@@ -1,0 +1,527 @@
+//! The upload state machine: create or resume a session, send the file from the
+//! server's offset, and on failure ask the server where it stands and go on from there.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ureq::Agent;
+
+use crate::config::Config;
+use crate::error::{Error, Status};
+use crate::graph::{self, Graph, RequestError, SourceFailure, UploadAnswer};
+use crate::progress::{Progress, ProgressFn};
+use crate::retry::{classify, Backoff, Verdict};
+use crate::source::FileSource;
+
+/// Shared between a session and its [`CancelHandle`]s.
+struct CancelState {
+    cancelled: AtomicBool,
+    /// The agent whose connections a cancel shuts down.
+    agent: Mutex<Agent>,
+}
+
+/// Cancels a session's running upload from any thread.
+#[derive(Clone)]
+pub struct CancelHandle(Arc<CancelState>);
+
+impl CancelHandle {
+    /// Makes the running (or the next) [`Session::upload`] return [`Status::Cancelled`]
+    /// promptly: blocked socket reads and writes are interrupted at once. The session
+    /// stays resumable.
+    pub fn cancel(&self) {
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        let agent = self.0.agent.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        agent.shutdown();
+    }
+}
+
+impl fmt::Debug for CancelHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelHandle")
+            .field("cancelled", &self.0.cancelled.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// One file's upload session with Graph.
+pub struct Session {
+    config: Config,
+    graph: Graph,
+    source: FileSource,
+    id: String,
+    handle: Option<String>,
+    /// The bytes Graph last said it holds.
+    confirmed: u64,
+    /// The most bytes Graph ever confirmed: it may never report fewer.
+    confirmed_max: u64,
+    /// The most bytes ever handed to the network: Graph cannot hold more.
+    sent_max: u64,
+    /// Graph's offset must be asked before the next send.
+    stale: bool,
+    /// A resumed session adopts whatever offset Graph reports first: another
+    /// process may have sent those bytes.
+    adopting: bool,
+    cancel: Arc<CancelState>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("path", &self.source.path())
+            .field("length", &self.source.len())
+            .field("confirmed", &self.confirmed)
+            .field("handle", &self.handle)
+            .finish()
+    }
+}
+
+/// What the file is called and what type it is, as Graph is told.
+fn name_and_type(config: &Config, path: &Path) -> Result<(String, String), Error> {
+    let file_type = config.file_type_for(path)?;
+    let name = match &config.file_name {
+        Some(n) if !n.is_empty() => n.clone(),
+        _ => path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "upload".into()),
+    };
+    Ok((name, file_type))
+}
+
+impl Session {
+    /// Step 1: checks the file and the config, then asks Graph for a new upload
+    /// session. Transient failures are retried like uploads are.
+    pub fn create(config: &Config, path: &Path) -> Result<Session, Error> {
+        config.validate()?;
+        let (name, file_type) = name_and_type(config, path)?;
+        let source = FileSource::open(path)?;
+        let agent = graph::make_agent(config);
+        let graph = Graph::new(config, agent.clone());
+        let mut backoff = Backoff::new(config.retry_base, config.retry_cap);
+        let mut failures = 0;
+        let id = loop {
+            match graph.create(&config.app_id, &name, source.len(), &file_type) {
+                Ok(id) => break id,
+                Err(e) => {
+                    let verdict = classify(&e);
+                    failures += 1;
+                    let wait = retry_wait(&mut backoff, verdict, &e, failures, config.max_attempts)
+                        .map_err(|status| to_error(e, status, "Graph refused to create an upload session"))?;
+                    std::thread::sleep(wait);
+                }
+            }
+        };
+        Ok(Session::with_id(config, graph, agent, source, id, 0, false))
+    }
+
+    /// Re-opens a session created earlier (perhaps by another process) and asks Graph
+    /// how many bytes it holds (step 3).
+    pub fn resume(config: &Config, path: &Path, session_id: &str) -> Result<Session, Error> {
+        config.validate()?;
+        graph::check_session_id(session_id).map_err(|m| {
+            Error::new(
+                Status::Argument,
+                format!("{m}; pass the id exactly as fbup_session_id returned it"),
+            )
+        })?;
+        name_and_type(config, path)?;
+        let source = FileSource::open(path)?;
+        let agent = graph::make_agent(config);
+        let graph = Graph::new(config, agent.clone());
+        let mut session = Session::with_id(config, graph, agent, source, session_id.into(), 0, true);
+        session.offset()?;
+        Ok(session)
+    }
+
+    fn with_id(
+        config: &Config,
+        graph: Graph,
+        agent: Agent,
+        source: FileSource,
+        id: String,
+        confirmed: u64,
+        stale: bool,
+    ) -> Session {
+        Session {
+            config: config.clone(),
+            graph,
+            source,
+            id,
+            handle: None,
+            confirmed,
+            confirmed_max: confirmed,
+            sent_max: confirmed,
+            stale,
+            adopting: stale,
+            cancel: Arc::new(CancelState {
+                cancelled: AtomicBool::new(false),
+                agent: Mutex::new(agent),
+            }),
+        }
+    }
+
+    /// The session id, `?sig=` part included: persist it to resume later.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The file handle, once the upload is complete.
+    pub fn handle(&self) -> Option<&str> {
+        self.handle.as_deref()
+    }
+
+    /// The file's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.source.len()
+    }
+
+    /// Always false: empty files are refused when a session is made.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// A handle that cancels this session's upload from any thread.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle(self.cancel.clone())
+    }
+
+    /// Step 3: asks Graph how many bytes it holds, and checks the answer against
+    /// what this session knows.
+    pub fn offset(&mut self) -> Result<u64, Error> {
+        let off = self
+            .graph
+            .offset(&self.id)
+            .map_err(|e| to_error_classified(e, "cannot get the session's offset from Graph"))?;
+        self.reconcile(off)?;
+        Ok(off)
+    }
+
+    /// Uploads the file from Graph's offset to the end, resuming on its own after
+    /// network failures, timeouts, 5xx and transient Graph errors. `progress` is
+    /// called with `(bytes_done, bytes_total)`; returning false cancels. On success
+    /// returns Graph's handle, byte for byte (it may hold `\n`).
+    pub fn upload(&mut self, progress: &mut ProgressFn<'_>) -> Result<&str, Error> {
+        if self.handle.is_some() {
+            return Err(Error::new(
+                Status::State,
+                "this upload is already complete; read its handle instead of uploading again",
+            ));
+        }
+        let result = self.upload_loop(progress);
+        if self.cancel.cancelled.swap(false, Ordering::SeqCst) {
+            // A cancel shut the agent's connections down for good: make a new one so
+            // that the session can be resumed.
+            let agent = graph::make_agent(&self.config);
+            *self.cancel.agent.lock().unwrap_or_else(|e| e.into_inner()) = agent.clone();
+            self.graph.set_agent(agent);
+            self.stale = true;
+        }
+        result?;
+        Ok(self.handle.as_deref().unwrap_or(""))
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.cancelled.load(Ordering::SeqCst)
+    }
+
+    fn cancel_error(&self) -> Error {
+        Error::new(
+            Status::Cancelled,
+            format!(
+                "upload cancelled; Graph held {} of {} bytes when last asked. The session can be \
+                 resumed with its id",
+                self.confirmed,
+                self.source.len()
+            ),
+        )
+    }
+
+    fn upload_loop(&mut self, callback: &mut ProgressFn<'_>) -> Result<(), Error> {
+        let total = self.source.len();
+        let mut progress = Progress::new(callback, total);
+        let mut backoff = Backoff::new(self.config.retry_base, self.config.retry_cap);
+        let mut failures = 0u32;
+        if !progress.update(self.confirmed) {
+            self.cancel.cancelled.store(true, Ordering::SeqCst);
+        }
+        loop {
+            if self.cancelled() {
+                return Err(self.cancel_error());
+            }
+            self.source.check_unchanged()?;
+            if self.stale {
+                let before = self.confirmed;
+                match self.graph.offset(&self.id) {
+                    Ok(off) => {
+                        self.reconcile(off)?;
+                        self.stale = false;
+                        if off > before {
+                            failures = 0;
+                        }
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        self.wait_or_fail(&mut backoff, e, failures, "cannot get the session's offset from Graph")?;
+                        continue;
+                    }
+                }
+            }
+            let start = self.confirmed;
+            let answer = if start == total {
+                // Graph holds every byte but its answer with the handle was lost:
+                // an empty POST at the end asks for it again.
+                self.graph.upload(&self.id, total, 0, &mut io::empty())
+            } else {
+                let mut body = BodyReader {
+                    source: &self.source,
+                    pos: start,
+                    end: total,
+                    progress: &mut progress,
+                    cancelled: &self.cancel.cancelled,
+                };
+                let answer = self.graph.upload(&self.id, start, total - start, &mut body);
+                self.sent_max = self.sent_max.max(body.pos);
+                answer
+            };
+            match answer {
+                Ok(UploadAnswer::Handle(h)) => {
+                    self.source.check_unchanged()?;
+                    self.confirmed = total;
+                    self.confirmed_max = total;
+                    self.handle = Some(h);
+                    progress.finish();
+                    return Ok(());
+                }
+                Ok(UploadAnswer::Accepted) => {
+                    // Graph took the request but not every byte: ask where it stands.
+                    self.stale = true;
+                    failures += 1;
+                    if failures >= self.config.max_attempts {
+                        return Err(Error::new(
+                            Status::Protocol,
+                            format!(
+                                "Graph accepted {} requests in a row without completing the \
+                                 file or moving its offset",
+                                failures
+                            ),
+                        ));
+                    }
+                }
+                Err(e) => {
+                    if self.cancelled() {
+                        return Err(self.cancel_error());
+                    }
+                    self.stale = true;
+                    if let RequestError::Graph { error, .. } = &e {
+                        if error.code == 100 && error.subcode == 0 {
+                            // Most likely a file_offset that no longer matches (bytes of
+                            // a broken connection landed late): only the server's own
+                            // offset can tell.
+                            if let Ok(off) = self.graph.offset(&self.id) {
+                                if off != start {
+                                    self.reconcile(off)?;
+                                    self.stale = false;
+                                    failures += 1;
+                                    if failures < self.config.max_attempts {
+                                        continue;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    failures += 1;
+                    self.wait_or_fail(&mut backoff, e, failures, "upload failed")?;
+                }
+            }
+        }
+    }
+
+    /// Sleeps before the next try, or says why there will be none.
+    fn wait_or_fail(
+        &self,
+        backoff: &mut Backoff,
+        e: RequestError,
+        failures: u32,
+        context: &str,
+    ) -> Result<(), Error> {
+        if let RequestError::Source(_) = e {
+            // A file that changed explains a failed read best.
+            self.source.check_unchanged()?;
+            return Err(to_error(e, Status::File, "cannot read the file"));
+        }
+        let verdict = classify(&e);
+        let wait = retry_wait(backoff, verdict, &e, failures, self.config.max_attempts)
+            .map_err(|status| to_error(e, status, context))?;
+        // Sleep in short slices so that a cancel is seen at once.
+        let deadline = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < deadline {
+            if self.cancelled() {
+                return Err(self.cancel_error());
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+        Ok(())
+    }
+
+    /// Takes Graph's offset after checking it against what this session knows.
+    fn reconcile(&mut self, off: u64) -> Result<(), Error> {
+        let total = self.source.len();
+        if off > total {
+            return Err(Error::new(
+                Status::Protocol,
+                format!("Graph reports {off} bytes held, more than the file's {total}"),
+            ));
+        }
+        if off < self.confirmed_max {
+            return Err(Error::new(
+                Status::Protocol,
+                format!(
+                    "the server lost data: it reports {off} bytes held after confirming {}",
+                    self.confirmed_max
+                ),
+            ));
+        }
+        if off > self.sent_max && !self.adopting {
+            return Err(Error::new(
+                Status::Protocol,
+                format!(
+                    "Graph reports {off} bytes held but only {} were ever sent: another writer \
+                     on this session?",
+                    self.sent_max
+                ),
+            ));
+        }
+        self.confirmed = off;
+        self.confirmed_max = off;
+        self.sent_max = self.sent_max.max(off);
+        self.adopting = false;
+        Ok(())
+    }
+}
+
+/// How long to wait before the next try, or the status to fail with.
+fn retry_wait(
+    backoff: &mut Backoff,
+    verdict: Verdict,
+    e: &RequestError,
+    failures: u32,
+    max_attempts: u32,
+) -> Result<Duration, Status> {
+    let retry_after = match e {
+        RequestError::Graph { retry_after, .. } | RequestError::Http { retry_after, .. } => {
+            *retry_after
+        }
+        _ => None,
+    };
+    match verdict {
+        Verdict::Fatal(status) => Err(status),
+        Verdict::Retry(status) if failures >= max_attempts => Err(status),
+        Verdict::Throttled if failures >= max_attempts => Err(Status::Throttled),
+        Verdict::Retry(_) => Ok(backoff.delay(failures - 1, false, retry_after)),
+        Verdict::Throttled => Ok(backoff.delay(failures - 1, true, retry_after)),
+    }
+}
+
+fn to_error_classified(e: RequestError, context: &str) -> Error {
+    let status = match classify(&e) {
+        Verdict::Fatal(s) | Verdict::Retry(s) => s,
+        Verdict::Throttled => Status::Throttled,
+    };
+    to_error(e, status, context)
+}
+
+/// The public error for a request error, with advice on what to do next.
+fn to_error(e: RequestError, status: Status, context: &str) -> Error {
+    let http_status = e.http_status();
+    let advice = match status {
+        Status::Auth => "get a new access token, then resume the session with its id",
+        Status::Throttled => "Graph is throttling this app: wait, then resume the session",
+        Status::Network | Status::Timeout => {
+            "retries are spent; check the network, then resume the session with its id"
+        }
+        Status::Protocol => "the server's answer is outside the Resumable Upload API",
+        _ => "",
+    };
+    let (graph, detail) = match e {
+        RequestError::Graph { error, .. } => {
+            let mut d = format!("Graph error code {}", error.code);
+            if error.subcode != 0 {
+                d.push_str(&format!(" subcode {}", error.subcode));
+            }
+            if !error.error_type.is_empty() {
+                d.push_str(&format!(" ({})", error.error_type));
+            }
+            d.push_str(&format!(", HTTP {http_status}: {}", error.message));
+            if !error.fbtrace_id.is_empty() {
+                d.push_str(&format!(" [fbtrace_id {}]", error.fbtrace_id));
+            }
+            (Some(Box::new(error)), d)
+        }
+        other => (None, other.to_string()),
+    };
+    let mut message = format!("{context}: {detail}");
+    if !advice.is_empty() {
+        message.push_str("; ");
+        message.push_str(advice);
+    }
+    Error {
+        status,
+        http_status,
+        graph,
+        message,
+    }
+}
+
+/// Streams the file from `pos` to `end` into the request body, reporting progress.
+struct BodyReader<'s, 'p> {
+    source: &'s FileSource,
+    pos: u64,
+    end: u64,
+    progress: &'s mut Progress<'p>,
+    cancelled: &'s AtomicBool,
+}
+
+impl Read for BodyReader<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancelled.load(Ordering::SeqCst) {
+            return Err(io::Error::other(SourceFailure("cancelled".into())));
+        }
+        if self.pos >= self.end || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = buf.len().min((self.end - self.pos) as usize);
+        let n = self
+            .source
+            .read_at(&mut buf[..want], self.pos)
+            .map_err(|e| {
+                io::Error::other(SourceFailure(format!(
+                    "cannot read the file at offset {}: {e}",
+                    self.pos
+                )))
+            })?;
+        if n == 0 {
+            // Ending early would leave the request short of its Content-Length.
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                SourceFailure(format!(
+                    "the file ended at {} bytes, shorter than when the upload started",
+                    self.pos
+                )),
+            ));
+        }
+        self.pos += n as u64;
+        if !self.progress.update(self.pos) {
+            self.cancelled.store(true, Ordering::SeqCst);
+            return Err(io::Error::other(SourceFailure(
+                "cancelled by the progress callback".into(),
+            )));
+        }
+        Ok(n)
+    }
+}

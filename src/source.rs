@@ -1,0 +1,176 @@
+//! The bytes to upload: a regular file read at any offset, watched for changes.
+
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Status};
+
+/// What identifies the file's content for the length of an upload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub len: u64,
+    pub mtime: (i64, i64),
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl Identity {
+    fn of(m: &Metadata) -> Identity {
+        Identity {
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            dev: m.dev(),
+            ino: m.ino(),
+        }
+    }
+}
+
+/// An open regular file and what it was when opened.
+pub(crate) struct FileSource {
+    file: File,
+    path: PathBuf,
+    identity: Identity,
+}
+
+impl FileSource {
+    /// Opens a file for upload: it must exist, be a regular file, be readable and
+    /// hold at least one byte.
+    pub fn open(path: &Path) -> Result<FileSource, Error> {
+        let shown = path.display();
+        let file_err = |m: String| Err(Error::new(Status::File, m));
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return file_err(format!("'{shown}' does not exist; check the path"))
+            }
+            Err(e) => return file_err(format!("cannot look at '{shown}': {e}")),
+        };
+        if !meta.is_file() {
+            let what = if meta.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file (a device, FIFO or socket)"
+            };
+            return Err(Error::new(
+                Status::Argument,
+                format!("'{shown}' is {what}; fbup uploads regular files, whose length is known"),
+            ));
+        }
+        if meta.len() == 0 {
+            return Err(Error::new(
+                Status::Argument,
+                format!("'{shown}' is empty; Graph accepts only files of one byte or more"),
+            ));
+        }
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => return file_err(format!("cannot open '{shown}' for reading: {e}")),
+        };
+        // Take the identity from the open descriptor: that is the file we will read.
+        let identity = match file.metadata() {
+            Ok(m) => Identity::of(&m),
+            Err(e) => return file_err(format!("cannot look at '{shown}': {e}")),
+        };
+        Ok(FileSource {
+            file,
+            path: path.to_path_buf(),
+            identity,
+        })
+    }
+
+    /// The file's length when it was opened.
+    pub fn len(&self) -> u64 {
+        self.identity.len
+    }
+
+    /// The path as the caller gave it.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads at `offset` without moving any cursor.
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.file.read_at(buf, offset)
+    }
+
+    /// Fails with [`Status::File`] when the file is not what it was when opened:
+    /// another length, another modification time, or another file at the path.
+    pub fn check_unchanged(&self) -> Result<(), Error> {
+        let shown = self.path.display();
+        let now = match std::fs::metadata(&self.path) {
+            Ok(m) => Identity::of(&m),
+            Err(e) => {
+                return Err(Error::new(
+                    Status::File,
+                    format!("'{shown}' can no longer be found ({e}); upload stopped"),
+                ))
+            }
+        };
+        let was = self.identity;
+        let change = if (now.dev, now.ino) != (was.dev, was.ino) {
+            Some("was replaced by another file".to_string())
+        } else if now.len != was.len {
+            Some(format!("changed size from {} to {} bytes", was.len, now.len))
+        } else if now.mtime != was.mtime {
+            Some("was modified (its modification time changed)".to_string())
+        } else {
+            None
+        };
+        match change {
+            None => Ok(()),
+            Some(what) => Err(Error::new(
+                Status::File,
+                format!(
+                    "'{shown}' {what} during the upload; nothing more was sent. Upload the new \
+                     file in a new session"
+                ),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_missing_empty_and_non_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = FileSource::open(&dir.path().join("nope.png")).err().unwrap();
+        assert_eq!(e.status, Status::File);
+        assert!(e.message.contains("does not exist"));
+        let e = FileSource::open(dir.path()).err().unwrap();
+        assert_eq!(e.status, Status::Argument);
+        assert!(e.message.contains("directory"));
+        let empty = dir.path().join("e.png");
+        std::fs::write(&empty, b"").unwrap();
+        let e = FileSource::open(&empty).err().unwrap();
+        assert!(e.message.contains("empty"));
+        let e = FileSource::open(Path::new("/dev/zero")).err().unwrap();
+        assert_eq!(e.status, Status::Argument);
+    }
+
+    #[test]
+    fn notices_size_time_and_replacement() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.png");
+        std::fs::write(&p, b"hello").unwrap();
+        let s = FileSource::open(&p).unwrap();
+        assert!(s.check_unchanged().is_ok());
+        let mut buf = [0u8; 3];
+        assert_eq!(s.read_at(&mut buf, 2).unwrap(), 3);
+        assert_eq!(&buf, b"llo");
+        std::fs::write(&p, b"hello!").unwrap();
+        let e = s.check_unchanged().unwrap_err();
+        assert!(e.message.contains("changed size from 5 to 6"), "{}", e.message);
+
+        let s = FileSource::open(&p).unwrap();
+        let other = dir.path().join("g.png");
+        std::fs::write(&other, b"hellO!").unwrap();
+        std::fs::rename(&other, &p).unwrap();
+        let e = s.check_unchanged().unwrap_err();
+        assert!(e.message.contains("replaced"), "{}", e.message);
+    }
+}
