@@ -11,6 +11,10 @@ fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=CI");
+    // The C harness test compiles C for the same target as the library.
+    if let Ok(target) = std::env::var("TARGET") {
+        println!("cargo:rustc-env=FBUP_TEST_TARGET={target}");
+    }
 
     let version = |name: &str| std::env::var(name).unwrap_or_else(|_| "0".into());
     let mut config = cbindgen::Config {

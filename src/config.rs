@@ -81,8 +81,14 @@ impl Config {
         if self.access_token.is_empty() {
             return arg("access_token is required".into());
         }
-        if self.access_token.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-            return arg("access_token holds spaces or control characters; pass the bare token".into());
+        if self
+            .access_token
+            .bytes()
+            .any(|b| b.is_ascii_control() || b == b' ')
+        {
+            return arg(
+                "access_token holds spaces or control characters; pass the bare token".into(),
+            );
         }
         if !(self.graph_url.starts_with("http://") || self.graph_url.starts_with("https://")) {
             return arg(format!(
@@ -192,7 +198,11 @@ mod tests {
         let mut c = c;
         c.file_type = Some("image/gif".into());
         let e = c.file_type_for(Path::new("x.png")).unwrap_err();
-        assert!(e.message.contains("image/gif is not accepted"), "{}", e.message);
+        assert!(
+            e.message.contains("image/gif is not accepted"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

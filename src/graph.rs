@@ -198,7 +198,10 @@ impl Graph {
                 if h.len() > MAX_HANDLE {
                     return Err(protocol(
                         status,
-                        &format!("Graph's handle is {} bytes, over the {MAX_HANDLE} limit", h.len()),
+                        &format!(
+                            "Graph's handle is {} bytes, over the {MAX_HANDLE} limit",
+                            h.len()
+                        ),
                     ));
                 }
                 Ok(UploadAnswer::Handle(h.to_string()))
@@ -235,10 +238,9 @@ pub(crate) fn check_session_id(id: &str) -> Result<(), String> {
             id.len()
         ));
     }
-    if id
-        .bytes()
-        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b >= 0x80 || b == b'#' || b == b'\\')
-        || id.contains("..")
+    if id.bytes().any(|b| {
+        b.is_ascii_whitespace() || b.is_ascii_control() || b >= 0x80 || b == b'#' || b == b'\\'
+    }) || id.contains("..")
     {
         return Err(format!(
             "session id '{}' holds characters a Graph id never has (space, control, '#', '\\', '..')",
@@ -311,10 +313,12 @@ fn read_answer(resp: Response<Body>) -> Result<(u16, serde_json::Value), Request
         .read_to_string(&mut text);
     if let Err(e) = read {
         return Err(match e.kind() {
-            io::ErrorKind::InvalidData => protocol(status, "Graph's answer is not UTF-8 text or is over 1 MiB"),
-            io::ErrorKind::TimedOut => RequestError::Timeout(format!(
-                "the answer stalled while being read: {e}"
-            )),
+            io::ErrorKind::InvalidData => {
+                protocol(status, "Graph's answer is not UTF-8 text or is over 1 MiB")
+            }
+            io::ErrorKind::TimedOut => {
+                RequestError::Timeout(format!("the answer stalled while being read: {e}"))
+            }
             _ => RequestError::Network(format!("the answer was cut while being read: {e}")),
         });
     }
@@ -328,7 +332,10 @@ fn read_answer(resp: Response<Body>) -> Result<(u16, serde_json::Value), Request
     if (200..300).contains(&status) {
         return match json {
             Some(j) if j.is_object() => Ok((status, j)),
-            _ => Err(protocol(status, &format!("Graph's answer is not a JSON object: '{}'", shorten(&text)))),
+            _ => Err(protocol(
+                status,
+                &format!("Graph's answer is not a JSON object: '{}'", shorten(&text)),
+            )),
         };
     }
     if let Some(error) = json.as_ref().and_then(parse_graph_error) {
@@ -360,7 +367,9 @@ fn transport_error(e: ureq::Error) -> RequestError {
             _ => RequestError::Network(format!("network error: {io}")),
         },
         ureq::Error::ConnectionFailed => RequestError::Network("cannot connect to Graph".into()),
-        ureq::Error::HostNotFound => RequestError::Network("Graph's host name was not found".into()),
+        ureq::Error::HostNotFound => {
+            RequestError::Network("Graph's host name was not found".into())
+        }
         ureq::Error::BodyExceedsLimit(_) => RequestError::Protocol {
             http_status: 0,
             message: "Graph's answer is over 1 MiB".into(),
@@ -444,7 +453,10 @@ mod tests {
 
     #[test]
     fn query_values_are_encoded_but_ids_are_not() {
-        assert_eq!(encode_query_value("my file é.png"), "my%20file%20%C3%A9.png");
+        assert_eq!(
+            encode_query_value("my file é.png"),
+            "my%20file%20%C3%A9.png"
+        );
         assert_eq!(encode_query_value("image/png"), "image%2Fpng");
         let config = Config::new("1", "t");
         let g = Graph::new(&config, make_agent(&config));

@@ -29,7 +29,9 @@ mod retry;
 mod session;
 mod source;
 
-pub use config::{file_type_from_extension, Config, DEFAULT_API_VERSION, DEFAULT_GRAPH_URL, FILE_TYPES};
+pub use config::{
+    file_type_from_extension, Config, DEFAULT_API_VERSION, DEFAULT_GRAPH_URL, FILE_TYPES,
+};
 pub use error::{Error, GraphError, Status};
 pub use progress::ProgressFn;
 pub use session::{CancelHandle, Session};

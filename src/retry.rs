@@ -118,16 +118,39 @@ mod tests {
 
     #[test]
     fn classification_follows_graph_codes() {
-        assert_eq!(classify(&graph(500, 2, true)), Verdict::Retry(Status::Graph));
-        assert_eq!(classify(&graph(400, 1, false)), Verdict::Retry(Status::Graph));
-        assert_eq!(classify(&graph(400, 99, true)), Verdict::Retry(Status::Graph));
+        assert_eq!(
+            classify(&graph(500, 2, true)),
+            Verdict::Retry(Status::Graph)
+        );
+        assert_eq!(
+            classify(&graph(400, 1, false)),
+            Verdict::Retry(Status::Graph)
+        );
+        assert_eq!(
+            classify(&graph(400, 99, true)),
+            Verdict::Retry(Status::Graph)
+        );
         for code in [4, 17, 32, 341, 613] {
-            assert_eq!(classify(&graph(400, code, false)), Verdict::Throttled, "{code}");
+            assert_eq!(
+                classify(&graph(400, code, false)),
+                Verdict::Throttled,
+                "{code}"
+            );
         }
-        assert_eq!(classify(&graph(400, 190, false)), Verdict::Fatal(Status::Auth));
-        assert_eq!(classify(&graph(400, 102, false)), Verdict::Fatal(Status::Auth));
+        assert_eq!(
+            classify(&graph(400, 190, false)),
+            Verdict::Fatal(Status::Auth)
+        );
+        assert_eq!(
+            classify(&graph(400, 102, false)),
+            Verdict::Fatal(Status::Auth)
+        );
         for code in [100, 10, 200, 299, 368] {
-            assert_eq!(classify(&graph(400, code, false)), Verdict::Fatal(Status::Graph), "{code}");
+            assert_eq!(
+                classify(&graph(400, code, false)),
+                Verdict::Fatal(Status::Graph),
+                "{code}"
+            );
         }
         let http = |s| RequestError::Http {
             http_status: s,

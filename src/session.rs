@@ -34,7 +34,12 @@ impl CancelHandle {
     /// stays resumable.
     pub fn cancel(&self) {
         self.0.cancelled.store(true, Ordering::SeqCst);
-        let agent = self.0.agent.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let agent = self
+            .0
+            .agent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         agent.shutdown();
     }
 }
@@ -111,7 +116,9 @@ impl Session {
                     let verdict = classify(&e);
                     failures += 1;
                     let wait = retry_wait(&mut backoff, verdict, &e, failures, config.max_attempts)
-                        .map_err(|status| to_error(e, status, "Graph refused to create an upload session"))?;
+                        .map_err(|status| {
+                            to_error(e, status, "Graph refused to create an upload session")
+                        })?;
                     std::thread::sleep(wait);
                 }
             }
@@ -133,7 +140,8 @@ impl Session {
         let source = FileSource::open(path)?;
         let agent = graph::make_agent(config);
         let graph = Graph::new(config, agent.clone());
-        let mut session = Session::with_id(config, graph, agent, source, session_id.into(), 0, true);
+        let mut session =
+            Session::with_id(config, graph, agent, source, session_id.into(), 0, true);
         session.offset()?;
         Ok(session)
     }
@@ -266,7 +274,12 @@ impl Session {
                     }
                     Err(e) => {
                         failures += 1;
-                        self.wait_or_fail(&mut backoff, e, failures, "cannot get the session's offset from Graph")?;
+                        self.wait_or_fail(
+                            &mut backoff,
+                            e,
+                            failures,
+                            "cannot get the session's offset from Graph",
+                        )?;
                         continue;
                     }
                 }

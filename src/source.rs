@@ -112,7 +112,10 @@ impl FileSource {
         let change = if (now.dev, now.ino) != (was.dev, was.ino) {
             Some("was replaced by another file".to_string())
         } else if now.len != was.len {
-            Some(format!("changed size from {} to {} bytes", was.len, now.len))
+            Some(format!(
+                "changed size from {} to {} bytes",
+                was.len, now.len
+            ))
         } else if now.mtime != was.mtime {
             Some("was modified (its modification time changed)".to_string())
         } else {
@@ -138,7 +141,9 @@ mod tests {
     #[test]
     fn refuses_missing_empty_and_non_regular_files() {
         let dir = tempfile::tempdir().unwrap();
-        let e = FileSource::open(&dir.path().join("nope.png")).err().unwrap();
+        let e = FileSource::open(&dir.path().join("nope.png"))
+            .err()
+            .unwrap();
         assert_eq!(e.status, Status::File);
         assert!(e.message.contains("does not exist"));
         let e = FileSource::open(dir.path()).err().unwrap();
@@ -164,7 +169,11 @@ mod tests {
         assert_eq!(&buf, b"llo");
         std::fs::write(&p, b"hello!").unwrap();
         let e = s.check_unchanged().unwrap_err();
-        assert!(e.message.contains("changed size from 5 to 6"), "{}", e.message);
+        assert!(
+            e.message.contains("changed size from 5 to 6"),
+            "{}",
+            e.message
+        );
 
         let s = FileSource::open(&p).unwrap();
         let other = dir.path().join("g.png");

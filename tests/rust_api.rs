@@ -49,7 +49,10 @@ impl Fixture {
 }
 
 fn sha(b: &[u8]) -> String {
-    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
 
 fn no_progress() -> impl FnMut(u64, u64) -> bool {
@@ -76,22 +79,37 @@ fn clean_upload_is_byte_exact_and_sends_what_the_protocol_says() {
     assert_eq!(info.handle.as_deref(), Some(handle.as_str()));
     assert_eq!(info.file_name, "photo.png");
     assert_eq!(info.file_type, "image/png");
-    assert_eq!(calls.last(), Some(&(bytes.len() as u64, bytes.len() as u64)));
+    assert_eq!(
+        calls.last(),
+        Some(&(bytes.len() as u64, bytes.len() as u64))
+    );
     assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0));
 
     let log = fx.emu.requests();
     let create = &log[0];
-    assert!(create.path_and_query.starts_with("/v24.0/1234/uploads?file_name=photo.png&file_length="));
-    let upload = log.iter().find(|r| r.kind == Some(RequestKind::Upload)).unwrap();
+    assert!(create
+        .path_and_query
+        .starts_with("/v24.0/1234/uploads?file_name=photo.png&file_length="));
+    let upload = log
+        .iter()
+        .find(|r| r.kind == Some(RequestKind::Upload))
+        .unwrap();
     // The id verbatim in the URL, the token only in the header.
     assert_eq!(upload.path_and_query, format!("/v24.0/{id}"));
     assert_eq!(upload.header("authorization"), Some("OAuth REDACTED"));
     assert_eq!(upload.header("file_offset"), Some("0"));
-    assert_eq!(upload.header("content-length"), Some(bytes.len().to_string().as_str()));
+    assert_eq!(
+        upload.header("content-length"),
+        Some(bytes.len().to_string().as_str())
+    );
     assert_eq!(upload.header("transfer-encoding"), None);
     assert_eq!(upload.header("expect"), None);
     for r in &log {
-        assert!(!r.path_and_query.contains("access_token"), "{}", r.path_and_query);
+        assert!(
+            !r.path_and_query.contains("access_token"),
+            "{}",
+            r.path_and_query
+        );
     }
 }
 
@@ -205,8 +223,10 @@ fn transient_errors_are_retried_and_offsets_may_be_strings() {
     let (path, bytes) = fx.file("t.png", 300_000);
     fx.emu
         .add_fault(FaultRule::once(RequestKind::Upload, Fault::transient_500()));
-    fx.emu
-        .add_fault(FaultRule::once(RequestKind::Offset, Fault::unavailable_503()));
+    fx.emu.add_fault(FaultRule::once(
+        RequestKind::Offset,
+        Fault::unavailable_503(),
+    ));
     let mut s = Session::create(&fx.config(), &path).unwrap();
     s.upload(&mut no_progress()).unwrap();
     assert_eq!(fx.emu.session(s.id()).unwrap().sha256.unwrap(), sha(&bytes));

@@ -383,7 +383,12 @@ pub unsafe extern "C" fn fbup_create_session(
             let path = required_arg(file_path, "file_path")?;
             Session::create(&config, Path::new(&path))
         })
-        .unwrap_or_else(|p| Err(Error::new(Status::Internal, format!("internal error in fbup: {p}"))));
+        .unwrap_or_else(|p| {
+            Err(Error::new(
+                Status::Internal,
+                format!("internal error in fbup: {p}"),
+            ))
+        });
         if out.is_null() {
             return FBUP_E_ARGUMENT;
         }
@@ -414,7 +419,12 @@ pub unsafe extern "C" fn fbup_resume_session(
             let id = required_arg(session_id, "session_id")?;
             Session::resume(&config, Path::new(&path), &id)
         })
-        .unwrap_or_else(|p| Err(Error::new(Status::Internal, format!("internal error in fbup: {p}"))));
+        .unwrap_or_else(|p| {
+            Err(Error::new(
+                Status::Internal,
+                format!("internal error in fbup: {p}"),
+            ))
+        });
         if out.is_null() {
             return FBUP_E_ARGUMENT;
         }
@@ -463,7 +473,10 @@ pub unsafe extern "C" fn fbup_upload(
 /// # Safety
 /// `s` is NULL or a live session; `out_offset` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fbup_get_offset(s: *mut fbup_session, out_offset: *mut u64) -> fbup_status {
+pub unsafe extern "C" fn fbup_get_offset(
+    s: *mut fbup_session,
+    out_offset: *mut u64,
+) -> fbup_status {
     boundary(FBUP_E_INTERNAL, || {
         let Some(s) = s.as_ref() else {
             return FBUP_E_ARGUMENT;
@@ -536,7 +549,8 @@ pub unsafe extern "C" fn fbup_file_handle(s: *const fbup_session) -> *const c_ch
 /// `s` is NULL or a live session.
 #[no_mangle]
 pub unsafe extern "C" fn fbup_errmsg(s: *const fbup_session) -> *const c_char {
-    const NULL_SESSION: &CStr = c"the session is NULL: the call that should have made it was given a NULL out pointer";
+    const NULL_SESSION: &CStr =
+        c"the session is NULL: the call that should have made it was given a NULL out pointer";
     boundary(c"internal error in fbup".as_ptr(), || match s.as_ref() {
         None => NULL_SESSION.as_ptr(),
         Some(s) => lock(&s.last_error).message.as_ptr(),
@@ -550,7 +564,10 @@ pub unsafe extern "C" fn fbup_errmsg(s: *const fbup_session) -> *const c_char {
 /// # Safety
 /// `s` is NULL or a live session; `out` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fbup_error_info(s: *const fbup_session, out: *mut fbup_error) -> fbup_status {
+pub unsafe extern "C" fn fbup_error_info(
+    s: *const fbup_session,
+    out: *mut fbup_error,
+) -> fbup_status {
     boundary(FBUP_E_INTERNAL, || {
         let (Some(s), false) = (s.as_ref(), out.is_null()) else {
             return FBUP_E_ARGUMENT;

@@ -1,0 +1,206 @@
+//! Builds `tests/c/harness.c` against `include/fbup.h` and the freshly built
+//! `libfbup.so`, and runs it against the emulator.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use fbup_emulator::{Emulator, Fault, FaultRule, RequestKind};
+use sha2::{Digest, Sha256};
+
+const TOKEN: &str = "EAAharness-secret";
+
+/// The folder that holds this test binary and the cdylib cargo built with it.
+fn deps_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().to_path_buf()
+}
+
+/// Compiles the harness once per test run, with the compiler the `cc` crate finds.
+fn harness() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let deps = deps_dir();
+        assert!(
+            deps.join("libfbup.so").exists(),
+            "libfbup.so not found in {}",
+            deps.display()
+        );
+        let out = deps.join("fbup-c-harness");
+        let compiler = cc::Build::new()
+            .cargo_metadata(false)
+            .opt_level(0)
+            .target(env!("FBUP_TEST_TARGET"))
+            .host(env!("FBUP_TEST_TARGET"))
+            .warnings(true)
+            .get_compiler();
+        let status = compiler
+            .to_command()
+            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g"])
+            .arg(root.join("tests/c/harness.c"))
+            .arg("-I")
+            .arg(root.join("include"))
+            .arg("-L")
+            .arg(&deps)
+            .arg(format!("-Wl,-rpath,{}", deps.display()))
+            .arg("-lfbup")
+            .arg("-o")
+            .arg(&out)
+            .status()
+            .expect("the C compiler runs");
+        assert!(status.success(), "the C harness does not compile");
+        out
+    })
+}
+
+/// Runs a scenario and returns its `key=value` lines.
+fn run(scenario: &str, url: &str, file: &Path, token: &str) -> HashMap<String, String> {
+    let out = Command::new(harness())
+        .args([scenario, url])
+        .arg(file)
+        .env("FBUP_TEST_TOKEN", token)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "harness {scenario} failed:\n{stdout}\n{stderr}"
+    );
+    assert!(!stdout.contains(token), "the token leaked into the output");
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn emulator() -> Emulator {
+    Emulator::start(fbup_emulator::Config {
+        tokens: vec![TOKEN.into()],
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn file(dir: &Path, name: &str, len: usize) -> (PathBuf, String) {
+    let bytes: Vec<u8> = (0..len)
+        .map(|i| (i % 253) as u8 ^ (i >> 11) as u8)
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, &bytes).unwrap();
+    let sha = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (path, sha)
+}
+
+/// Checks what every completed upload must show.
+fn assert_complete(emu: &Emulator, r: &HashMap<String, String>, sha: &str) {
+    assert_eq!(r["upload"], "0", "{r:?}");
+    let info = emu.session(&r["id"]).expect("the session exists");
+    assert_eq!(
+        info.sha256.as_deref(),
+        Some(sha),
+        "the server has the file's bytes"
+    );
+    assert_eq!(
+        r["handle"].replace("\\n", "\n"),
+        info.handle.unwrap(),
+        "the handle passes through byte for byte"
+    );
+    assert_eq!(r["progress_backwards"], "0");
+    assert_eq!(r["progress_over"], "0");
+    assert_eq!(
+        r["progress_at_total"], "1",
+        "the total is reported exactly once"
+    );
+    assert_eq!(r["progress_last"], r["progress_total"]);
+    assert_eq!(r["checks_failed"], "0");
+}
+
+#[test]
+fn c_clean_upload_is_byte_exact() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, sha) = file(dir.path(), "clean.png", 6 * 1024 * 1024 + 3);
+    let r = run("upload", emu.url(), &path, TOKEN);
+    assert_complete(&emu, &r, &sha);
+}
+
+#[test]
+fn c_upload_cut_at_40_percent_completes_on_its_own() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().unwrap();
+    let len = 10 * 1024 * 1024;
+    let (path, sha) = file(dir.path(), "cut.mp4", len);
+    emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::CutAt {
+            offset: len as u64 * 4 / 10,
+        },
+    ));
+    let r = run("upload", emu.url(), &path, TOKEN);
+    assert_complete(&emu, &r, &sha);
+    assert!(r["handle"].contains("\\n"), "video handles hold newlines");
+    assert!(emu.session(&r["id"]).unwrap().upload_requests >= 2);
+}
+
+#[test]
+fn c_cancel_from_progress_then_resume_from_the_saved_id() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, sha) = file(dir.path(), "cancel.pdf", 8 * 1024 * 1024);
+    let r = run("cancel_resume", emu.url(), &path, TOKEN);
+    assert_eq!(r["first_upload"], "9");
+    assert_eq!(r["cancel_status"], "9");
+    assert_eq!(r["resume"], "0");
+    assert_complete(&emu, &r, &sha);
+}
+
+#[test]
+fn c_lost_final_response_still_yields_the_handle() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, sha) = file(dir.path(), "lost.jpg", 500_000);
+    emu.add_fault(FaultRule::once(RequestKind::Upload, Fault::LoseResponse));
+    let r = run("upload", emu.url(), &path, TOKEN);
+    assert_complete(&emu, &r, &sha);
+}
+
+#[test]
+fn c_bad_token_gives_auth_with_graph_code_190() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = file(dir.path(), "a.png", 100);
+    let r = run("upload", emu.url(), &path, "EAAnot-the-right-one");
+    assert_eq!(r["create"], "5");
+    assert_eq!(r["create_status"], "5");
+    assert_eq!(r["create_code"], "190");
+    assert_eq!(r["create_http"], "400");
+    assert_eq!(r["create_type"], "OAuthException");
+    assert!(!r["create_fbtrace"].is_empty());
+    assert!(!r["create_message"].contains("EAAnot-the-right-one"));
+}
+
+#[test]
+fn c_unknown_file_type_gives_argument() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = file(dir.path(), "anim.gif", 100);
+    let r = run("upload", emu.url(), &path, TOKEN);
+    assert_eq!(r["create"], "1");
+    assert!(r["create_message"].contains("file type"), "{r:?}");
+    assert!(emu.requests().is_empty(), "nothing was sent");
+}
+
+#[test]
+fn c_null_pointers_and_static_strings() {
+    let r = run("null", "unused", Path::new("unused"), TOKEN);
+    assert_eq!(r["null_checks"], "done");
+    assert_eq!(r["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(r["checks_failed"], "0");
+}

@@ -1,0 +1,234 @@
+//! The C ABI driven from Rust: the contract's rules that are easier to reach from here.
+
+use std::ffi::{c_void, CStr, CString};
+use std::ptr;
+use std::time::{Duration, Instant};
+
+use fbup::ffi::*;
+use fbup_emulator::{AfterStall, Emulator, Fault, FaultRule, RequestKind};
+
+const TOKEN: &str = "EAAffi-secret";
+
+struct Strings {
+    app: CString,
+    token: CString,
+    url: CString,
+}
+
+fn strings(emu: &Emulator) -> Strings {
+    Strings {
+        app: CString::new("1234").unwrap(),
+        token: CString::new(TOKEN).unwrap(),
+        url: CString::new(emu.url()).unwrap(),
+    }
+}
+
+fn config(s: &Strings) -> fbup_config {
+    let mut cfg = std::mem::MaybeUninit::<fbup_config>::uninit();
+    unsafe { fbup_config_init(cfg.as_mut_ptr()) };
+    let mut cfg = unsafe { cfg.assume_init() };
+    cfg.app_id = s.app.as_ptr();
+    cfg.access_token = s.token.as_ptr();
+    cfg.graph_url = s.url.as_ptr();
+    cfg
+}
+
+fn errmsg(s: *const fbup_session) -> String {
+    unsafe { CStr::from_ptr(fbup_errmsg(s)) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn write_file(dir: &tempfile::TempDir, name: &str, len: usize) -> CString {
+    let path = dir.path().join(name);
+    std::fs::write(&path, vec![42u8; len]).unwrap();
+    CString::new(path.to_str().unwrap()).unwrap()
+}
+
+#[test]
+fn strings_are_copied_so_the_caller_may_free_them_at_once() {
+    let emu = Emulator::start(Default::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(&dir, "a.png", 1000);
+    let s = strings(&emu);
+    let mut cfg = config(&s);
+    let name = CString::new("renamed.png").unwrap();
+    cfg.file_name = name.as_ptr();
+    let mut session = ptr::null_mut();
+    assert_eq!(
+        unsafe { fbup_create_session(&cfg, path.as_ptr(), &mut session) },
+        FBUP_OK
+    );
+    drop(name);
+    drop(s);
+    assert_eq!(
+        unsafe { fbup_upload(session, None, ptr::null_mut()) },
+        FBUP_OK
+    );
+    assert_eq!(emu.sessions()[0].file_name, "renamed.png");
+    let h = unsafe { CStr::from_ptr(fbup_file_handle(session)) };
+    assert_eq!(
+        h.to_str().unwrap(),
+        emu.sessions()[0].handle.as_deref().unwrap()
+    );
+    unsafe { fbup_free(session) };
+}
+
+#[test]
+fn a_short_struct_size_is_refused_and_a_longer_one_read_in_part() {
+    let emu = Emulator::start(Default::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(&dir, "a.png", 10);
+    let s = strings(&emu);
+    for size in [0u32, 4, std::mem::size_of::<fbup_config>() as u32 - 4] {
+        let mut cfg = config(&s);
+        cfg.struct_size = size;
+        let mut session = ptr::null_mut();
+        let st = unsafe { fbup_create_session(&cfg, path.as_ptr(), &mut session) };
+        assert_eq!(st, FBUP_E_ARGUMENT, "size {size}");
+        assert!(
+            errmsg(session).contains("struct_size"),
+            "{}",
+            errmsg(session)
+        );
+        unsafe { fbup_free(session) };
+    }
+    // A caller built against a newer header with more fields: fbup reads its part.
+    #[repr(C)]
+    struct Newer {
+        base: fbup_config,
+        future: [u64; 4],
+    }
+    let mut newer = Newer {
+        base: config(&s),
+        future: [u64::MAX; 4],
+    };
+    newer.base.struct_size = std::mem::size_of::<Newer>() as u32;
+    let mut session = ptr::null_mut();
+    let st = unsafe { fbup_create_session(&newer.base, path.as_ptr(), &mut session) };
+    assert_eq!(st, FBUP_OK, "{}", errmsg(session));
+    unsafe { fbup_free(session) };
+}
+
+#[test]
+fn invalid_utf8_and_nulls_are_argument_errors() {
+    let emu = Emulator::start(Default::default()).unwrap();
+    let s = strings(&emu);
+    let mut cfg = config(&s);
+    let bad = [0xffu8, 0xfe, 0];
+    cfg.app_id = bad.as_ptr().cast();
+    let path = CString::new("x.png").unwrap();
+    let mut session = ptr::null_mut();
+    let st = unsafe { fbup_create_session(&cfg, path.as_ptr(), &mut session) };
+    assert_eq!(st, FBUP_E_ARGUMENT);
+    assert!(errmsg(session).contains("app_id is not valid UTF-8"));
+    unsafe { fbup_free(session) };
+
+    let cfg = config(&s);
+    let st = unsafe { fbup_create_session(&cfg, ptr::null(), &mut session) };
+    assert_eq!(st, FBUP_E_ARGUMENT);
+    assert!(errmsg(session).contains("file_path is NULL"));
+    unsafe { fbup_free(session) };
+    let mut e = std::mem::MaybeUninit::<fbup_error>::uninit();
+    assert_eq!(
+        unsafe { fbup_error_info(ptr::null(), e.as_mut_ptr()) },
+        FBUP_E_ARGUMENT
+    );
+}
+
+struct Reentry {
+    session: *mut fbup_session,
+    id_seen: Option<String>,
+    nested_status: Option<fbup_status>,
+}
+
+unsafe extern "C" fn reenter(user: *mut c_void, _done: u64, _total: u64) -> i32 {
+    let r = &mut *(user as *mut Reentry);
+    if r.nested_status.is_none() {
+        r.id_seen = Some(
+            CStr::from_ptr(fbup_session_id(r.session))
+                .to_string_lossy()
+                .into(),
+        );
+        r.nested_status = Some(fbup_upload(r.session, None, ptr::null_mut()));
+    }
+    0
+}
+
+#[test]
+fn the_callback_may_read_the_session_but_not_upload_on_it() {
+    let emu = Emulator::start(Default::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(&dir, "r.png", 100_000);
+    let s = strings(&emu);
+    let cfg = config(&s);
+    let mut session = ptr::null_mut();
+    assert_eq!(
+        unsafe { fbup_create_session(&cfg, path.as_ptr(), &mut session) },
+        FBUP_OK
+    );
+    let mut r = Reentry {
+        session,
+        id_seen: None,
+        nested_status: None,
+    };
+    let st = unsafe {
+        fbup_upload(
+            session,
+            Some(reenter),
+            &mut r as *mut Reentry as *mut c_void,
+        )
+    };
+    assert_eq!(st, FBUP_OK);
+    assert_eq!(r.nested_status, Some(FBUP_E_STATE));
+    assert_eq!(r.id_seen.as_deref(), Some(emu.sessions()[0].id.as_str()));
+    unsafe { fbup_free(session) };
+}
+
+struct SendPtr(*mut fbup_session);
+unsafe impl Send for SendPtr {}
+
+#[test]
+fn fbup_cancel_from_another_thread_during_a_stall() {
+    let emu = Emulator::start(Default::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(&dir, "big.mp4", 8_000_000);
+    emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::Stall {
+            after_bytes: 1_000_000,
+            millis: 20_000,
+            then: AfterStall::Close,
+        },
+    ));
+    let s = strings(&emu);
+    let cfg = config(&s);
+    let mut session = ptr::null_mut();
+    assert_eq!(
+        unsafe { fbup_create_session(&cfg, path.as_ptr(), &mut session) },
+        FBUP_OK
+    );
+    let p = SendPtr(session);
+    let canceller = std::thread::spawn(move || {
+        let p = p;
+        std::thread::sleep(Duration::from_millis(700));
+        let at = Instant::now();
+        unsafe { fbup_cancel(p.0) };
+        at
+    });
+    let st = unsafe { fbup_upload(session, None, ptr::null_mut()) };
+    let at = canceller.join().unwrap();
+    assert_eq!(st, FBUP_E_CANCELLED, "{}", errmsg(session));
+    assert!(
+        at.elapsed() < Duration::from_secs(1),
+        "returned {:?} after the cancel",
+        at.elapsed()
+    );
+    let mut info = std::mem::MaybeUninit::<fbup_error>::uninit();
+    assert_eq!(
+        unsafe { fbup_error_info(session, info.as_mut_ptr()) },
+        FBUP_OK
+    );
+    assert_eq!(unsafe { info.assume_init() }.status, FBUP_E_CANCELLED);
+    unsafe { fbup_free(session) };
+}
