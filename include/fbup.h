@@ -88,7 +88,8 @@ typedef int32_t fbup_status;
  `bytes_total`, and the last call has `bytes_done == bytes_total`, made once Graph
  holds every byte. Called a few times a second at most, synchronously on the thread
  that called `fbup_upload`, never after it returns. Return 0 to go on, anything else
- to cancel (the upload then returns `FBUP_E_CANCELLED`). The callback must not
+ to cancel (the upload then returns `FBUP_E_CANCELLED`, unless Graph already had
+ every byte, in which case it returns `FBUP_OK`). The callback must not
  unwind (C++ exceptions) or `longjmp` out, and must not call `fbup_upload` or
  `fbup_get_offset` on the same session.
  */

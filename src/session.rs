@@ -67,9 +67,9 @@ pub struct Session {
     sent_max: u64,
     /// Graph's offset must be asked before the next send.
     stale: bool,
-    /// A resumed session adopts whatever offset Graph reports first: another
-    /// process may have sent those bytes.
-    adopting: bool,
+    /// The session was resumed: bytes sent before (perhaps by another process) may
+    /// still land late, so no upper bound but the file's length can be checked.
+    resumed: bool,
     cancel: Arc<CancelState>,
 }
 
@@ -165,7 +165,7 @@ impl Session {
             confirmed_max: confirmed,
             sent_max: confirmed,
             stale,
-            adopting: stale,
+            resumed: stale,
             cancel: Arc::new(CancelState {
                 cancelled: AtomicBool::new(false),
                 agent: Mutex::new(agent),
@@ -400,7 +400,7 @@ impl Session {
                 ),
             ));
         }
-        if off > self.sent_max && !self.adopting {
+        if off > self.sent_max && !self.resumed {
             return Err(Error::new(
                 Status::Protocol,
                 format!(
@@ -413,7 +413,6 @@ impl Session {
         self.confirmed = off;
         self.confirmed_max = off;
         self.sent_max = self.sent_max.max(off);
-        self.adopting = false;
         Ok(())
     }
 }

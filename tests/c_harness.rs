@@ -57,9 +57,12 @@ fn harness() -> &'static Path {
 
 /// Runs a scenario and returns its `key=value` lines.
 fn run(scenario: &str, url: &str, file: &Path, token: &str) -> HashMap<String, String> {
+    // cargo test puts target/<profile> on LD_LIBRARY_PATH, where a libfbup.so from an
+    // older `cargo build` may sit: load the one built with this test instead.
     let out = Command::new(harness())
         .args([scenario, url])
         .arg(file)
+        .env("LD_LIBRARY_PATH", deps_dir())
         .env("FBUP_TEST_TOKEN", token)
         .output()
         .unwrap();

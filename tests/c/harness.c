@@ -128,7 +128,8 @@ static int cancel_then_resume(const char *graph_url, const char *file) {
     struct progress p = {0};
     p.cancel_at = 1; /* the first report past zero */
     fbup_status st = fbup_upload(s, on_progress, &p);
-    printf("first_upload=%d\n", st);
+    printf("first_upload=%d\nfirst_progress_calls=%d\nfirst_progress_last=%llu\n", st,
+           p.calls, (unsigned long long)p.last);
     CHECK(st == FBUP_E_CANCELLED);
     print_error("cancel", s);
     /* Keep the id beyond the session's life, as a program would persist it. */
