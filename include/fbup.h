@@ -27,6 +27,15 @@
 typedef struct fbup_session fbup_session;
 
 /*
+ Asked for a new access token: write it, NUL-terminated, into `buf` (at most
+ `buf_len` bytes, the NUL included) and return 0; return non-zero when there is none
+ (the upload then stops with `FBUP_E_AUTH`). Called synchronously on the thread that
+ called `fbup_upload`. fbup copies the token and clears `buf` afterwards. Must not
+ unwind or `longjmp` out.
+ */
+typedef int32_t (*fbup_token_fn)(void *user_data, char *buf, size_t buf_len);
+
+/*
  How an upload is set up. Call `fbup_config_init` first, then set the fields you
  need. fbup reads only the first `struct_size` bytes, so programs built against an
  older header keep working when fields are appended. Every string is copied during
@@ -75,6 +84,36 @@ typedef struct fbup_config {
    Attempts in a row without progress before the upload gives up; default 8.
    */
   uint32_t max_attempts;
+  /*
+   After the last byte is sent, Graph's answer must begin within this long, in
+   milliseconds; default 120000.
+   */
+  uint32_t response_timeout_ms;
+  /*
+   Time without progress (Graph's offset not advancing) before the upload gives
+   up, in milliseconds; default 900000 (15 minutes).
+   */
+  uint32_t max_retry_ms;
+  /*
+   The first retry waits a random time up to this long, in milliseconds; each
+   further one doubles it (throttling starts eight times higher); default 500.
+   */
+  uint32_t retry_base_ms;
+  /*
+   No retry waits longer than this, in milliseconds, unless Graph asks for longer
+   (`Retry-After`, `estimated_time_to_regain_access`); default 30000.
+   */
+  uint32_t retry_cap_ms;
+  /*
+   Called for a new token when Graph refuses the current one (code 190) in the
+   middle of an upload, so that the same session goes on; NULL: the upload stops
+   with `FBUP_E_AUTH` and the session stays resumable.
+   */
+  fbup_token_fn token_fn;
+  /*
+   Passed back to `token_fn` untouched.
+   */
+  void *token_user_data;
 } fbup_config;
 
 /*

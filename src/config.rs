@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Status};
@@ -20,6 +21,10 @@ pub const FILE_TYPES: [&str; 5] = [
     "image/png",
     "video/mp4",
 ];
+
+/// Asked for a new access token when Graph refuses the current one (code 190) in the
+/// middle of an upload; `None` means there is none, and the upload stops.
+pub type TokenRefresh = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// How an upload is set up. Build one with [`Config::new`] and change what you need.
 #[derive(Clone)]
@@ -40,12 +45,18 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// No byte moves for this long (sending or waiting for the answer): the attempt fails.
     pub stall_timeout: Duration,
+    /// After the last byte is sent, the answer must begin within this long.
+    pub response_timeout: Duration,
     /// Attempts in a row without progress before the upload gives up.
     pub max_attempts: u32,
+    /// Time without progress (Graph's offset not advancing) before the upload gives up.
+    pub max_retry: Duration,
     /// The first retry waits up to this long (full jitter); each further one doubles it.
     pub retry_base: Duration,
-    /// No retry waits longer than this.
+    /// No retry waits longer than this (unless the server asks for longer).
     pub retry_cap: Duration,
+    /// Called for a new token when Graph answers code 190 mid-upload.
+    pub token_refresh: Option<TokenRefresh>,
 }
 
 impl Config {
@@ -60,9 +71,12 @@ impl Config {
             file_type: None,
             connect_timeout: Duration::from_millis(30_000),
             stall_timeout: Duration::from_millis(60_000),
+            response_timeout: Duration::from_millis(120_000),
             max_attempts: 8,
+            max_retry: Duration::from_secs(15 * 60),
             retry_base: Duration::from_millis(500),
             retry_cap: Duration::from_secs(30),
+            token_refresh: None,
         }
     }
 
@@ -177,9 +191,12 @@ impl fmt::Debug for Config {
             .field("file_type", &self.file_type)
             .field("connect_timeout", &self.connect_timeout)
             .field("stall_timeout", &self.stall_timeout)
+            .field("response_timeout", &self.response_timeout)
             .field("max_attempts", &self.max_attempts)
+            .field("max_retry", &self.max_retry)
             .field("retry_base", &self.retry_base)
             .field("retry_cap", &self.retry_cap)
+            .field("token_refresh", &self.token_refresh.is_some())
             .finish()
     }
 }

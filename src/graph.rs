@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io::{self, Read};
+use std::time::Duration;
 
 use ureq::http::Response;
 use ureq::{Agent, Body, SendBody};
@@ -33,14 +34,14 @@ pub(crate) enum RequestError {
     Graph {
         http_status: u16,
         error: GraphError,
-        retry_after: Option<u64>,
+        wait_hint: Option<Duration>,
     },
     /// An HTTP error without a Graph error object (a proxy, a load balancer).
     #[error("HTTP {http_status} without a Graph error object{}", snippet_suffix(.snippet))]
     Http {
         http_status: u16,
         snippet: String,
-        retry_after: Option<u64>,
+        wait_hint: Option<Duration>,
     },
     /// An answer that is not what the protocol says.
     #[error("{message}")]
@@ -59,6 +60,16 @@ fn snippet_suffix(s: &str) -> String {
 }
 
 impl RequestError {
+    /// The wait the server asked for, if it did.
+    pub fn wait_hint(&self) -> Option<Duration> {
+        match self {
+            RequestError::Graph { wait_hint, .. } | RequestError::Http { wait_hint, .. } => {
+                *wait_hint
+            }
+            _ => None,
+        }
+    }
+
     /// The HTTP status of the answer behind the error, 0 when none.
     pub fn http_status(&self) -> u16 {
         match self {
@@ -104,7 +115,7 @@ pub(crate) fn make_agent(config: &Config) -> Agent {
         .timeout_connect(Some(config.connect_timeout))
         .timeout_per_read(Some(config.stall_timeout))
         .timeout_per_write(Some(config.stall_timeout))
-        .timeout_recv_response(Some(config.stall_timeout))
+        .timeout_recv_response(Some(config.response_timeout))
         .no_delay(true)
         .user_agent(concat!("fbup/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -122,6 +133,11 @@ impl Graph {
             ),
             authorization: format!("OAuth {}", config.access_token),
         }
+    }
+
+    /// Uses another token from now on (after a refresh).
+    pub fn set_token(&mut self, token: &str) {
+        self.authorization = format!("OAuth {token}");
     }
 
     /// Replaces the agent (after a cancel shut the old one down).
@@ -299,11 +315,9 @@ pub(crate) fn parse_graph_error(json: &serde_json::Value) -> Option<GraphError> 
 /// from failure.
 fn read_answer(resp: Response<Body>) -> Result<(u16, serde_json::Value), RequestError> {
     let status = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
+    let wait_hint =
+        crate::retry::server_wait_hint(header("retry-after"), header("x-business-use-case-usage"));
     let mut text = String::new();
     let read = resp
         .into_body()
@@ -342,13 +356,13 @@ fn read_answer(resp: Response<Body>) -> Result<(u16, serde_json::Value), Request
         return Err(RequestError::Graph {
             http_status: status,
             error,
-            retry_after,
+            wait_hint,
         });
     }
     Err(RequestError::Http {
         http_status: status,
         snippet: shorten(text.trim()),
-        retry_after,
+        wait_hint,
     })
 }
 

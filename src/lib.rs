@@ -30,7 +30,8 @@ mod session;
 mod source;
 
 pub use config::{
-    file_type_from_extension, Config, DEFAULT_API_VERSION, DEFAULT_GRAPH_URL, FILE_TYPES,
+    file_type_from_extension, Config, TokenRefresh, DEFAULT_API_VERSION, DEFAULT_GRAPH_URL,
+    FILE_TYPES,
 };
 pub use error::{Error, GraphError, Status};
 pub use progress::ProgressFn;

@@ -1,58 +1,115 @@
 //! Decides whether a failed request is worth another try, and how long to wait first.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::Status;
 use crate::graph::RequestError;
 
 /// What to do about a failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// Try again after the usual backoff; the status to report when tries run out.
-    Retry(Status),
+pub(crate) enum Action {
+    /// Try again after the usual backoff.
+    Retry,
     /// Graph throttles us: try again after a longer wait.
-    Throttled,
+    Throttle,
+    /// The token was refused: try again only with a new token.
+    Reauthenticate,
     /// Trying again cannot help.
-    Fatal(Status),
+    Stop,
+}
+
+/// A failure sorted: what to do, the status to report when it is not retried or the
+/// retries run out, and the rule that decided (it goes into the error message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Verdict {
+    pub action: Action,
+    pub status: Status,
+    pub rule: &'static str,
+}
+
+const fn verdict(action: Action, status: Status, rule: &'static str) -> Verdict {
+    Verdict {
+        action,
+        status,
+        rule,
+    }
 }
 
 /// Graph codes that mean "slow down".
 const THROTTLE_CODES: [i64; 5] = [4, 17, 32, 341, 613];
 
-/// Sorts a failure into [`Verdict`]s, following Graph's published error codes.
+/// Sorts a failure, following Graph's published error codes.
 pub(crate) fn classify(e: &RequestError) -> Verdict {
+    use Action::*;
     match e {
-        RequestError::Network(_) => Verdict::Retry(Status::Network),
-        RequestError::Timeout(_) => Verdict::Retry(Status::Timeout),
-        RequestError::Source(_) => Verdict::Fatal(Status::File),
-        RequestError::Protocol { .. } => Verdict::Fatal(Status::Protocol),
+        RequestError::Network(_) => verdict(Retry, Status::Network, "network error: retried"),
+        RequestError::Timeout(_) => verdict(Retry, Status::Timeout, "timeout: retried"),
+        RequestError::Source(_) => verdict(
+            Stop,
+            Status::File,
+            "the file could not be read: not retried",
+        ),
+        RequestError::Protocol { .. } => verdict(
+            Stop,
+            Status::Protocol,
+            "answer outside the protocol: not retried",
+        ),
         RequestError::Http { http_status, .. } => match *http_status {
-            429 => Verdict::Throttled,
-            500..=599 => Verdict::Retry(Status::Network),
-            _ => Verdict::Fatal(Status::Protocol),
+            429 => verdict(
+                Throttle,
+                Status::Throttled,
+                "HTTP 429: throttled, retried after longer waits",
+            ),
+            500..=599 => verdict(Retry, Status::Network, "HTTP 5xx: retried"),
+            _ => verdict(
+                Stop,
+                Status::Protocol,
+                "HTTP error without a Graph error object: not retried",
+            ),
         },
         RequestError::Graph {
             http_status, error, ..
-        } => {
-            if error.code == 190 || error.code == 102 {
-                Verdict::Fatal(Status::Auth)
-            } else if THROTTLE_CODES.contains(&error.code) || *http_status == 429 {
-                Verdict::Throttled
-            } else if error.code == 1
-                || error.code == 2
-                || error.is_transient
-                || (*http_status >= 500 && error.code != 100)
-            {
-                Verdict::Retry(Status::Graph)
-            } else {
-                Verdict::Fatal(Status::Graph)
-            }
-        }
+        } => match error.code {
+            190 | 102 => verdict(
+                Reauthenticate,
+                Status::Auth,
+                "token refused (code 190/102): not retried without a new token",
+            ),
+            c if THROTTLE_CODES.contains(&c) => verdict(
+                Throttle,
+                Status::Throttled,
+                "throttling (code 4/17/32/341/613): retried after longer waits",
+            ),
+            _ if *http_status == 429 => verdict(
+                Throttle,
+                Status::Throttled,
+                "HTTP 429: throttled, retried after longer waits",
+            ),
+            1 | 2 => verdict(
+                Retry,
+                Status::Graph,
+                "temporary Graph error (code 1/2): retried",
+            ),
+            100 => verdict(
+                Stop,
+                Status::Graph,
+                "parameter error (code 100): not retried",
+            ),
+            10 | 200..=299 => verdict(
+                Stop,
+                Status::Graph,
+                "permission error (code 10/200-299): not retried",
+            ),
+            368 => verdict(Stop, Status::Graph, "policy block (code 368): not retried"),
+            _ if error.is_transient => verdict(Retry, Status::Graph, "is_transient: retried"),
+            _ if *http_status >= 500 => verdict(Retry, Status::Graph, "HTTP 5xx: retried"),
+            _ => verdict(Stop, Status::Graph, "Graph error: not retried"),
+        },
     }
 }
 
-/// Exponential backoff with full jitter: attempt `n` (from 0) waits a random time
-/// between zero and `min(cap, base * 2^n)`.
+/// Exponential backoff with full jitter: retry `n` (from 0) waits a random time
+/// between zero and `min(cap, base * 2^n)`; throttling starts eight times higher.
 pub(crate) struct Backoff {
     base: Duration,
     cap: Duration,
@@ -81,21 +138,120 @@ impl Backoff {
         self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    /// The wait before retry number `attempt` (0 for the first retry).
-    pub fn delay(&mut self, attempt: u32, throttled: bool, retry_after: Option<u64>) -> Duration {
-        if let Some(secs) = retry_after {
-            return Duration::from_secs(secs).min(self.cap.max(Duration::from_secs(1)) * 10);
+    /// The wait before retry number `retry` (0 for the first). A wait the server asked
+    /// for (`Retry-After`, `estimated_time_to_regain_access`) is honoured as it is.
+    pub fn delay(
+        &mut self,
+        retry: u32,
+        throttled: bool,
+        server_hint: Option<Duration>,
+    ) -> Duration {
+        if let Some(hint) = server_hint {
+            return hint;
         }
-        // Throttling wants a longer pause than a network blip.
         let base = if throttled { self.base * 8 } else { self.base };
         let ceiling = base
-            .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
+            .saturating_mul(1u32.checked_shl(retry.min(20)).unwrap_or(u32::MAX))
             .min(self.cap);
         let ms = ceiling.as_millis() as u64;
         if ms == 0 {
             return Duration::ZERO;
         }
         Duration::from_millis(self.next_random() % (ms + 1))
+    }
+}
+
+/// The two budgets of a run of failures: attempts in a row without progress, and
+/// time without progress. Both start again whenever Graph's offset advances.
+pub(crate) struct Budget {
+    backoff: Backoff,
+    failures: u32,
+    max_attempts: u32,
+    since_progress: Instant,
+    max_retry: Duration,
+}
+
+impl Budget {
+    pub fn new(config: &crate::config::Config) -> Budget {
+        Budget {
+            backoff: Backoff::new(config.retry_base, config.retry_cap),
+            failures: 0,
+            max_attempts: config.max_attempts,
+            since_progress: Instant::now(),
+            max_retry: config.max_retry,
+        }
+    }
+
+    /// Graph's offset advanced: both budgets start again.
+    pub fn progressed(&mut self) {
+        self.failures = 0;
+        self.since_progress = Instant::now();
+    }
+
+    /// Counts a failed attempt; false when the attempts are spent.
+    pub fn count(&mut self) -> bool {
+        self.failures += 1;
+        self.failures < self.max_attempts
+    }
+
+    /// Counts a failure and returns the wait before the next try, or why there will
+    /// be none (the rule that applied and the budget that ran out).
+    pub fn next_wait(&mut self, v: &Verdict, hint: Option<Duration>) -> Result<Duration, String> {
+        if matches!(v.action, Action::Stop | Action::Reauthenticate) {
+            return Err(v.rule.to_string());
+        }
+        if !self.count() {
+            return Err(format!(
+                "{}; gave up after {} attempts in a row without progress (max_attempts)",
+                v.rule, self.failures
+            ));
+        }
+        let wait = self
+            .backoff
+            .delay(self.failures - 1, v.action == Action::Throttle, hint);
+        let spent = self.since_progress.elapsed();
+        if spent + wait > self.max_retry {
+            return Err(format!(
+                "{}; gave up: the next try would come {:.1} s after the last progress, past \
+                 max_retry_ms ({} ms){}",
+                v.rule,
+                (spent + wait).as_secs_f64(),
+                self.max_retry.as_millis(),
+                if hint.is_some() {
+                    ", as the server asked to wait"
+                } else {
+                    ""
+                }
+            ));
+        }
+        Ok(wait)
+    }
+}
+
+/// The wait a throttling answer asks for: `Retry-After` (seconds) and the largest
+/// `estimated_time_to_regain_access` (minutes) of `X-Business-Use-Case-Usage`.
+pub(crate) fn server_wait_hint(
+    retry_after: Option<&str>,
+    buc_usage: Option<&str>,
+) -> Option<Duration> {
+    let retry_after = retry_after
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let regain = buc_usage
+        .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
+        .and_then(|json| {
+            json.as_object()?
+                .values()
+                .filter_map(|v| v.as_array())
+                .flatten()
+                .filter_map(|e| e.get("estimated_time_to_regain_access")?.as_u64())
+                .max()
+        })
+        .filter(|m| *m > 0)
+        .map(|m| Duration::from_secs(m * 60));
+    match (retry_after, regain) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -112,68 +268,99 @@ mod tests {
                 is_transient: transient,
                 ..GraphError::default()
             },
-            retry_after: None,
+            wait_hint: None,
         }
+    }
+
+    fn action(e: &RequestError) -> (Action, Status) {
+        let v = classify(e);
+        (v.action, v.status)
     }
 
     #[test]
     fn classification_follows_graph_codes() {
-        assert_eq!(
-            classify(&graph(500, 2, true)),
-            Verdict::Retry(Status::Graph)
-        );
-        assert_eq!(
-            classify(&graph(400, 1, false)),
-            Verdict::Retry(Status::Graph)
-        );
-        assert_eq!(
-            classify(&graph(400, 99, true)),
-            Verdict::Retry(Status::Graph)
-        );
+        use Action::*;
+        assert_eq!(action(&graph(500, 2, true)), (Retry, Status::Graph));
+        assert_eq!(action(&graph(400, 1, false)), (Retry, Status::Graph));
+        assert_eq!(action(&graph(400, 99, true)), (Retry, Status::Graph));
+        assert_eq!(action(&graph(500, 99, false)), (Retry, Status::Graph));
         for code in [4, 17, 32, 341, 613] {
             assert_eq!(
-                classify(&graph(400, code, false)),
-                Verdict::Throttled,
+                action(&graph(400, code, false)),
+                (Throttle, Status::Throttled),
                 "{code}"
             );
         }
         assert_eq!(
-            classify(&graph(400, 190, false)),
-            Verdict::Fatal(Status::Auth)
+            action(&graph(429, 99, false)),
+            (Throttle, Status::Throttled)
         );
         assert_eq!(
-            classify(&graph(400, 102, false)),
-            Verdict::Fatal(Status::Auth)
+            action(&graph(400, 190, false)),
+            (Reauthenticate, Status::Auth)
         );
-        for code in [100, 10, 200, 299, 368] {
+        assert_eq!(
+            action(&graph(400, 102, false)),
+            (Reauthenticate, Status::Auth)
+        );
+        // Codes that are never retried, even when marked transient.
+        for code in [100, 10, 200, 250, 299, 368] {
             assert_eq!(
-                classify(&graph(400, code, false)),
-                Verdict::Fatal(Status::Graph),
+                action(&graph(400, code, true)),
+                (Stop, Status::Graph),
                 "{code}"
             );
         }
         let http = |s| RequestError::Http {
             http_status: s,
             snippet: String::new(),
-            retry_after: None,
+            wait_hint: None,
         };
-        assert_eq!(classify(&http(503)), Verdict::Retry(Status::Network));
-        assert_eq!(classify(&http(429)), Verdict::Throttled);
-        assert_eq!(classify(&http(404)), Verdict::Fatal(Status::Protocol));
+        assert_eq!(action(&http(503)), (Retry, Status::Network));
+        assert_eq!(action(&http(429)), (Throttle, Status::Throttled));
+        assert_eq!(action(&http(404)), (Stop, Status::Protocol));
         assert_eq!(
-            classify(&RequestError::Timeout("t".into())),
-            Verdict::Retry(Status::Timeout)
+            action(&RequestError::Timeout("t".into())),
+            (Retry, Status::Timeout)
+        );
+        assert_eq!(
+            action(&RequestError::Network("n".into())),
+            (Retry, Status::Network)
+        );
+        assert!(classify(&graph(400, 368, false)).rule.contains("368"));
+    }
+
+    #[test]
+    fn backoff_stays_under_its_ceiling_and_honours_the_server() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
+        for retry in 0..30 {
+            let d = b.delay(retry, false, None);
+            let ceiling = (100u64 << retry.min(20)).min(1000);
+            assert!(d <= Duration::from_millis(ceiling), "{retry}: {d:?}");
+        }
+        assert_eq!(
+            b.delay(0, true, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
         );
     }
 
     #[test]
-    fn backoff_stays_under_its_ceiling() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
-        for attempt in 0..30 {
-            let d = b.delay(attempt, false, None);
-            let ceiling = (100u64 << attempt.min(20)).min(1000);
-            assert!(d <= Duration::from_millis(ceiling), "{attempt}: {d:?}");
-        }
-        assert_eq!(b.delay(0, true, Some(3)), Duration::from_secs(3));
+    fn wait_hints_from_retry_after_and_business_usage() {
+        assert_eq!(
+            server_wait_hint(Some("7"), None),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(server_wait_hint(Some("Wed, 21 Oct 2015"), None), None);
+        let buc = r#"{"1234":[{"type":"pages","call_count":100,"estimated_time_to_regain_access":2},
+                              {"type":"ads","estimated_time_to_regain_access":0}]}"#;
+        assert_eq!(
+            server_wait_hint(None, Some(buc)),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            server_wait_hint(Some("500"), Some(buc)),
+            Some(Duration::from_secs(500))
+        );
+        assert_eq!(server_wait_hint(None, Some("not json")), None);
     }
 }

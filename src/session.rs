@@ -6,7 +6,7 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::Agent;
 
@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::error::{Error, Status};
 use crate::graph::{self, Graph, RequestError, SourceFailure, UploadAnswer};
 use crate::progress::{Progress, ProgressFn};
-use crate::retry::{classify, Backoff, Verdict};
+use crate::retry::{classify, Action, Budget};
 use crate::source::FileSource;
 
 /// Shared between a session and its [`CancelHandle`]s.
@@ -107,19 +107,23 @@ impl Session {
         let source = FileSource::open(path)?;
         let agent = graph::make_agent(config);
         let graph = Graph::new(config, agent.clone());
-        let mut backoff = Backoff::new(config.retry_base, config.retry_cap);
-        let mut failures = 0;
+        let mut budget = Budget::new(config);
         let id = loop {
             match graph.create(&config.app_id, &name, source.len(), &file_type) {
                 Ok(id) => break id,
                 Err(e) => {
                     let verdict = classify(&e);
-                    failures += 1;
-                    let wait = retry_wait(&mut backoff, verdict, &e, failures, config.max_attempts)
-                        .map_err(|status| {
-                            to_error(e, status, "Graph refused to create an upload session")
-                        })?;
-                    std::thread::sleep(wait);
+                    match budget.next_wait(&verdict, e.wait_hint()) {
+                        Ok(wait) => std::thread::sleep(wait),
+                        Err(why) => {
+                            return Err(to_error(
+                                e,
+                                verdict.status,
+                                "Graph refused to create an upload session",
+                                &why,
+                            ))
+                        }
+                    }
                 }
             }
         };
@@ -201,10 +205,15 @@ impl Session {
     /// Step 3: asks Graph how many bytes it holds, and checks the answer against
     /// what this session knows.
     pub fn offset(&mut self) -> Result<u64, Error> {
-        let off = self
-            .graph
-            .offset(&self.id)
-            .map_err(|e| to_error_classified(e, "cannot get the session's offset from Graph"))?;
+        let off = self.graph.offset(&self.id).map_err(|e| {
+            let v = classify(&e);
+            to_error(
+                e,
+                v.status,
+                "cannot get the session's offset from Graph",
+                v.rule,
+            )
+        })?;
         self.reconcile(off)?;
         Ok(off)
     }
@@ -252,8 +261,7 @@ impl Session {
     fn upload_loop(&mut self, callback: &mut ProgressFn<'_>) -> Result<(), Error> {
         let total = self.source.len();
         let mut progress = Progress::new(callback, total);
-        let mut backoff = Backoff::new(self.config.retry_base, self.config.retry_cap);
-        let mut failures = 0u32;
+        let mut budget = Budget::new(&self.config);
         if !progress.update(self.confirmed) {
             self.cancel.cancelled.store(true, Ordering::SeqCst);
         }
@@ -269,17 +277,11 @@ impl Session {
                         self.reconcile(off)?;
                         self.stale = false;
                         if off > before {
-                            failures = 0;
+                            budget.progressed();
                         }
                     }
                     Err(e) => {
-                        failures += 1;
-                        self.wait_or_fail(
-                            &mut backoff,
-                            e,
-                            failures,
-                            "cannot get the session's offset from Graph",
-                        )?;
+                        self.recover(&mut budget, e, "cannot get the session's offset from Graph")?;
                         continue;
                     }
                 }
@@ -301,27 +303,25 @@ impl Session {
                 self.sent_max = self.sent_max.max(body.pos);
                 answer
             };
+            // Whatever happened, only Graph's own offset says where to go on from.
+            self.stale = true;
             match answer {
                 Ok(UploadAnswer::Handle(h)) => {
                     self.source.check_unchanged()?;
                     self.confirmed = total;
                     self.confirmed_max = total;
+                    self.stale = false;
                     self.handle = Some(h);
                     progress.finish();
                     return Ok(());
                 }
                 Ok(UploadAnswer::Accepted) => {
                     // Graph took the request but not every byte: ask where it stands.
-                    self.stale = true;
-                    failures += 1;
-                    if failures >= self.config.max_attempts {
+                    if !budget.count() {
                         return Err(Error::new(
                             Status::Protocol,
-                            format!(
-                                "Graph accepted {} requests in a row without completing the \
-                                 file or moving its offset",
-                                failures
-                            ),
+                            "Graph accepted request after request without completing the file \
+                             or moving its offset",
                         ));
                     }
                 }
@@ -329,57 +329,105 @@ impl Session {
                     if self.cancelled() {
                         return Err(self.cancel_error());
                     }
-                    self.stale = true;
-                    if let RequestError::Graph { error, .. } = &e {
-                        if error.code == 100 && error.subcode == 0 {
-                            // Most likely a file_offset that no longer matches (bytes of
-                            // a broken connection landed late): only the server's own
-                            // offset can tell.
-                            if let Ok(off) = self.graph.offset(&self.id) {
-                                if off != start {
-                                    self.reconcile(off)?;
-                                    self.stale = false;
-                                    failures += 1;
-                                    if failures < self.config.max_attempts {
-                                        continue;
-                                    }
-                                }
-                            }
+                    if self.offset_mismatch(&e, start)? {
+                        // Bytes of a broken connection landed after Graph was asked:
+                        // go on from the offset it reports now.
+                        if budget.count() {
+                            continue;
                         }
                     }
-                    failures += 1;
-                    self.wait_or_fail(&mut backoff, e, failures, "upload failed")?;
+                    self.recover(&mut budget, e, "upload failed")?;
                 }
             }
         }
     }
 
-    /// Sleeps before the next try, or says why there will be none.
-    fn wait_or_fail(
-        &self,
-        backoff: &mut Backoff,
+    /// A code 100 answer to an upload is most often a `file_offset` that no longer
+    /// matches because late bytes landed: true (with the offset taken) when Graph's
+    /// offset has moved since `start`.
+    fn offset_mismatch(&mut self, e: &RequestError, start: u64) -> Result<bool, Error> {
+        let RequestError::Graph { error, .. } = e else {
+            return Ok(false);
+        };
+        if error.code != 100 || error.subcode != 0 {
+            return Ok(false);
+        }
+        match self.graph.offset(&self.id) {
+            Ok(off) if off != start => {
+                self.reconcile(off)?;
+                self.stale = false;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// After a failed request: a new token, a wait before the next try, or the error
+    /// that ends the upload.
+    fn recover(
+        &mut self,
+        budget: &mut Budget,
         e: RequestError,
-        failures: u32,
         context: &str,
     ) -> Result<(), Error> {
         if let RequestError::Source(_) = e {
             // A file that changed explains a failed read best.
             self.source.check_unchanged()?;
-            return Err(to_error(e, Status::File, "cannot read the file"));
         }
         let verdict = classify(&e);
-        let wait = retry_wait(backoff, verdict, &e, failures, self.config.max_attempts)
-            .map_err(|status| to_error(e, status, context))?;
+        if verdict.action == Action::Reauthenticate {
+            return self.refresh_token(budget, e, context);
+        }
+        let wait = budget
+            .next_wait(&verdict, e.wait_hint())
+            .map_err(|why| to_error(e, verdict.status, context, &why))?;
         // Sleep in short slices so that a cancel is seen at once.
-        let deadline = std::time::Instant::now() + wait;
-        while std::time::Instant::now() < deadline {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
             if self.cancelled() {
                 return Err(self.cancel_error());
             }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now());
             std::thread::sleep(left.min(Duration::from_millis(50)));
         }
         Ok(())
+    }
+
+    /// Graph refused the token: ask the caller's callback for a new one.
+    fn refresh_token(
+        &mut self,
+        budget: &mut Budget,
+        e: RequestError,
+        context: &str,
+    ) -> Result<(), Error> {
+        let verdict = classify(&e);
+        let Some(refresh) = self.config.token_refresh.clone() else {
+            return Err(to_error(e, Status::Auth, context, verdict.rule));
+        };
+        if !budget.count() {
+            return Err(to_error(
+                e,
+                Status::Auth,
+                context,
+                "token refused again after refreshes; gave up (max_attempts)",
+            ));
+        }
+        match refresh() {
+            Some(token)
+                if !token.is_empty()
+                    && !token.bytes().any(|b| b.is_ascii_control() || b == b' ') =>
+            {
+                self.graph.set_token(&token);
+                self.config.access_token = token;
+                Ok(())
+            }
+            _ => Err(to_error(
+                e,
+                Status::Auth,
+                context,
+                "token refused (code 190) and the token callback gave no new token",
+            )),
+        }
     }
 
     /// Takes Graph's offset after checking it against what this session knows.
@@ -417,45 +465,15 @@ impl Session {
     }
 }
 
-/// How long to wait before the next try, or the status to fail with.
-fn retry_wait(
-    backoff: &mut Backoff,
-    verdict: Verdict,
-    e: &RequestError,
-    failures: u32,
-    max_attempts: u32,
-) -> Result<Duration, Status> {
-    let retry_after = match e {
-        RequestError::Graph { retry_after, .. } | RequestError::Http { retry_after, .. } => {
-            *retry_after
-        }
-        _ => None,
-    };
-    match verdict {
-        Verdict::Fatal(status) => Err(status),
-        Verdict::Retry(status) if failures >= max_attempts => Err(status),
-        Verdict::Throttled if failures >= max_attempts => Err(Status::Throttled),
-        Verdict::Retry(_) => Ok(backoff.delay(failures - 1, false, retry_after)),
-        Verdict::Throttled => Ok(backoff.delay(failures - 1, true, retry_after)),
-    }
-}
-
-fn to_error_classified(e: RequestError, context: &str) -> Error {
-    let status = match classify(&e) {
-        Verdict::Fatal(s) | Verdict::Retry(s) => s,
-        Verdict::Throttled => Status::Throttled,
-    };
-    to_error(e, status, context)
-}
-
-/// The public error for a request error, with advice on what to do next.
-fn to_error(e: RequestError, status: Status, context: &str) -> Error {
+/// The public error for a request error: what failed, what the server said, the
+/// rule that decided, and what to do next.
+fn to_error(e: RequestError, status: Status, context: &str, rule: &str) -> Error {
     let http_status = e.http_status();
     let advice = match status {
         Status::Auth => "get a new access token, then resume the session with its id",
         Status::Throttled => "Graph is throttling this app: wait, then resume the session",
         Status::Network | Status::Timeout => {
-            "retries are spent; check the network, then resume the session with its id"
+            "check the network, then resume the session with its id"
         }
         Status::Protocol => "the server's answer is outside the Resumable Upload API",
         _ => "",
@@ -477,7 +495,7 @@ fn to_error(e: RequestError, status: Status, context: &str) -> Error {
         }
         other => (None, other.to_string()),
     };
-    let mut message = format!("{context}: {detail}");
+    let mut message = format!("{context}: {detail} (rule: {rule})");
     if !advice.is_empty() {
         message.push_str("; ");
         message.push_str(advice);

@@ -84,6 +84,23 @@ pub enum Fault {
         /// Extra response headers, e.g. `Retry-After` or `X-App-Usage`.
         headers: Vec<(String, String)>,
     },
+    /// Answer with this HTTP status (and Graph error, if any) at once, without reading
+    /// the body, as a front end does; the connection is closed after the answer. A
+    /// client still sending may see a reset instead of the answer.
+    Reject {
+        /// The HTTP status code.
+        status: u16,
+        /// The Graph error object; `None` sends an empty body.
+        error: Option<ErrorSpec>,
+        /// Extra response headers.
+        headers: Vec<(String, String)>,
+    },
+    /// Answer an offset request (step 3) with this offset instead of the truth: a
+    /// server that lost data, or that another writer fed.
+    ReportOffset {
+        /// The offset to report.
+        offset: u64,
+    },
     /// Do the work (commit every byte), then close the connection without answering.
     LoseResponse,
 }
@@ -129,6 +146,36 @@ impl Fault {
             status: 503,
             error: None,
             headers: Vec::new(),
+        }
+    }
+
+    /// A short name of the fault's kind: `cut`, `stall`, `respond`, `reject`,
+    /// `report-offset` or `lose-response`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fault::Cut { .. } | Fault::CutAt { .. } => "cut",
+            Fault::Stall { .. } => "stall",
+            Fault::Respond { .. } => "respond",
+            Fault::Reject { .. } => "reject",
+            Fault::ReportOffset { .. } => "report-offset",
+            Fault::LoseResponse => "lose-response",
+        }
+    }
+
+    /// The same answer given at once, without reading the body (see [`Fault::Reject`]).
+    /// Other faults are returned as they are.
+    pub fn early(self) -> Fault {
+        match self {
+            Fault::Respond {
+                status,
+                error,
+                headers,
+            } => Fault::Reject {
+                status,
+                error,
+                headers,
+            },
+            other => other,
         }
     }
 }
@@ -203,6 +250,7 @@ impl FromStr for FaultRule {
         let mut error_type = None;
         let mut message = None;
         let mut headers = Vec::new();
+        let mut reject = false;
         let num = |k: &str, v: Option<&str>| -> Result<u64, FaultSpecError> {
             v.and_then(|v| v.parse::<u64>().ok())
                 .ok_or_else(|| err(format!("{k} needs a whole number")))
@@ -240,6 +288,12 @@ impl FromStr for FaultRule {
                     }
                 }
                 "lose-response" => fault = Some(Fault::LoseResponse),
+                "reject" => reject = true,
+                "report-offset" => {
+                    fault = Some(Fault::ReportOffset {
+                        offset: num(key, value)?,
+                    })
+                }
                 "status" => status = Some(num(key, value)? as u16),
                 "code" => code = Some(num(key, value)? as i64),
                 "subcode" => subcode = Some(num(key, value)? as i64),
@@ -274,14 +328,19 @@ impl FromStr for FaultRule {
                 subcode,
                 is_transient: transient,
             });
-            fault = Some(Fault::Respond {
+            let respond = Fault::Respond {
                 status,
                 error,
                 headers,
-            });
+            };
+            fault = Some(if reject { respond.early() } else { respond });
         }
         let fault = fault.ok_or_else(|| {
-            err("names no fault; use cut-after, cut-at, stall, status or lose-response".into())
+            err(
+                "names no fault; use cut-after, cut-at, stall, status, report-offset or \
+                 lose-response"
+                    .into(),
+            )
         })?;
         Ok(FaultRule {
             kind,
@@ -349,11 +408,12 @@ impl RandomFaults {
                 millis: self.stall_ms,
                 then: AfterStall::Close,
             },
+            // Front ends answer errors before reading bodies: nothing is re-sent.
             3 => match rng.below(2) {
-                0 => Fault::transient_500(),
-                _ => Fault::unavailable_503(),
+                0 => Fault::transient_500().early(),
+                _ => Fault::unavailable_503().early(),
             },
-            4 => Fault::throttled(),
+            4 => Fault::throttled().early(),
             _ => Fault::LoseResponse,
         })
     }
@@ -394,6 +454,14 @@ mod tests {
                 then: AfterStall::Continue
             }
         );
+    }
+
+    #[test]
+    fn parses_reject_and_report_offset() {
+        let r: FaultRule = "upload,status=503,reject".parse().unwrap();
+        assert!(matches!(r.fault, Fault::Reject { status: 503, .. }));
+        let r: FaultRule = "offset,report-offset=7".parse().unwrap();
+        assert_eq!(r.fault, Fault::ReportOffset { offset: 7 });
     }
 
     #[test]

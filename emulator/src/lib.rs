@@ -110,7 +110,8 @@ impl Emulator {
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
         let state = Arc::new(State {
-            tokens: config.tokens,
+            tokens: Mutex::new(config.tokens),
+            revoked: Mutex::new(Vec::new()),
             app_ids: config.app_ids,
             any_type: config.any_type,
             offset_as_string: config.offset_as_string,
@@ -127,6 +128,7 @@ impl Emulator {
                     .map(|rf| (rf.clone(), faults::Rng::new(rf.seed))),
             ),
             faults_injected: AtomicU64::new(0),
+            fault_tally: Mutex::new(HashMap::new()),
             nonce: AtomicU64::new(0x5EED),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -216,6 +218,26 @@ impl Emulator {
     /// How many faults have been injected so far.
     pub fn faults_injected(&self) -> u64 {
         self.state.faults_injected.load(Ordering::Relaxed)
+    }
+
+    /// How many faults of each kind ([`Fault::name`]) have been injected so far.
+    pub fn fault_tally(&self) -> HashMap<&'static str, u64> {
+        lock(&self.state.fault_tally).clone()
+    }
+
+    /// From now on, answers requests that carry `token` with code 190, as Graph does
+    /// for an expired or revoked token.
+    pub fn revoke_token(&self, token: &str) {
+        lock(&self.state.revoked).push(token.to_string());
+    }
+
+    /// Accepts `token` from now on (when the emulator was started with a token list).
+    pub fn allow_token(&self, token: &str) {
+        lock(&self.state.revoked).retain(|t| t != token);
+        let mut tokens = lock(&self.state.tokens);
+        if !tokens.is_empty() {
+            tokens.push(token.to_string());
+        }
     }
 }
 

@@ -328,8 +328,13 @@ async fn simple_fault(state: &State, fault: &Fault) -> Option<Reply> {
             status,
             error,
             headers,
+        }
+        | Fault::Reject {
+            status,
+            error,
+            headers,
         } => Some(Ok(respond(state, *status, error.as_ref(), headers))),
-        Fault::LoseResponse => None,
+        Fault::LoseResponse | Fault::ReportOffset { .. } => None,
     }
 }
 
@@ -451,12 +456,18 @@ async fn offset(state: &State, id: &str, shown_id: &str) -> Reply {
     let Some(session) = state.session(id) else {
         return no_such_object(state, &Method::GET, shown_id);
     };
+    let mut fault_offset = None;
     if let Some(fault) = state.take_fault(RequestKind::Offset, Some(id), 0) {
-        if let Some(reply) = simple_fault(state, &fault).await {
+        if let Fault::ReportOffset { offset } = fault {
+            fault_offset = Some(offset);
+        } else if let Some(reply) = simple_fault(state, &fault).await {
             return reply;
         }
     }
-    let off = lock(&session).offset;
+    let off = match fault_offset {
+        Some(lie) => lie,
+        None => lock(&session).offset,
+    };
     let value = if state.offset_as_string {
         serde_json::Value::String(off.to_string())
     } else {
@@ -547,6 +558,18 @@ async fn upload(state: &State, req: Request<Incoming>, id: &str) -> Reply {
         }
     }
     let fault = state.take_fault(RequestKind::Upload, Some(id), content_length);
+    if let Some(Fault::Reject {
+        status,
+        error,
+        headers,
+    }) = &fault
+    {
+        let mut r = respond(state, *status, error.as_ref(), headers);
+        // The body stays unread: the connection cannot carry another request.
+        r.headers_mut()
+            .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+        return Ok(r);
+    }
     let mut body = req.into_body();
     if let Some(Fault::Respond {
         status,

@@ -152,7 +152,8 @@ impl LoggedRequest {
 
 /// Everything the server shares between connections.
 pub(crate) struct State {
-    pub tokens: Vec<String>,
+    pub tokens: Mutex<Vec<String>>,
+    pub revoked: Mutex<Vec<String>>,
     pub app_ids: Vec<String>,
     pub any_type: bool,
     pub offset_as_string: bool,
@@ -165,6 +166,7 @@ pub(crate) struct State {
     pub rules: Mutex<Vec<FaultRule>>,
     pub random: Mutex<Option<(RandomFaults, Rng)>>,
     pub faults_injected: AtomicU64,
+    pub fault_tally: Mutex<HashMap<&'static str, u64>>,
     pub nonce: AtomicU64,
 }
 
@@ -176,7 +178,10 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl State {
     pub fn token_ok(&self, token: &str) -> bool {
-        !token.is_empty() && (self.tokens.is_empty() || self.tokens.iter().any(|t| t == token))
+        let tokens = lock(&self.tokens);
+        !token.is_empty()
+            && !lock(&self.revoked).iter().any(|t| t == token)
+            && (tokens.is_empty() || tokens.iter().any(|t| t == token))
     }
 
     pub fn app_ok(&self, app: &str) -> bool {
@@ -311,8 +316,9 @@ impl State {
         } else {
             None
         };
-        if fault.is_some() {
+        if let Some(f) = &fault {
             self.faults_injected.fetch_add(1, Ordering::Relaxed);
+            *lock(&self.fault_tally).entry(f.name()).or_insert(0) += 1;
         }
         fault
     }

@@ -531,3 +531,31 @@ fn unknown_paths_and_versions_are_refused() {
     );
     assert_eq!(a.status, 400);
 }
+
+#[test]
+fn reject_answers_without_reading_the_body() {
+    let emu = start();
+    let id = create(emu.url(), 10, "image/png");
+    emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::unavailable_503().early(),
+    ));
+    let a = upload(emu.url(), &id, 0, b"0123456789");
+    assert_eq!(a.status, 503);
+    let info = emu.session(&id).unwrap();
+    assert_eq!((info.file_offset, info.bytes_received_total), (0, 0));
+    assert_eq!(upload(emu.url(), &id, 0, b"0123456789").status, 200);
+}
+
+#[test]
+fn report_offset_lies_once() {
+    let emu = start();
+    let id = create(emu.url(), 10, "image/png");
+    upload(emu.url(), &id, 0, b"01234");
+    emu.add_fault(FaultRule::once(
+        RequestKind::Offset,
+        Fault::ReportOffset { offset: 2 },
+    ));
+    assert_eq!(offset(emu.url(), &id).body["file_offset"], 2);
+    assert_eq!(offset(emu.url(), &id).body["file_offset"], 5);
+}

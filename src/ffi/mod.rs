@@ -13,7 +13,7 @@ mod panic;
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use crate::config::Config;
@@ -81,7 +81,33 @@ pub struct fbup_config {
     pub stall_timeout_ms: u32,
     /// Attempts in a row without progress before the upload gives up; default 8.
     pub max_attempts: u32,
+    /// After the last byte is sent, Graph's answer must begin within this long, in
+    /// milliseconds; default 120000.
+    pub response_timeout_ms: u32,
+    /// Time without progress (Graph's offset not advancing) before the upload gives
+    /// up, in milliseconds; default 900000 (15 minutes).
+    pub max_retry_ms: u32,
+    /// The first retry waits a random time up to this long, in milliseconds; each
+    /// further one doubles it (throttling starts eight times higher); default 500.
+    pub retry_base_ms: u32,
+    /// No retry waits longer than this, in milliseconds, unless Graph asks for longer
+    /// (`Retry-After`, `estimated_time_to_regain_access`); default 30000.
+    pub retry_cap_ms: u32,
+    /// Called for a new token when Graph refuses the current one (code 190) in the
+    /// middle of an upload, so that the same session goes on; NULL: the upload stops
+    /// with `FBUP_E_AUTH` and the session stays resumable.
+    pub token_fn: fbup_token_fn,
+    /// Passed back to `token_fn` untouched.
+    pub token_user_data: *mut c_void,
 }
+
+/// Asked for a new access token: write it, NUL-terminated, into `buf` (at most
+/// `buf_len` bytes, the NUL included) and return 0; return non-zero when there is none
+/// (the upload then stops with `FBUP_E_AUTH`). Called synchronously on the thread that
+/// called `fbup_upload`. fbup copies the token and clears `buf` afterwards. Must not
+/// unwind or `longjmp` out.
+pub type fbup_token_fn =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, buf: *mut c_char, buf_len: usize) -> i32>;
 
 /// The last error of a session, as `fbup_error_info` reports it.
 #[repr(C)]
@@ -276,6 +302,40 @@ fn config_defaults() -> fbup_config {
         connect_timeout_ms: d.connect_timeout.as_millis() as u32,
         stall_timeout_ms: d.stall_timeout.as_millis() as u32,
         max_attempts: d.max_attempts,
+        response_timeout_ms: d.response_timeout.as_millis() as u32,
+        max_retry_ms: d.max_retry.as_millis() as u32,
+        retry_base_ms: d.retry_base.as_millis() as u32,
+        retry_cap_ms: d.retry_cap.as_millis() as u32,
+        token_fn: None,
+        token_user_data: std::ptr::null_mut(),
+    }
+}
+
+/// The caller's token callback and its user data, callable from the upload thread.
+struct CTokenFn {
+    f: unsafe extern "C" fn(*mut c_void, *mut c_char, usize) -> i32,
+    user_data: *mut c_void,
+}
+
+// SAFETY: fbup calls the callback only from the thread running fbup_upload, as the
+// header documents; the pointer itself is just carried.
+unsafe impl Send for CTokenFn {}
+unsafe impl Sync for CTokenFn {}
+
+/// The longest token a callback may write, NUL included.
+const TOKEN_BUF: usize = 16 * 1024;
+
+impl CTokenFn {
+    fn call(&self) -> Option<String> {
+        let mut buf = vec![0u8; TOKEN_BUF];
+        // SAFETY: the caller vouches for the callback; buf is writable for its length.
+        let rc = unsafe { (self.f)(self.user_data, buf.as_mut_ptr().cast(), buf.len()) };
+        let token = (rc == 0)
+            .then(|| buf.iter().position(|b| *b == 0))
+            .flatten()
+            .and_then(|end| String::from_utf8(buf[..end].to_vec()).ok());
+        buf.iter_mut().for_each(|b| *b = 0);
+        token
     }
 }
 
@@ -320,14 +380,28 @@ unsafe fn read_config(cfg: *const fbup_config) -> Result<Config, Error> {
     }
     config.file_name = string_arg(c.file_name, "file_name")?;
     config.file_type = string_arg(c.file_type, "file_type")?;
-    if c.connect_timeout_ms != 0 {
-        config.connect_timeout = Duration::from_millis(c.connect_timeout_ms.into());
-    }
-    if c.stall_timeout_ms != 0 {
-        config.stall_timeout = Duration::from_millis(c.stall_timeout_ms.into());
-    }
+    let ms = |v: u32, default: Duration| {
+        if v == 0 {
+            default
+        } else {
+            Duration::from_millis(v.into())
+        }
+    };
+    config.connect_timeout = ms(c.connect_timeout_ms, config.connect_timeout);
+    config.stall_timeout = ms(c.stall_timeout_ms, config.stall_timeout);
     if c.max_attempts != 0 {
         config.max_attempts = c.max_attempts;
+    }
+    config.response_timeout = ms(c.response_timeout_ms, config.response_timeout);
+    config.max_retry = ms(c.max_retry_ms, config.max_retry);
+    config.retry_base = ms(c.retry_base_ms, config.retry_base);
+    config.retry_cap = ms(c.retry_cap_ms, config.retry_cap);
+    if let Some(f) = c.token_fn {
+        let callback = CTokenFn {
+            f,
+            user_data: c.token_user_data,
+        };
+        config.token_refresh = Some(Arc::new(move || callback.call()));
     }
     Ok(config)
 }
