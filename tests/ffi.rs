@@ -232,3 +232,43 @@ fn fbup_cancel_from_another_thread_during_a_stall() {
     assert_eq!(unsafe { info.assume_init() }.status, FBUP_E_CANCELLED);
     unsafe { fbup_free(session) };
 }
+
+unsafe extern "C" fn new_token(user: *mut c_void, buf: *mut std::ffi::c_char, len: usize) -> i32 {
+    let calls = &mut *(user as *mut u32);
+    *calls += 1;
+    let token = b"EAAffi-second\0";
+    if len < token.len() {
+        return 1;
+    }
+    ptr::copy_nonoverlapping(token.as_ptr(), buf as *mut u8, token.len());
+    0
+}
+
+#[test]
+fn fbup_token_fn_renews_the_token_and_the_session_goes_on() {
+    let emu = Emulator::start(fbup_emulator::Config {
+        tokens: vec![TOKEN.into(), "EAAffi-second".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(&dir, "t.png", 500_000);
+    let s = strings(&emu);
+    let mut cfg = config(&s);
+    let mut calls = 0u32;
+    cfg.token_fn = Some(new_token);
+    cfg.token_user_data = &mut calls as *mut u32 as *mut c_void;
+    cfg.retry_base_ms = 5;
+    let mut session = ptr::null_mut();
+    assert_eq!(
+        unsafe { fbup_create_session(&cfg, path.as_ptr(), &mut session) },
+        FBUP_OK
+    );
+    // The first token is revoked before the upload: step 2 answers 190.
+    emu.revoke_token(TOKEN);
+    let st = unsafe { fbup_upload(session, None, ptr::null_mut()) };
+    assert_eq!(st, FBUP_OK, "{}", errmsg(session));
+    assert_eq!(calls, 1);
+    assert!(emu.sessions()[0].complete);
+    unsafe { fbup_free(session) };
+}

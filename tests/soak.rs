@@ -99,7 +99,10 @@ fn seeded_fault_soak_through_the_c_abi() {
         std::fs::File::create(&path)
             .and_then(|mut f| f.write_all(&bytes))
             .unwrap();
-        let sha: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let sha: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         drop(bytes);
         let cpath = CString::new(path.to_str().unwrap()).unwrap();
 
@@ -119,16 +122,23 @@ fn seeded_fault_soak_through_the_c_abi() {
         let mut st = unsafe { fbup_create_session(&cfg, cpath.as_ptr(), &mut s) };
         let mut seen = Seen::default();
         if st == FBUP_OK {
-            st = unsafe { fbup_upload(s, Some(on_progress), &mut seen as *mut Seen as *mut c_void) };
+            st =
+                unsafe { fbup_upload(s, Some(on_progress), &mut seen as *mut Seen as *mut c_void) };
         }
-        let msg = unsafe { CStr::from_ptr(fbup_errmsg(s)) }.to_string_lossy().into_owned();
+        let msg = unsafe { CStr::from_ptr(fbup_errmsg(s)) }
+            .to_string_lossy()
+            .into_owned();
         let id = unsafe { fbup_session_id(s) };
-        let id = (!id.is_null()).then(|| unsafe { CStr::from_ptr(id) }.to_string_lossy().into_owned());
+        let id =
+            (!id.is_null()).then(|| unsafe { CStr::from_ptr(id) }.to_string_lossy().into_owned());
         unsafe { fbup_free(s) };
         std::fs::remove_file(&path).unwrap();
         file_bytes += len;
 
-        let server_sha = id.as_deref().and_then(|id| emu.session(id)).and_then(|i| i.sha256);
+        let server_sha = id
+            .as_deref()
+            .and_then(|id| emu.session(id))
+            .and_then(|i| i.sha256);
         let honest = seen.backwards == 0 && seen.over_total == 0 && seen.at_total == 1;
         if st == FBUP_OK && server_sha.as_deref() == Some(sha.as_str()) && honest {
             exact += 1;
@@ -158,6 +168,9 @@ fn seeded_fault_soak_through_the_c_abi() {
         cuts * SEND_BUFFER
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(emu.faults_injected() > uploads / 10, "the schedule injected faults");
+    assert!(
+        emu.faults_injected() > uploads / 10,
+        "the schedule injected faults"
+    );
     assert!(resent <= cuts * SEND_BUFFER, "re-sent {resent} bytes");
 }
