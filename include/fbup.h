@@ -114,6 +114,15 @@ typedef struct fbup_config {
    Passed back to `token_fn` untouched.
    */
   void *token_user_data;
+  /*
+   The resume journal's folder; NULL turns it off. With it, `fbup_create_session`
+   resumes a pending session recorded for the same file (same app, Graph URL and
+   version, path, size, modification time and inode) instead of starting over,
+   records a new session as soon as Graph returns its id, and forgets it when the
+   upload completes. Two processes never drive the same entry at once: the second
+   gets `FBUP_E_STATE`.
+   */
+  const char *state_dir;
 } fbup_config;
 
 /*

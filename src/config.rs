@@ -1,7 +1,7 @@
 //! What a caller sets up before an upload, with the defaults and the checks.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,6 +57,10 @@ pub struct Config {
     pub retry_cap: Duration,
     /// Called for a new token when Graph answers code 190 mid-upload.
     pub token_refresh: Option<TokenRefresh>,
+    /// The resume journal's folder; `None` turns the journal off. With it,
+    /// [`Session::create`](crate::Session::create) resumes a pending session recorded
+    /// for the same file instead of starting over.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -77,6 +81,7 @@ impl Config {
             retry_base: Duration::from_millis(500),
             retry_cap: Duration::from_secs(30),
             token_refresh: None,
+            state_dir: None,
         }
     }
 
@@ -197,6 +202,7 @@ impl fmt::Debug for Config {
             .field("retry_base", &self.retry_base)
             .field("retry_cap", &self.retry_cap)
             .field("token_refresh", &self.token_refresh.is_some())
+            .field("state_dir", &self.state_dir)
             .finish()
     }
 }

@@ -24,6 +24,7 @@ mod config;
 mod error;
 pub mod ffi;
 mod graph;
+pub mod journal;
 mod progress;
 mod retry;
 mod session;

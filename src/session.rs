@@ -13,6 +13,7 @@ use ureq::Agent;
 use crate::config::Config;
 use crate::error::{Error, Status};
 use crate::graph::{self, Graph, RequestError, SourceFailure, UploadAnswer};
+use crate::journal::Claim;
 use crate::progress::{Progress, ProgressFn};
 use crate::retry::{classify, Action, Budget};
 use crate::source::FileSource;
@@ -70,6 +71,8 @@ pub struct Session {
     /// The session was resumed: bytes sent before (perhaps by another process) may
     /// still land late, so no upper bound but the file's length can be checked.
     resumed: bool,
+    /// The resume journal's entry for this file, held while the session lives.
+    claim: Option<Claim>,
     cancel: Arc<CancelState>,
 }
 
@@ -101,15 +104,52 @@ fn name_and_type(config: &Config, path: &Path) -> Result<(String, String), Error
 impl Session {
     /// Step 1: checks the file and the config, then asks Graph for a new upload
     /// session. Transient failures are retried like uploads are.
+    ///
+    /// With [`Config::state_dir`] set, a pending session recorded in the resume journal
+    /// for the same file (same app, Graph, path, size, modification time and inode) is
+    /// resumed instead, and a new one is recorded as soon as Graph returns its id.
     pub fn create(config: &Config, path: &Path) -> Result<Session, Error> {
         config.validate()?;
         let (name, file_type) = name_and_type(config, path)?;
         let source = FileSource::open(path)?;
+        let Some(dir) = &config.state_dir else {
+            return Session::create_new(config, source, &name, &file_type);
+        };
+        let claim = Claim::take(config, dir, path, &source.identity())?;
+        let source = match claim.recorded() {
+            None => source,
+            Some(id) => {
+                let agent = graph::make_agent(config);
+                let graph = Graph::new(config, agent.clone());
+                let mut session = Session::with_id(config, graph, agent, source, id, 0, true);
+                match session.offset() {
+                    Ok(_) => {
+                        session.claim = Some(claim);
+                        return Ok(session);
+                    }
+                    // Graph no longer knows the session: start a new one.
+                    Err(e) if e.graph.as_ref().is_some_and(|g| g.code == 100) => session.source,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let mut session = Session::create_new(config, source, &name, &file_type)?;
+        claim.record(&session.id, config, session.len())?;
+        session.claim = Some(claim);
+        Ok(session)
+    }
+
+    fn create_new(
+        config: &Config,
+        source: FileSource,
+        name: &str,
+        file_type: &str,
+    ) -> Result<Session, Error> {
         let agent = graph::make_agent(config);
         let graph = Graph::new(config, agent.clone());
         let mut budget = Budget::new(config);
         let id = loop {
-            match graph.create(&config.app_id, &name, source.len(), &file_type) {
+            match graph.create(&config.app_id, name, source.len(), file_type) {
                 Ok(id) => break id,
                 Err(e) => {
                     let verdict = classify(&e);
@@ -170,6 +210,7 @@ impl Session {
             sent_max: confirmed,
             stale,
             resumed: stale,
+            claim: None,
             cancel: Arc::new(CancelState {
                 cancelled: AtomicBool::new(false),
                 agent: Mutex::new(agent),
@@ -233,13 +274,21 @@ impl Session {
         if self.cancel.cancelled.swap(false, Ordering::SeqCst) {
             // A cancel shut the agent's connections down for good: make a new one so
             // that the session can be resumed.
-            let agent = graph::make_agent(&self.config);
-            *self.cancel.agent.lock().unwrap_or_else(|e| e.into_inner()) = agent.clone();
-            self.graph.set_agent(agent);
+            self.rebuild_agent();
             self.stale = true;
         }
         result?;
+        if let Some(claim) = self.claim.take() {
+            claim.forget();
+        }
         Ok(self.handle.as_deref().unwrap_or(""))
+    }
+
+    /// Gives the session (and its cancel handles) a fresh agent.
+    fn rebuild_agent(&mut self) {
+        let agent = graph::make_agent(&self.config);
+        *self.cancel.agent.lock().unwrap_or_else(|e| e.into_inner()) = agent.clone();
+        self.graph.set_agent(agent);
     }
 
     fn cancelled(&self) -> bool {

@@ -85,6 +85,11 @@ impl FileSource {
         self.identity.len
     }
 
+    /// What identifies the file's content: length, modification time, device, inode.
+    pub fn identity(&self) -> Identity {
+        self.identity
+    }
+
     /// The path as the caller gave it.
     pub fn path(&self) -> &Path {
         &self.path

@@ -99,6 +99,13 @@ pub struct fbup_config {
     pub token_fn: fbup_token_fn,
     /// Passed back to `token_fn` untouched.
     pub token_user_data: *mut c_void,
+    /// The resume journal's folder; NULL turns it off. With it, `fbup_create_session`
+    /// resumes a pending session recorded for the same file (same app, Graph URL and
+    /// version, path, size, modification time and inode) instead of starting over,
+    /// records a new session as soon as Graph returns its id, and forgets it when the
+    /// upload completes. Two processes never drive the same entry at once: the second
+    /// gets `FBUP_E_STATE`.
+    pub state_dir: *const c_char,
 }
 
 /// Asked for a new access token: write it, NUL-terminated, into `buf` (at most
@@ -308,6 +315,7 @@ fn config_defaults() -> fbup_config {
         retry_cap_ms: d.retry_cap.as_millis() as u32,
         token_fn: None,
         token_user_data: std::ptr::null_mut(),
+        state_dir: std::ptr::null(),
     }
 }
 
@@ -380,6 +388,7 @@ unsafe fn read_config(cfg: *const fbup_config) -> Result<Config, Error> {
     }
     config.file_name = string_arg(c.file_name, "file_name")?;
     config.file_type = string_arg(c.file_type, "file_type")?;
+    config.state_dir = string_arg(c.state_dir, "state_dir")?.map(Into::into);
     let ms = |v: u32, default: Duration| {
         if v == 0 {
             default

@@ -1,0 +1,343 @@
+//! The resume journal: a folder that remembers, for each file being uploaded, the
+//! Graph session it goes to, so that a new process (after a crash or `kill -9`) resumes
+//! the same session instead of starting over.
+//!
+//! One entry per file identity (app id, Graph URL and version, canonical path, size,
+//! modification time, inode), written atomically (temporary file, fsync, rename), in a
+//! versioned JSON format, locked with `flock` while a session drives it so that two
+//! processes never upload the same entry at once. Entries older than a session's
+//! lifetime are pruned.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::config::Config;
+use crate::error::{Error, Status};
+use crate::source::Identity;
+
+/// The format of an entry; an entry of another version is ignored (and pruned).
+const FORMAT_VERSION: u64 = 1;
+
+/// How long an upload session is assumed to live at Graph (Meta does not document it);
+/// older entries are pruned.
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// A pending upload the journal remembers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalEntry {
+    /// Where the entry is kept.
+    pub entry_path: PathBuf,
+    /// The Graph session id, `?sig=` included.
+    pub session_id: String,
+    /// The app the session belongs to.
+    pub app_id: String,
+    /// Graph's base URL.
+    pub graph_url: String,
+    /// The API version.
+    pub api_version: String,
+    /// The file's canonical path.
+    pub file_path: PathBuf,
+    /// The file's size in bytes.
+    pub file_size: u64,
+    /// When the session was created (seconds since the Unix epoch).
+    pub created_unix: u64,
+    /// A process is driving this entry right now.
+    pub in_use: bool,
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn journal_error(dir: &Path, what: &str, e: std::io::Error) -> Error {
+    Error::new(
+        Status::File,
+        format!("resume journal '{}': {what}: {e}", dir.display()),
+    )
+}
+
+/// FNV-1a: a stable name for an identity (the entry itself holds the full identity).
+fn fnv1a(data: &str) -> u64 {
+    data.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The identity an entry is recorded for, as one string.
+fn identity_key(config: &Config, canonical: &Path, id: &Identity) -> String {
+    format!(
+        "{}\n{}\n{}\n{}\n{}\n{}.{}\n{}:{}",
+        config.app_id,
+        config.graph_url.trim_end_matches('/'),
+        config.api_version,
+        canonical.display(),
+        id.len,
+        id.mtime.0,
+        id.mtime.1,
+        id.dev,
+        id.ino
+    )
+}
+
+/// A journal entry held by this process: the lock lives as long as this value.
+pub(crate) struct Claim {
+    dir: PathBuf,
+    entry: PathBuf,
+    lock: PathBuf,
+    key: String,
+    canonical: PathBuf,
+    _lock_file: File,
+}
+
+impl Claim {
+    /// Takes the entry for this file, or fails if another process holds it.
+    pub fn take(config: &Config, dir: &Path, file: &Path, id: &Identity) -> Result<Claim, Error> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| journal_error(dir, "cannot create the folder", e))?;
+        prune(dir);
+        let canonical = fs::canonicalize(file)
+            .map_err(|e| journal_error(dir, "cannot resolve the file's path", e))?;
+        let key = identity_key(config, &canonical, id);
+        let name = format!("{:016x}", fnv1a(&key));
+        let lock = dir.join(format!("{name}.lock"));
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock)
+            .map_err(|e| journal_error(dir, "cannot open a lock", e))?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(lock_file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(Error::new(
+                Status::State,
+                format!(
+                    "another process is uploading '{}' (its resume journal entry is locked); \
+                     wait for it to finish",
+                    file.display()
+                ),
+            ));
+        }
+        Ok(Claim {
+            dir: dir.to_path_buf(),
+            entry: dir.join(format!("{name}.json")),
+            lock,
+            key,
+            canonical,
+            _lock_file: lock_file,
+        })
+    }
+
+    /// The session id recorded for this file, if a live one is.
+    pub fn recorded(&self) -> Option<String> {
+        let text = fs::read_to_string(&self.entry).ok()?;
+        let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+        if json.get("version")?.as_u64()? != FORMAT_VERSION
+            || json.get("identity")?.as_str()? != self.key
+        {
+            return None;
+        }
+        let created = json.get("created_unix")?.as_u64()?;
+        if now_unix().saturating_sub(created) >= SESSION_LIFETIME.as_secs() {
+            return None;
+        }
+        let id = json.get("session_id")?.as_str()?;
+        crate::graph::check_session_id(id).ok()?;
+        Some(id.to_string())
+    }
+
+    /// Records the session for this file: temporary file, fsync, rename, fsync folder.
+    pub fn record(&self, session_id: &str, config: &Config, file_size: u64) -> Result<(), Error> {
+        let body = serde_json::json!({
+            "version": FORMAT_VERSION,
+            "identity": self.key,
+            "session_id": session_id,
+            "app_id": config.app_id,
+            "graph_url": config.graph_url,
+            "api_version": config.api_version,
+            "file_path": self.canonical.to_string_lossy(),
+            "file_size": file_size,
+            "created_unix": now_unix(),
+        });
+        let tmp = self
+            .entry
+            .with_extension(format!("json.tmp.{}", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            let mut f = OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(body.to_string().as_bytes())?;
+            f.sync_all()?;
+            fs::rename(&tmp, &self.entry)?;
+            File::open(&self.dir)?.sync_all()
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            journal_error(&self.dir, "cannot record the session", e)
+        })
+    }
+
+    /// Forgets the entry: the upload is complete, or its session is gone.
+    pub fn forget(&self) {
+        let _ = fs::remove_file(&self.entry);
+        let _ = fs::remove_file(&self.lock);
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
+/// Every entry in the journal folder, oldest first.
+pub fn list(dir: &Path) -> Vec<JournalEntry> {
+    let Ok(read) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<JournalEntry> = read
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter_map(|p| {
+            let json: serde_json::Value =
+                serde_json::from_str(&fs::read_to_string(&p).ok()?).ok()?;
+            let text = |k: &str| {
+                json.get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let num = |k: &str| json.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+            Some(JournalEntry {
+                in_use: is_locked(&p.with_extension("lock")),
+                entry_path: p,
+                session_id: text("session_id"),
+                app_id: text("app_id"),
+                graph_url: text("graph_url"),
+                api_version: text("api_version"),
+                file_path: PathBuf::from(text("file_path")),
+                file_size: num("file_size"),
+                created_unix: num("created_unix"),
+            })
+        })
+        .collect();
+    out.sort_by_key(|e| e.created_unix);
+    out
+}
+
+fn is_locked(lock: &Path) -> bool {
+    let Ok(f) = OpenOptions::new().write(true).open(lock) else {
+        return false;
+    };
+    // SAFETY: flock on a descriptor we own; released when `f` closes.
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) != 0 }
+}
+
+/// Removes entries older than [`SESSION_LIFETIME`], or of another format, that no
+/// process holds. Returns how many went.
+pub fn prune(dir: &Path) -> usize {
+    let mut removed = 0;
+    let Ok(read) = fs::read_dir(dir) else {
+        return 0;
+    };
+    for p in read.filter_map(|e| e.ok()).map(|e| e.path()) {
+        if p.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let json: Option<serde_json::Value> = fs::read_to_string(&p)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        let stale = match &json {
+            Some(j) => {
+                j.get("version").and_then(|v| v.as_u64()) != Some(FORMAT_VERSION)
+                    || now_unix()
+                        .saturating_sub(j.get("created_unix").and_then(|v| v.as_u64()).unwrap_or(0))
+                        >= SESSION_LIFETIME.as_secs()
+            }
+            None => true,
+        };
+        let lock = p.with_extension("lock");
+        if stale && !is_locked(&lock) {
+            let _ = fs::remove_file(&p);
+            let _ = fs::remove_file(&lock);
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (tempfile::TempDir, PathBuf, Identity, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.png");
+        std::fs::write(&file, b"abc").unwrap();
+        let id = crate::source::FileSource::open(&file).unwrap().identity();
+        (dir, file, id, Config::new("1", "t"))
+    }
+
+    #[test]
+    fn records_reads_and_forgets() {
+        let (dir, file, id, config) = setup();
+        let j = dir.path().join("journal");
+        let claim = Claim::take(&config, &j, &file, &id).unwrap();
+        assert_eq!(claim.recorded(), None);
+        claim.record("upload:abc?sig=ARx", &config, 3).unwrap();
+        assert_eq!(claim.recorded().as_deref(), Some("upload:abc?sig=ARx"));
+        let entries = list(&j);
+        assert_eq!(entries.len(), 1);
+        assert!(entries[0].in_use);
+        assert_eq!(entries[0].file_size, 3);
+        drop(claim);
+        assert!(!list(&j)[0].in_use);
+        let claim = Claim::take(&config, &j, &file, &id).unwrap();
+        assert_eq!(claim.recorded().as_deref(), Some("upload:abc?sig=ARx"));
+        claim.forget();
+        assert!(list(&j).is_empty());
+    }
+
+    #[test]
+    fn a_held_entry_cannot_be_taken_twice() {
+        let (dir, file, id, config) = setup();
+        let j = dir.path().join("journal");
+        let _held = Claim::take(&config, &j, &file, &id).unwrap();
+        let e = Claim::take(&config, &j, &file, &id).err().unwrap();
+        assert_eq!(e.status, Status::State);
+        assert!(e.message.contains("another process"));
+    }
+
+    #[test]
+    fn another_identity_or_version_is_not_resumed_and_old_entries_are_pruned() {
+        let (dir, file, id, config) = setup();
+        let j = dir.path().join("journal");
+        let claim = Claim::take(&config, &j, &file, &id).unwrap();
+        claim.record("upload:abc?sig=ARx", &config, 3).unwrap();
+        // Another app: another entry.
+        let other = Config::new("2", "t");
+        drop(claim);
+        let claim2 = Claim::take(&other, &j, &file, &id).unwrap();
+        assert_eq!(claim2.recorded(), None);
+        drop(claim2);
+        // An old entry is pruned.
+        let entry = list(&j)[0].entry_path.clone();
+        let text = std::fs::read_to_string(&entry).unwrap();
+        let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        json["created_unix"] = 1.into();
+        std::fs::write(&entry, json.to_string()).unwrap();
+        assert_eq!(prune(&j), 1);
+        assert!(list(&j).is_empty());
+    }
+}
