@@ -36,7 +36,7 @@ pub use config::{
 };
 pub use error::{Error, GraphError, Status};
 pub use progress::ProgressFn;
-pub use session::{CancelHandle, Session};
+pub use session::{session_offset, CancelHandle, Session};
 
 #[cfg(test)]
 mod header_tests {

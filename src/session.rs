@@ -88,6 +88,27 @@ impl fmt::Debug for Session {
     }
 }
 
+/// Step 3 on its own: how many bytes Graph holds for a session, without a file.
+pub fn session_offset(config: &Config, session_id: &str) -> Result<u64, Error> {
+    config.validate()?;
+    graph::check_session_id(session_id).map_err(|m| {
+        Error::new(
+            Status::Argument,
+            format!("{m}; pass the id exactly as Graph gave it"),
+        )
+    })?;
+    let graph = Graph::new(config, graph::make_agent(config));
+    graph.offset(session_id).map_err(|e| {
+        let v = classify(&e);
+        to_error(
+            e,
+            v.status,
+            "cannot get the session's offset from Graph",
+            v.rule,
+        )
+    })
+}
+
 /// What the file is called and what type it is, as Graph is told.
 fn name_and_type(config: &Config, path: &Path) -> Result<(String, String), Error> {
     let file_type = config.file_type_for(path)?;
@@ -226,6 +247,11 @@ impl Session {
     /// The file handle, once the upload is complete.
     pub fn handle(&self) -> Option<&str> {
         self.handle.as_deref()
+    }
+
+    /// How many bytes Graph held when last asked (or confirmed by completing).
+    pub fn confirmed_offset(&self) -> u64 {
+        self.confirmed
     }
 
     /// The file's length in bytes.

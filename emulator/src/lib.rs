@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cli;
 mod faults;
 mod server;
 mod state;
