@@ -123,6 +123,11 @@ typedef struct fbup_config {
    gets `FBUP_E_STATE`.
    */
   const char *state_dir;
+  /*
+   Bytes read from the file and written to the socket at a time, 4096 to 64 MiB;
+   default 65536 (measured fastest on loopback: the buffer stays in cache).
+   */
+  uint32_t send_buffer_bytes;
 } fbup_config;
 
 /*

@@ -117,6 +117,7 @@ pub(crate) fn make_agent(config: &Config) -> Agent {
         .timeout_per_write(Some(config.stall_timeout))
         .timeout_recv_response(Some(config.response_timeout))
         .no_delay(true)
+        .output_buffer_size(config.send_buffer)
         .user_agent(concat!("fbup/", env!("CARGO_PKG_VERSION")))
         .build()
         .into()

@@ -106,6 +106,9 @@ pub struct fbup_config {
     /// upload completes. Two processes never drive the same entry at once: the second
     /// gets `FBUP_E_STATE`.
     pub state_dir: *const c_char,
+    /// Bytes read from the file and written to the socket at a time, 4096 to 64 MiB;
+    /// default 65536 (measured fastest on loopback: the buffer stays in cache).
+    pub send_buffer_bytes: u32,
 }
 
 /// Asked for a new access token: write it, NUL-terminated, into `buf` (at most
@@ -316,6 +319,7 @@ fn config_defaults() -> fbup_config {
         token_fn: None,
         token_user_data: std::ptr::null_mut(),
         state_dir: std::ptr::null(),
+        send_buffer_bytes: d.send_buffer as u32,
     }
 }
 
@@ -400,6 +404,9 @@ unsafe fn read_config(cfg: *const fbup_config) -> Result<Config, Error> {
     config.stall_timeout = ms(c.stall_timeout_ms, config.stall_timeout);
     if c.max_attempts != 0 {
         config.max_attempts = c.max_attempts;
+    }
+    if c.send_buffer_bytes != 0 {
+        config.send_buffer = c.send_buffer_bytes as usize;
     }
     config.response_timeout = ms(c.response_timeout_ms, config.response_timeout);
     config.max_retry = ms(c.max_retry_ms, config.max_retry);
