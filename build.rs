@@ -8,15 +8,22 @@
 use std::path::PathBuf;
 
 fn main() {
+    let version = |name: &str| std::env::var(name).unwrap_or_else(|_| "0".into());
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=CI");
+    // Programs linked to libfbup.so record this name and find any 0.x release under it.
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!(
+            "cargo:rustc-cdylib-link-arg=-Wl,-soname,libfbup.so.{}",
+            version("CARGO_PKG_VERSION_MAJOR")
+        );
+    }
     // The C harness test compiles C for the same target as the library.
     if let Ok(target) = std::env::var("TARGET") {
         println!("cargo:rustc-env=FBUP_TEST_TARGET={target}");
     }
 
-    let version = |name: &str| std::env::var(name).unwrap_or_else(|_| "0".into());
     let mut config = cbindgen::Config {
         language: cbindgen::Language::C,
         include_guard: Some("FBUP_H".into()),

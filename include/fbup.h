@@ -137,6 +137,16 @@ typedef struct fbup_config {
 typedef int32_t fbup_status;
 
 /*
+ Reads the bytes of an upload that is not a file (memory, a custom store, a Go
+ `io.ReaderAt`): fill `buf` with up to `len` bytes from `offset` and return how many
+ were written; 0 only at the end; a negative value for an error (the upload then
+ stops with `FBUP_E_FILE`). A resume reads again from any offset, so nothing needs
+ buffering. Called synchronously on the thread that runs `fbup_upload` (or the create
+ and resume calls), never after they return. Must not unwind or `longjmp` out.
+ */
+typedef int64_t (*fbup_read_fn)(void *user_data, uint64_t offset, uint8_t *buf, size_t len);
+
+/*
  Progress of `fbup_upload`: `bytes_done` never decreases and never exceeds
  `bytes_total`, and the last call has `bytes_done == bytes_total`, made once Graph
  holds every byte. Called a few times a second at most, synchronously on the thread
@@ -289,6 +299,36 @@ fbup_status fbup_resume_session(const struct fbup_config *cfg,
                                 const char *file_path,
                                 const char *session_id,
                                 struct fbup_session **out);
+
+/*
+ Like `fbup_create_session` for bytes that are not a file: `length` bytes read
+ through `read_at` with `user_data`. `cfg->file_name` and `cfg->file_type` are
+ required; `cfg->state_dir` does not apply. `read_at` is called again whenever an
+ upload resumes, from any offset, until `fbup_free`: `user_data` must stay valid
+ until then. `*out` follows the rule of `fbup_create_session`.
+
+ # Safety
+ As `fbup_create_session`; `read_at`, if set, is safe to call with `user_data`.
+ */
+fbup_status fbup_create_session_reader(const struct fbup_config *cfg,
+                                       uint64_t length,
+                                       fbup_read_fn read_at,
+                                       void *user_data,
+                                       struct fbup_session **out);
+
+/*
+ Like `fbup_resume_session` for bytes read through `read_at` (see
+ `fbup_create_session_reader`).
+
+ # Safety
+ As `fbup_create_session_reader`; `session_id` NULL or NUL-terminated.
+ */
+fbup_status fbup_resume_session_reader(const struct fbup_config *cfg,
+                                       uint64_t length,
+                                       fbup_read_fn read_at,
+                                       void *user_data,
+                                       const char *session_id,
+                                       struct fbup_session **out);
 
 /*
  Step 2: uploads the file from Graph's offset to the end. When an attempt fails on

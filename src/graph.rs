@@ -136,6 +136,11 @@ impl Graph {
         }
     }
 
+    /// The agent's handle (clones share connections and their shutdown).
+    pub fn agent(&self) -> Agent {
+        self.agent.clone()
+    }
+
     /// Uses another token from now on (after a refresh).
     pub fn set_token(&mut self, token: &str) {
         self.authorization = format!("OAuth {token}");

@@ -37,6 +37,7 @@ pub use config::{
 pub use error::{Error, GraphError, Status};
 pub use progress::ProgressFn;
 pub use session::{session_offset, CancelHandle, Session};
+pub use source::ReadAt;
 
 #[cfg(test)]
 mod header_tests {

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use ureq::Agent;
 
-use crate::config::Config;
+use crate::config::{check_file_type, Config};
 use crate::error::{Error, Status};
 use crate::graph::{self, Graph, RequestError, SourceFailure, UploadAnswer};
 use crate::journal::Claim;
 use crate::progress::{Progress, ProgressFn};
 use crate::retry::{classify, Action, Budget};
-use crate::source::FileSource;
+use crate::source::{ByteSource, FileSource, ReadAt, ReaderSource};
 
 /// Shared between a session and its [`CancelHandle`]s.
 struct CancelState {
@@ -57,7 +57,7 @@ impl fmt::Debug for CancelHandle {
 pub struct Session {
     config: Config,
     graph: Graph,
-    source: FileSource,
+    source: Box<dyn ByteSource>,
     id: String,
     handle: Option<String>,
     /// The bytes Graph last said it holds.
@@ -80,7 +80,7 @@ impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
             .field("id", &self.id)
-            .field("path", &self.source.path())
+            .field("source", &self.source.describe())
             .field("length", &self.source.len())
             .field("confirmed", &self.confirmed)
             .field("handle", &self.handle)
@@ -109,6 +109,43 @@ pub fn session_offset(config: &Config, session_id: &str) -> Result<u64, Error> {
     })
 }
 
+/// A session id from a caller, checked before it goes into a URL.
+fn check_resume_id(session_id: &str) -> Result<(), Error> {
+    graph::check_session_id(session_id).map_err(|m| {
+        Error::new(
+            Status::Argument,
+            format!("{m}; pass the id exactly as fbup_session_id returned it"),
+        )
+    })
+}
+
+/// The name and type of bytes that come from a reader: both from the config.
+fn reader_name_and_type(config: &Config, length: u64) -> Result<(String, String), Error> {
+    if length == 0 {
+        return Err(Error::new(
+            Status::Argument,
+            "length is 0; Graph accepts only files of one byte or more",
+        ));
+    }
+    let name = config
+        .file_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            Error::new(
+                Status::Argument,
+                "file_name is required when the bytes come from a reader",
+            )
+        })?;
+    let file_type = config.file_type.as_deref().ok_or_else(|| {
+        Error::new(
+            Status::Argument,
+            "file_type is required when the bytes come from a reader",
+        )
+    })?;
+    Ok((name, check_file_type(file_type)?.to_string()))
+}
+
 /// What the file is called and what type it is, as Graph is told.
 fn name_and_type(config: &Config, path: &Path) -> Result<(String, String), Error> {
     let file_type = config.file_type_for(path)?;
@@ -134,41 +171,83 @@ impl Session {
         let (name, file_type) = name_and_type(config, path)?;
         let source = FileSource::open(path)?;
         let Some(dir) = &config.state_dir else {
-            return Session::create_new(config, source, &name, &file_type);
+            return Session::create_new(config, Box::new(source), &name, &file_type);
         };
         let claim = Claim::take(config, dir, path, &source.identity())?;
-        let source = match claim.recorded() {
-            None => source,
-            Some(id) => {
-                let agent = graph::make_agent(config);
-                let graph = Graph::new(config, agent.clone());
-                let mut session = Session::with_id(config, graph, agent, source, id, 0, true);
-                match session.offset() {
-                    Ok(_) => {
-                        session.claim = Some(claim);
-                        return Ok(session);
-                    }
-                    // Graph no longer knows the session: start a new one.
-                    Err(e) if e.graph.as_ref().is_some_and(|g| g.code == 100) => session.source,
-                    Err(e) => return Err(e),
+        if let Some(id) = claim.recorded() {
+            let graph = Graph::new(config, graph::make_agent(config));
+            let mut session = Session::with_id(config, graph, Box::new(source), id, true);
+            match session.offset() {
+                Ok(_) => {
+                    session.claim = Some(claim);
+                    return Ok(session);
                 }
+                // Graph no longer knows the session: start a new one.
+                Err(e) if e.graph.as_ref().is_some_and(|g| g.code == 100) => {}
+                Err(e) => return Err(e),
             }
-        };
-        let mut session = Session::create_new(config, source, &name, &file_type)?;
+        }
+        let source = FileSource::open(path)?;
+        let mut session = Session::create_new(config, Box::new(source), &name, &file_type)?;
         claim.record(&session.id, config, session.len())?;
         session.claim = Some(claim);
         Ok(session)
     }
 
+    /// Like [`Session::create`] for bytes that are not a file: `length` bytes read
+    /// through `reader`. `file_name` and `file_type` come from the config and are
+    /// required; the resume journal does not apply.
+    pub fn create_from_reader(
+        config: &Config,
+        length: u64,
+        reader: Box<dyn ReadAt>,
+    ) -> Result<Session, Error> {
+        config.validate()?;
+        let (name, file_type) = reader_name_and_type(config, length)?;
+        Session::create_new(
+            config,
+            Box::new(ReaderSource {
+                reader,
+                len: length,
+            }),
+            &name,
+            &file_type,
+        )
+    }
+
+    /// Like [`Session::resume`] for bytes read through `reader`.
+    pub fn resume_from_reader(
+        config: &Config,
+        length: u64,
+        reader: Box<dyn ReadAt>,
+        session_id: &str,
+    ) -> Result<Session, Error> {
+        config.validate()?;
+        reader_name_and_type(config, length)?;
+        check_resume_id(session_id)?;
+        let mut session = Session::with_id(
+            config,
+            Graph::new(config, graph::make_agent(config)),
+            Box::new(ReaderSource {
+                reader,
+                len: length,
+            }),
+            session_id.into(),
+            true,
+        );
+        session.offset()?;
+        Ok(session)
+    }
+
     fn create_new(
         config: &Config,
-        source: FileSource,
+        source: Box<dyn ByteSource>,
         name: &str,
         file_type: &str,
     ) -> Result<Session, Error> {
-        let agent = graph::make_agent(config);
-        let graph = Graph::new(config, agent.clone());
+        let graph = Graph::new(config, graph::make_agent(config));
         let mut budget = Budget::new(config);
+        // (the session below keeps this graph and its agent)
         let id = loop {
             match graph.create(&config.app_id, name, source.len(), file_type) {
                 Ok(id) => break id,
@@ -188,25 +267,24 @@ impl Session {
                 }
             }
         };
-        Ok(Session::with_id(config, graph, agent, source, id, 0, false))
+        // Keep the agent that made the session: its connection is warm.
+        Ok(Session::with_id(config, graph, source, id, false))
     }
 
     /// Re-opens a session created earlier (perhaps by another process) and asks Graph
     /// how many bytes it holds (step 3).
     pub fn resume(config: &Config, path: &Path, session_id: &str) -> Result<Session, Error> {
         config.validate()?;
-        graph::check_session_id(session_id).map_err(|m| {
-            Error::new(
-                Status::Argument,
-                format!("{m}; pass the id exactly as fbup_session_id returned it"),
-            )
-        })?;
+        check_resume_id(session_id)?;
         name_and_type(config, path)?;
         let source = FileSource::open(path)?;
-        let agent = graph::make_agent(config);
-        let graph = Graph::new(config, agent.clone());
-        let mut session =
-            Session::with_id(config, graph, agent, source, session_id.into(), 0, true);
+        let mut session = Session::with_id(
+            config,
+            Graph::new(config, graph::make_agent(config)),
+            Box::new(source),
+            session_id.into(),
+            true,
+        );
         session.offset()?;
         Ok(session)
     }
@@ -214,23 +292,22 @@ impl Session {
     fn with_id(
         config: &Config,
         graph: Graph,
-        agent: Agent,
-        source: FileSource,
+        source: Box<dyn ByteSource>,
         id: String,
-        confirmed: u64,
-        stale: bool,
+        resumed: bool,
     ) -> Session {
+        let agent = graph.agent();
         Session {
             config: config.clone(),
             graph,
             source,
             id,
             handle: None,
-            confirmed,
-            confirmed_max: confirmed,
-            sent_max: confirmed,
-            stale,
-            resumed: stale,
+            confirmed: 0,
+            confirmed_max: 0,
+            sent_max: 0,
+            stale: resumed,
+            resumed,
             claim: None,
             cancel: Arc::new(CancelState {
                 cancelled: AtomicBool::new(false),
@@ -368,7 +445,7 @@ impl Session {
                 self.graph.upload(&self.id, total, 0, &mut io::empty())
             } else {
                 let mut body = BodyReader {
-                    source: &self.source,
+                    source: &*self.source,
                     pos: start,
                     end: total,
                     progress: &mut progress,
@@ -585,7 +662,7 @@ fn to_error(e: RequestError, status: Status, context: &str, rule: &str) -> Error
 
 /// Streams the file from `pos` to `end` into the request body, reporting progress.
 struct BodyReader<'s, 'p> {
-    source: &'s FileSource,
+    source: &'s dyn ByteSource,
     pos: u64,
     end: u64,
     progress: &'s mut Progress<'p>,

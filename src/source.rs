@@ -1,4 +1,5 @@
-//! The bytes to upload: a regular file read at any offset, watched for changes.
+//! The bytes to upload: a regular file read at any offset and watched for changes, or
+//! a caller's reader (memory, a custom store, a Go `io.ReaderAt`).
 
 use std::fs::{File, Metadata};
 use std::io;
@@ -6,6 +7,69 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Status};
+
+/// Random access to the bytes of an upload, for data that is not a file path. Like
+/// `pread`: fill `buf` from `offset`, return how many bytes were read (0 only at the
+/// end). A resume reads again from any offset, so nothing needs buffering.
+pub trait ReadAt: Send + Sync {
+    /// Reads bytes at `offset` into `buf`.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// Where an upload's bytes come from.
+pub(crate) trait ByteSource: Send {
+    /// The length fixed when the session was made.
+    fn len(&self) -> u64;
+    /// Reads at `offset` without moving any cursor.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+    /// Fails with [`Status::File`] when the bytes are no longer what they were.
+    fn check_unchanged(&self) -> Result<(), Error>;
+    /// What the bytes are, for messages.
+    fn describe(&self) -> String;
+}
+
+/// A caller's reader of a known length.
+pub(crate) struct ReaderSource {
+    pub reader: Box<dyn ReadAt>,
+    pub len: u64,
+}
+
+impl ByteSource for ReaderSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.reader.read_at(offset, buf)
+    }
+
+    fn check_unchanged(&self) -> Result<(), Error> {
+        // Nothing to look at: the reader answers for its own bytes.
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("the caller's reader ({} bytes)", self.len)
+    }
+}
+
+impl ByteSource for FileSource {
+    fn len(&self) -> u64 {
+        self.identity.len
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.file.read_at(buf, offset)
+    }
+
+    fn check_unchanged(&self) -> Result<(), Error> {
+        FileSource::check_unchanged(self)
+    }
+
+    fn describe(&self) -> String {
+        format!("'{}'", self.path.display())
+    }
+}
 
 /// What identifies the file's content for the length of an upload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,24 +144,9 @@ impl FileSource {
         })
     }
 
-    /// The file's length when it was opened.
-    pub fn len(&self) -> u64 {
-        self.identity.len
-    }
-
     /// What identifies the file's content: length, modification time, device, inode.
     pub fn identity(&self) -> Identity {
         self.identity
-    }
-
-    /// The path as the caller gave it.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Reads at `offset` without moving any cursor.
-    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.file.read_at(buf, offset)
     }
 
     /// Fails with [`Status::File`] when the file is not what it was when opened:
@@ -169,6 +218,7 @@ mod tests {
         std::fs::write(&p, b"hello").unwrap();
         let s = FileSource::open(&p).unwrap();
         assert!(s.check_unchanged().is_ok());
+        let s: &dyn ByteSource = &s;
         let mut buf = [0u8; 3];
         assert_eq!(s.read_at(&mut buf, 2).unwrap(), 3);
         assert_eq!(&buf, b"llo");

@@ -17,6 +17,21 @@ fn deps_dir() -> PathBuf {
     exe.parent().unwrap().to_path_buf()
 }
 
+/// A folder where the fresh cdylib answers to its SONAME, `libfbup.so.0`, as an
+/// installed one does: programs linked with -lfbup look for that name.
+fn lib_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = deps_dir().join("fbup-soname");
+        std::fs::create_dir_all(&dir).unwrap();
+        let link = dir.join(format!("libfbup.so.{}", env!("CARGO_PKG_VERSION_MAJOR")));
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(deps_dir().join("libfbup.so"), &link).unwrap();
+        dir
+    })
+    .clone()
+}
+
 /// Compiles the harness once per test run, with the compiler the `cc` crate finds.
 fn harness() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
@@ -44,7 +59,7 @@ fn harness() -> &'static Path {
             .arg(root.join("include"))
             .arg("-L")
             .arg(&deps)
-            .arg(format!("-Wl,-rpath,{}", deps.display()))
+            .arg(format!("-Wl,-rpath,{}", lib_dir().display()))
             .arg("-lfbup")
             .arg("-o")
             .arg(&out)
@@ -62,7 +77,7 @@ fn run(scenario: &str, url: &str, file: &Path, token: &str) -> HashMap<String, S
     let out = Command::new(harness())
         .args([scenario, url])
         .arg(file)
-        .env("LD_LIBRARY_PATH", deps_dir())
+        .env("LD_LIBRARY_PATH", lib_dir())
         .env("FBUP_TEST_TOKEN", token)
         .output()
         .unwrap();

@@ -272,3 +272,109 @@ fn fbup_token_fn_renews_the_token_and_the_session_goes_on() {
     assert!(emu.sessions()[0].complete);
     unsafe { fbup_free(session) };
 }
+
+unsafe extern "C" fn read_memory(user: *mut c_void, offset: u64, buf: *mut u8, len: usize) -> i64 {
+    let data = &*(user as *const Vec<u8>);
+    let start = (offset as usize).min(data.len());
+    let n = len.min(data.len() - start);
+    ptr::copy_nonoverlapping(data[start..].as_ptr(), buf, n);
+    n as i64
+}
+
+#[test]
+fn a_reader_source_uploads_from_memory_with_a_cut_and_a_resume() {
+    let emu = Emulator::start(Default::default()).unwrap();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::CutAt { offset: 1_000_000 },
+    ));
+    let s = strings(&emu);
+    let mut cfg = config(&s);
+    let name = CString::new("memory.pdf").unwrap();
+    let kind = CString::new("application/pdf").unwrap();
+    cfg.file_name = name.as_ptr();
+    cfg.file_type = kind.as_ptr();
+    cfg.retry_base_ms = 5;
+    let user = &data as *const Vec<u8> as *mut c_void;
+    let mut session = ptr::null_mut();
+    let st = unsafe {
+        fbup_create_session_reader(
+            &cfg,
+            data.len() as u64,
+            Some(read_memory),
+            user,
+            &mut session,
+        )
+    };
+    assert_eq!(st, FBUP_OK, "{}", errmsg(session));
+    // Cancel at once, then go on from the id in a new session.
+    unsafe { fbup_cancel(session) };
+    assert_eq!(
+        unsafe { fbup_upload(session, None, ptr::null_mut()) },
+        FBUP_E_CANCELLED
+    );
+    let id = unsafe { CStr::from_ptr(fbup_session_id(session)) }.to_owned();
+    unsafe { fbup_free(session) };
+    let mut session = ptr::null_mut();
+    let st = unsafe {
+        fbup_resume_session_reader(
+            &cfg,
+            data.len() as u64,
+            Some(read_memory),
+            user,
+            id.as_ptr(),
+            &mut session,
+        )
+    };
+    assert_eq!(st, FBUP_OK, "{}", errmsg(session));
+    assert_eq!(
+        unsafe { fbup_upload(session, None, ptr::null_mut()) },
+        FBUP_OK
+    );
+    let info = &emu.sessions()[0];
+    assert_eq!(info.file_name, "memory.pdf");
+    assert_eq!(emu.session_bytes(&info.id).unwrap(), data);
+    assert!(info.upload_requests >= 2, "the cut happened");
+    unsafe { fbup_free(session) };
+
+    // Without a name and type, or without a callback: argument errors.
+    let cfg = config(&s);
+    let st = unsafe { fbup_create_session_reader(&cfg, 10, Some(read_memory), user, &mut session) };
+    assert_eq!(st, FBUP_E_ARGUMENT);
+    assert!(errmsg(session).contains("file_name is required"));
+    unsafe { fbup_free(session) };
+    let st = unsafe { fbup_create_session_reader(&cfg, 10, None, user, &mut session) };
+    assert_eq!(st, FBUP_E_ARGUMENT);
+    unsafe { fbup_free(session) };
+}
+
+unsafe extern "C" fn read_fails(_: *mut c_void, _: u64, _: *mut u8, _: usize) -> i64 {
+    -5
+}
+
+#[test]
+fn a_failing_reader_is_a_file_error() {
+    let emu = Emulator::start(Default::default()).unwrap();
+    let s = strings(&emu);
+    let mut cfg = config(&s);
+    let name = CString::new("x.png").unwrap();
+    let kind = CString::new("image/png").unwrap();
+    cfg.file_name = name.as_ptr();
+    cfg.file_type = kind.as_ptr();
+    let mut session = ptr::null_mut();
+    let st = unsafe {
+        fbup_create_session_reader(&cfg, 100, Some(read_fails), ptr::null_mut(), &mut session)
+    };
+    assert_eq!(st, FBUP_OK);
+    assert_eq!(
+        unsafe { fbup_upload(session, None, ptr::null_mut()) },
+        FBUP_E_FILE
+    );
+    assert!(
+        errmsg(session).contains("returned -5"),
+        "{}",
+        errmsg(session)
+    );
+    unsafe { fbup_free(session) };
+}

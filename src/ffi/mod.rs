@@ -150,6 +150,16 @@ pub struct fbup_error {
 pub type fbup_progress_fn =
     Option<unsafe extern "C" fn(user_data: *mut c_void, bytes_done: u64, bytes_total: u64) -> i32>;
 
+/// Reads the bytes of an upload that is not a file (memory, a custom store, a Go
+/// `io.ReaderAt`): fill `buf` with up to `len` bytes from `offset` and return how many
+/// were written; 0 only at the end; a negative value for an error (the upload then
+/// stops with `FBUP_E_FILE`). A resume reads again from any offset, so nothing needs
+/// buffering. Called synchronously on the thread that runs `fbup_upload` (or the create
+/// and resume calls), never after they return. Must not unwind or `longjmp` out.
+pub type fbup_read_fn = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, offset: u64, buf: *mut u8, len: usize) -> i64,
+>;
+
 /// An upload session (opaque). Made by `fbup_create_session` or `fbup_resume_session`,
 /// released by `fbup_free`.
 pub struct fbup_session {
@@ -333,6 +343,30 @@ struct CTokenFn {
 // header documents; the pointer itself is just carried.
 unsafe impl Send for CTokenFn {}
 unsafe impl Sync for CTokenFn {}
+
+/// The caller's read callback and its user data.
+struct CReader {
+    f: unsafe extern "C" fn(*mut c_void, u64, *mut u8, usize) -> i64,
+    user_data: *mut c_void,
+}
+
+// SAFETY: fbup calls the callback only from the thread of the call that runs the
+// upload, as the header documents; the pointer itself is just carried.
+unsafe impl Send for CReader {}
+unsafe impl Sync for CReader {}
+
+impl crate::ReadAt for CReader {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        // SAFETY: the caller vouches for the callback; buf is writable for its length.
+        let n = unsafe { (self.f)(self.user_data, offset, buf.as_mut_ptr(), buf.len()) };
+        if n < 0 {
+            return Err(std::io::Error::other(format!(
+                "the read callback returned {n} at offset {offset}"
+            )));
+        }
+        Ok((n as usize).min(buf.len()))
+    }
+}
 
 /// The longest token a callback may write, NUL included.
 const TOKEN_BUF: usize = 16 * 1024;
@@ -521,6 +555,84 @@ pub unsafe extern "C" fn fbup_resume_session(
         }
         hand_out(out, result)
     })
+}
+
+/// Like `fbup_create_session` for bytes that are not a file: `length` bytes read
+/// through `read_at` with `user_data`. `cfg->file_name` and `cfg->file_type` are
+/// required; `cfg->state_dir` does not apply. `read_at` is called again whenever an
+/// upload resumes, from any offset, until `fbup_free`: `user_data` must stay valid
+/// until then. `*out` follows the rule of `fbup_create_session`.
+///
+/// # Safety
+/// As `fbup_create_session`; `read_at`, if set, is safe to call with `user_data`.
+#[no_mangle]
+pub unsafe extern "C" fn fbup_create_session_reader(
+    cfg: *const fbup_config,
+    length: u64,
+    read_at: fbup_read_fn,
+    user_data: *mut c_void,
+    out: *mut *mut fbup_session,
+) -> fbup_status {
+    boundary(FBUP_E_INTERNAL, || {
+        let result = catch(|| {
+            let config = read_config(cfg)?;
+            let reader = reader_arg(read_at, user_data)?;
+            Session::create_from_reader(&config, length, reader)
+        })
+        .unwrap_or_else(|p| {
+            Err(Error::new(
+                Status::Internal,
+                format!("internal error in fbup: {p}"),
+            ))
+        });
+        if out.is_null() {
+            return FBUP_E_ARGUMENT;
+        }
+        hand_out(out, result)
+    })
+}
+
+/// Like `fbup_resume_session` for bytes read through `read_at` (see
+/// `fbup_create_session_reader`).
+///
+/// # Safety
+/// As `fbup_create_session_reader`; `session_id` NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn fbup_resume_session_reader(
+    cfg: *const fbup_config,
+    length: u64,
+    read_at: fbup_read_fn,
+    user_data: *mut c_void,
+    session_id: *const c_char,
+    out: *mut *mut fbup_session,
+) -> fbup_status {
+    boundary(FBUP_E_INTERNAL, || {
+        let result = catch(|| {
+            let config = read_config(cfg)?;
+            let reader = reader_arg(read_at, user_data)?;
+            let id = required_arg(session_id, "session_id")?;
+            Session::resume_from_reader(&config, length, reader, &id)
+        })
+        .unwrap_or_else(|p| {
+            Err(Error::new(
+                Status::Internal,
+                format!("internal error in fbup: {p}"),
+            ))
+        });
+        if out.is_null() {
+            return FBUP_E_ARGUMENT;
+        }
+        hand_out(out, result)
+    })
+}
+
+fn reader_arg(
+    read_at: fbup_read_fn,
+    user_data: *mut c_void,
+) -> Result<Box<dyn crate::ReadAt>, Error> {
+    let f =
+        read_at.ok_or_else(|| Error::new(Status::Argument, "read_at is NULL; it is required"))?;
+    Ok(Box::new(CReader { f, user_data }))
 }
 
 /// Step 2: uploads the file from Graph's offset to the end. When an attempt fails on

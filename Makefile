@@ -1,0 +1,42 @@
+# Builds and installs libfbup like any C library:
+#   make                      cargo build --release
+#   make install PREFIX=/usr/local [DESTDIR=...]
+#   make uninstall PREFIX=/usr/local
+# installs libfbup.so.VERSION (SONAME libfbup.so.MAJOR) with its two links,
+# libfbup.a, include/fbup.h and lib/pkgconfig/fbup.pc.
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CARGO ?= cargo
+# Where the built libraries are; `install-files` installs from there without building.
+BUILD_DIR ?= target/release
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+MAJOR := $(word 1,$(subst ., ,$(VERSION)))
+
+.PHONY: all build install install-files uninstall
+
+all: build
+
+build:
+	$(CARGO) build --release --lib
+
+install: build install-files
+
+install-files:
+	install -d "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(PKGCONFIGDIR)"
+	install -m 0755 "$(BUILD_DIR)/libfbup.so" "$(DESTDIR)$(LIBDIR)/libfbup.so.$(VERSION)"
+	ln -sf "libfbup.so.$(VERSION)" "$(DESTDIR)$(LIBDIR)/libfbup.so.$(MAJOR)"
+	ln -sf "libfbup.so.$(MAJOR)" "$(DESTDIR)$(LIBDIR)/libfbup.so"
+	install -m 0644 "$(BUILD_DIR)/libfbup.a" "$(DESTDIR)$(LIBDIR)/libfbup.a"
+	install -m 0644 include/fbup.h "$(DESTDIR)$(INCLUDEDIR)/fbup.h"
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    fbup.pc.in > "$(DESTDIR)$(PKGCONFIGDIR)/fbup.pc"
+
+uninstall:
+	rm -f "$(DESTDIR)$(LIBDIR)/libfbup.so.$(VERSION)" "$(DESTDIR)$(LIBDIR)/libfbup.so.$(MAJOR)" \
+	      "$(DESTDIR)$(LIBDIR)/libfbup.so" "$(DESTDIR)$(LIBDIR)/libfbup.a" \
+	      "$(DESTDIR)$(INCLUDEDIR)/fbup.h" "$(DESTDIR)$(PKGCONFIGDIR)/fbup.pc"
