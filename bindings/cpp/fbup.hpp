@@ -1,0 +1,195 @@
+// fbup.hpp: a header-only C++17 wrapper of libfbup.
+//
+// RAII sessions, std::function progress, and an exception that carries fbup_error.
+// No exception ever crosses a C frame: one thrown by a progress callback is caught in
+// the trampoline, cancels the upload, and is rethrown once fbup_upload has returned.
+//
+//   fbup::config cfg;
+//   cfg.app_id = "1234567890";
+//   cfg.access_token = std::getenv("FBUP_ACCESS_TOKEN");
+//   auto s = fbup::session::create(cfg, "video.mp4");
+//   std::string handle = s.upload([](uint64_t done, uint64_t total) { return true; });
+#ifndef FBUP_HPP
+#define FBUP_HPP
+
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include <fbup.h>
+
+namespace fbup {
+
+/// A failed call: the status and what the server said.
+class error : public std::runtime_error {
+public:
+    error(fbup_status status, int http_status, int64_t graph_code, int64_t graph_subcode,
+          std::string graph_type, std::string fbtrace_id, const std::string &message)
+        : std::runtime_error(message), status_(status), http_status_(http_status),
+          graph_code_(graph_code), graph_subcode_(graph_subcode),
+          graph_type_(std::move(graph_type)), fbtrace_id_(std::move(fbtrace_id)) {}
+
+    fbup_status status() const noexcept { return status_; }
+    const char *status_name() const noexcept { return fbup_status_str(status_); }
+    int http_status() const noexcept { return http_status_; }
+    int64_t graph_code() const noexcept { return graph_code_; }
+    int64_t graph_subcode() const noexcept { return graph_subcode_; }
+    const std::string &graph_type() const noexcept { return graph_type_; }
+    const std::string &fbtrace_id() const noexcept { return fbtrace_id_; }
+
+private:
+    fbup_status status_;
+    int http_status_;
+    int64_t graph_code_, graph_subcode_;
+    std::string graph_type_, fbtrace_id_;
+};
+
+/// How an upload is set up; fields left empty or 0 take fbup's defaults.
+struct config {
+    std::string app_id;
+    std::string access_token;
+    std::string graph_url;
+    std::string api_version;
+    std::string file_name;
+    std::string file_type;
+    std::string state_dir;
+    uint32_t connect_timeout_ms = 0;
+    uint32_t stall_timeout_ms = 0;
+    uint32_t max_attempts = 0;
+    uint32_t response_timeout_ms = 0;
+    uint32_t max_retry_ms = 0;
+    uint32_t retry_base_ms = 0;
+    uint32_t retry_cap_ms = 0;
+};
+
+/// Progress: (bytes_done, bytes_total); return false to cancel.
+using progress_fn = std::function<bool(uint64_t, uint64_t)>;
+
+namespace detail {
+
+inline const char *opt(const std::string &s) { return s.empty() ? nullptr : s.c_str(); }
+
+/// Fills a C config whose strings point into `c` (which must outlive the call).
+inline fbup_config to_c(const config &c) {
+    fbup_config out;
+    fbup_config_init(&out);
+    out.app_id = c.app_id.c_str();
+    out.access_token = c.access_token.c_str();
+    out.graph_url = opt(c.graph_url);
+    out.api_version = opt(c.api_version);
+    out.file_name = opt(c.file_name);
+    out.file_type = opt(c.file_type);
+    out.state_dir = opt(c.state_dir);
+    if (c.connect_timeout_ms) out.connect_timeout_ms = c.connect_timeout_ms;
+    if (c.stall_timeout_ms) out.stall_timeout_ms = c.stall_timeout_ms;
+    if (c.max_attempts) out.max_attempts = c.max_attempts;
+    if (c.response_timeout_ms) out.response_timeout_ms = c.response_timeout_ms;
+    if (c.max_retry_ms) out.max_retry_ms = c.max_retry_ms;
+    if (c.retry_base_ms) out.retry_base_ms = c.retry_base_ms;
+    if (c.retry_cap_ms) out.retry_cap_ms = c.retry_cap_ms;
+    return out;
+}
+
+struct deleter {
+    void operator()(fbup_session *s) const noexcept { fbup_free(s); }
+};
+
+/// What the trampoline needs: the callback and where to park its exception.
+struct progress_ctx {
+    const progress_fn *fn;
+    std::exception_ptr thrown;
+};
+
+extern "C" inline int32_t progress_trampoline(void *user, uint64_t done, uint64_t total) {
+    auto *ctx = static_cast<progress_ctx *>(user);
+    try {
+        return (*ctx->fn)(done, total) ? 0 : 1;
+    } catch (...) {
+        ctx->thrown = std::current_exception();
+        return 1;
+    }
+}
+
+}  // namespace detail
+
+/// One upload session. Move-only; released by its destructor.
+class session {
+public:
+    /// Step 1: checks the file and creates a Graph upload session.
+    static session create(const config &c, const std::string &path) {
+        fbup_config cfg = detail::to_c(c);
+        fbup_session *raw = nullptr;
+        fbup_status st = fbup_create_session(&cfg, path.c_str(), &raw);
+        return adopt(raw, st);
+    }
+
+    /// Re-opens a saved session for the same file and asks Graph for its offset.
+    static session resume(const config &c, const std::string &path, const std::string &id) {
+        fbup_config cfg = detail::to_c(c);
+        fbup_session *raw = nullptr;
+        fbup_status st = fbup_resume_session(&cfg, path.c_str(), id.c_str(), &raw);
+        return adopt(raw, st);
+    }
+
+    /// Step 2 with automatic resume; returns Graph's handle (it may hold '\n').
+    std::string upload(const progress_fn &on_progress = {}) {
+        fbup_status st;
+        if (on_progress) {
+            detail::progress_ctx ctx{&on_progress, nullptr};
+            st = fbup_upload(s_.get(), detail::progress_trampoline, &ctx);
+            if (ctx.thrown) std::rethrow_exception(ctx.thrown);
+        } else {
+            st = fbup_upload(s_.get(), nullptr, nullptr);
+        }
+        check(s_.get(), st);
+        return fbup_file_handle(s_.get());
+    }
+
+    /// Step 3: how many bytes Graph holds.
+    uint64_t offset() {
+        uint64_t off = 0;
+        check(s_.get(), fbup_get_offset(s_.get(), &off));
+        return off;
+    }
+
+    /// From any thread: the running upload returns (and throws FBUP_E_CANCELLED).
+    void cancel() noexcept { fbup_cancel(s_.get()); }
+
+    /// The session id, `?sig=` part included: save it to resume later.
+    std::string id() const { return fbup_session_id(s_.get()); }
+
+    /// The handle, once uploaded.
+    std::optional<std::string> handle() const {
+        const char *h = fbup_file_handle(s_.get());
+        return h ? std::optional<std::string>(h) : std::nullopt;
+    }
+
+private:
+    explicit session(fbup_session *s) : s_(s) {}
+
+    static session adopt(fbup_session *raw, fbup_status st) {
+        std::unique_ptr<fbup_session, detail::deleter> owned(raw);
+        check(owned.get(), st);
+        return session(owned.release());
+    }
+
+    static void check(const fbup_session *s, fbup_status st) {
+        if (st == FBUP_OK) return;
+        fbup_error e{};
+        if (s && fbup_error_info(s, &e) == FBUP_OK && e.status == st) {
+            throw error(st, e.http_status, e.graph_code, e.graph_subcode, e.graph_type,
+                        e.fbtrace_id, e.message);
+        }
+        throw error(st, 0, 0, 0, "", "", fbup_status_str(st));
+    }
+
+    std::unique_ptr<fbup_session, detail::deleter> s_;
+};
+
+}  // namespace fbup
+
+#endif  // FBUP_HPP

@@ -1,0 +1,70 @@
+// The C++ wrapper's test: run by tests/bindings.rs against the emulator.
+// usage: test GRAPH_URL FILE   (token in FBUP_TEST_TOKEN)
+#include <cstdlib>
+#include <iostream>
+#include <stdexcept>
+
+#include "fbup.hpp"
+
+static int failures = 0;
+#define EXPECT(cond)                                                              \
+    do {                                                                          \
+        if (!(cond)) {                                                            \
+            std::cerr << "EXPECT failed at line " << __LINE__ << ": " #cond "\n"; \
+            failures++;                                                           \
+        }                                                                         \
+    } while (0)
+
+int main(int argc, char **argv) {
+    if (argc < 3) return 2;
+    fbup::config cfg;
+    cfg.app_id = "1234";
+    cfg.access_token = std::getenv("FBUP_TEST_TOKEN");
+    cfg.graph_url = argv[1];
+    cfg.retry_base_ms = 5;
+
+    // An exception thrown by the progress callback cancels the upload and comes back
+    // as itself, after fbup_upload has returned.
+    auto s = fbup::session::create(cfg, argv[2]);
+    std::string id = s.id();
+    bool caught = false;
+    try {
+        s.upload([](uint64_t done, uint64_t) -> bool {
+            if (done > 0) throw std::runtime_error("stop here");
+            return true;
+        });
+    } catch (const std::runtime_error &e) {
+        caught = std::string(e.what()) == "stop here";
+    }
+    EXPECT(caught);
+    EXPECT(!s.handle().has_value());
+
+    // Resume from the saved id in a new session; the emulator cuts once on the way.
+    auto r = fbup::session::resume(cfg, argv[2], id);
+    uint64_t last = 0;
+    bool backwards = false;
+    std::string handle = r.upload([&](uint64_t done, uint64_t) {
+        backwards = backwards || done < last;
+        last = done;
+        return true;
+    });
+    EXPECT(!backwards);
+    EXPECT(r.handle().value_or("") == handle);
+    EXPECT(r.offset() == last);
+
+    // A refused token is an fbup::error with Graph's fields.
+    fbup::config bad = cfg;
+    bad.access_token = "EAAnot-valid";
+    try {
+        fbup::session::create(bad, argv[2]);
+        EXPECT(false);
+    } catch (const fbup::error &e) {
+        EXPECT(e.status() == FBUP_E_AUTH);
+        EXPECT(e.graph_code() == 190);
+        EXPECT(e.http_status() == 400);
+        EXPECT(std::string(e.what()).find("EAAnot-valid") == std::string::npos);
+    }
+
+    std::cout << "id=" << id << "\nfailures=" << failures << "\n";
+    return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,3 @@
+module github.com/fbup/fbup/bindings/go
+
+go 1.19

@@ -1,0 +1,259 @@
+//! Installs libfbup into a temporary prefix (`make install-files`), then builds and
+//! runs each language's test against the emulator, each with a cut to resume from:
+//! the C example through pkg-config, the C++ wrapper, the Python and Go bindings.
+//!
+//! A missing toolchain prints `SKIP: <tool> not found` and passes, unless
+//! `FBUP_REQUIRE_ALL=1` (set by `.ci/run`), where it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use fbup_emulator::{Emulator, Fault, FaultRule, RequestKind};
+use sha2::{Digest, Sha256};
+
+const TOKEN: &str = "EAAbindings-secret";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn deps_dir() -> PathBuf {
+    std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// True when `tool` runs; otherwise SKIP (or fail under FBUP_REQUIRE_ALL=1).
+fn have(tool: &str, version_arg: &str) -> bool {
+    let found = Command::new(tool)
+        .arg(version_arg)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("FBUP_REQUIRE_ALL").as_deref() != Ok("1"),
+            "{tool} not found and FBUP_REQUIRE_ALL=1"
+        );
+        eprintln!("SKIP: {tool} not found");
+    }
+    found
+}
+
+/// `make install-files` of the freshly built library into a prefix of our own.
+fn prefix() -> &'static Path {
+    static PREFIX: OnceLock<PathBuf> = OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let prefix = deps_dir().join("fbup-prefix");
+        let _ = std::fs::remove_dir_all(&prefix);
+        let out = Command::new("make")
+            .current_dir(root())
+            .arg("install-files")
+            .arg(format!("PREFIX={}", prefix.display()))
+            .arg(format!("BUILD_DIR={}", deps_dir().display()))
+            .output()
+            .expect("make runs");
+        assert_ok("make install-files", &out);
+        for f in [
+            "lib/libfbup.so",
+            "lib/libfbup.so.0",
+            "lib/libfbup.a",
+            "include/fbup.h",
+            "lib/pkgconfig/fbup.pc",
+        ] {
+            assert!(prefix.join(f).exists(), "{f} not installed");
+        }
+        prefix
+    })
+}
+
+fn assert_ok(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An emulator that cuts the first upload at 1 MB, so every binding resumes once.
+fn emulator() -> Emulator {
+    let emu = Emulator::start(fbup_emulator::Config {
+        tokens: vec![TOKEN.into()],
+        ..Default::default()
+    })
+    .unwrap();
+    emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::CutAt { offset: 1_000_000 },
+    ));
+    emu
+}
+
+/// Every upload the emulator completed matches a file; at least `n` of them.
+fn assert_resumed_and_exact(emu: &Emulator, shas: &[String], n: usize) {
+    let done: Vec<_> = emu.sessions().into_iter().filter(|s| s.complete).collect();
+    assert!(done.len() >= n, "{} complete uploads", done.len());
+    for s in &done {
+        let sha = s.sha256.clone().unwrap();
+        assert!(
+            shas.is_empty() || shas.contains(&sha),
+            "unexpected bytes in {}",
+            s.id
+        );
+    }
+    assert_eq!(emu.fault_tally().get("cut"), Some(&1), "the cut happened");
+}
+
+fn write_file(dir: &Path, name: &str, len: usize) -> (PathBuf, String) {
+    let bytes: Vec<u8> = (0..len).map(|i| (i * 5 + (i >> 9)) as u8).collect();
+    let path = dir.join(name);
+    std::fs::write(&path, &bytes).unwrap();
+    let sha = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (path, sha)
+}
+
+#[test]
+fn c_example_builds_with_pkg_config_and_resumes_a_cut() {
+    if !have("pkg-config", "--version") || !have("cc", "--version") {
+        return;
+    }
+    let prefix = prefix();
+    let pc_path = prefix.join("lib/pkgconfig");
+    let flags = Command::new("pkg-config")
+        .args(["--cflags", "--libs", "fbup"])
+        .env("PKG_CONFIG_PATH", &pc_path)
+        .output()
+        .unwrap();
+    assert_ok("pkg-config", &flags);
+    let flags = String::from_utf8(flags.stdout).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("upload");
+    let out = Command::new("cc")
+        .arg(root().join("examples/c/upload.c"))
+        .args(flags.split_whitespace())
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert_ok("cc $(pkg-config --cflags --libs fbup)", &out);
+
+    let emu = emulator();
+    let (file, sha) = write_file(dir.path(), "clip.mp4", 3_000_000);
+    let out = Command::new(&exe)
+        .arg(&file)
+        .arg(emu.url())
+        .env("FBUP_APP_ID", "1234")
+        .env("FBUP_ACCESS_TOKEN", TOKEN)
+        .env("LD_LIBRARY_PATH", prefix.join("lib"))
+        .output()
+        .unwrap();
+    assert_ok("the C example", &out);
+    let s = &emu.sessions()[0];
+    assert_eq!(s.sha256.as_deref(), Some(sha.as_str()));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}\n", s.handle.as_deref().unwrap())
+    );
+    assert_resumed_and_exact(&emu, &[sha], 1);
+}
+
+#[test]
+fn cpp_wrapper_resumes_rethrows_and_reports_errors() {
+    if !have("g++", "--version") {
+        return;
+    }
+    let prefix = prefix();
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("cpp-test");
+    let out = Command::new("g++")
+        .args(["-std=c++17", "-Wall", "-Wextra", "-Werror"])
+        .arg(root().join("bindings/cpp/test.cpp"))
+        .arg(format!("-I{}", prefix.join("include").display()))
+        .arg(format!("-I{}", root().join("bindings/cpp").display()))
+        .arg(format!("-L{}", prefix.join("lib").display()))
+        .arg("-lfbup")
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert_ok("g++ bindings/cpp/test.cpp", &out);
+    let emu = emulator();
+    let (file, sha) = write_file(dir.path(), "doc.pdf", 4_000_000);
+    let out = Command::new(&exe)
+        .arg(emu.url())
+        .arg(&file)
+        .env("FBUP_TEST_TOKEN", TOKEN)
+        .env("LD_LIBRARY_PATH", prefix.join("lib"))
+        .output()
+        .unwrap();
+    assert_ok("the C++ test", &out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("failures=0"), "{stdout}");
+    assert_resumed_and_exact(&emu, &[sha], 1);
+}
+
+#[test]
+fn python_binding_passes_its_pytest_suite() {
+    if !have("python3", "--version") {
+        return;
+    }
+    let pytest = Command::new("python3")
+        .args(["-m", "pytest", "--version"])
+        .output();
+    if !pytest.is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var("FBUP_REQUIRE_ALL").as_deref() != Ok("1"),
+            "pytest not found and FBUP_REQUIRE_ALL=1"
+        );
+        eprintln!("SKIP: pytest not found");
+        return;
+    }
+    let prefix = prefix();
+    let emu = emulator();
+    let out = Command::new("python3")
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .arg(root().join("bindings/python/tests"))
+        .env("PYTHONPATH", root().join("bindings/python"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("FBUP_LIBRARY", prefix.join("lib/libfbup.so.0"))
+        .env("FBUP_TEST_GRAPH_URL", emu.url())
+        .env("FBUP_TEST_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_ok("pytest bindings/python/tests", &out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("5 passed"), "{stdout}");
+    assert_resumed_and_exact(&emu, &[], 2);
+}
+
+#[test]
+fn go_binding_passes_go_test() {
+    if !have("go", "version") || !have("pkg-config", "--version") {
+        return;
+    }
+    let prefix = prefix();
+    let emu = emulator();
+    let out = Command::new("go")
+        .args(["test", "-count=1", "./..."])
+        .current_dir(root().join("bindings/go"))
+        .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig"))
+        .env("LD_LIBRARY_PATH", prefix.join("lib"))
+        .env("CGO_ENABLED", "1")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPROXY", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("FBUP_TEST_GRAPH_URL", emu.url())
+        .env("FBUP_TEST_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_ok("go test ./...", &out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ok "), "{stdout}");
+    assert_resumed_and_exact(&emu, &[], 2);
+}
