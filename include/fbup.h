@@ -128,6 +128,22 @@ typedef struct fbup_config {
    default 65536 (measured fastest on loopback: the buffer stays in cache).
    */
   uint32_t send_buffer_bytes;
+  /*
+   Non-zero accepts a plain `http://` `graph_url` whose host is not loopback (the
+   token then travels in clear text). By default `http://` is accepted only for
+   127.0.0.0/8, ::1 and localhost.
+   */
+  uint32_t allow_insecure_http;
+  /*
+   A PEM file of root certificates to trust instead of the public ones (a private
+   CA, a TLS-intercepting proxy); NULL: Mozilla's roots. Verification is never off.
+   */
+  const char *ca_file;
+  /*
+   The proxy URL, e.g. "http://proxy:3128"; NULL reads `HTTPS_PROXY`, `ALL_PROXY`
+   and `NO_PROXY` from the environment.
+   */
+  const char *proxy;
 } fbup_config;
 
 /*
@@ -260,12 +276,27 @@ extern "C" {
 #endif // __cplusplus
 
 /*
- Writes the defaults into `cfg`, `struct_size` included. Does nothing when `cfg` is NULL.
+ Writes the defaults into `cfg`, `struct_size` included: all of this library's
+ `fbup_config`. Does nothing when `cfg` is NULL. A program that may run against a
+ newer libfbup than the header it was built with (bindings, plugins) should call
+ `fbup_config_init_sized(cfg, sizeof *cfg)` instead, which never writes past the
+ caller's struct.
 
  # Safety
- `cfg` is NULL or points to a writable `fbup_config`.
+ `cfg` is NULL or points to a writable `fbup_config` of this library's size.
  */
 void fbup_config_init(struct fbup_config *cfg);
+
+/*
+ Like `fbup_config_init`, for a struct of `size` bytes (`sizeof *cfg` as the caller
+ was compiled): writes the defaults of the fields that fit and sets `struct_size` to
+ what was written. Does nothing when `cfg` is NULL or `size` cannot hold
+ `struct_size`.
+
+ # Safety
+ `cfg` is NULL or points to `size` writable bytes.
+ */
+void fbup_config_init_sized(struct fbup_config *cfg, size_t size);
 
 /*
  Step 1: checks the file (it must exist, be a regular readable file of one byte or

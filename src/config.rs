@@ -63,6 +63,15 @@ pub struct Config {
     /// Bytes read from the file and written to the socket at a time. 64 KiB measured
     /// fastest here: the buffer stays in the CPU cache between the two copies.
     pub send_buffer: usize,
+    /// Extra root certificates (a PEM file) trusted for Graph's TLS certificate, for a
+    /// private CA or a TLS-intercepting proxy. Verification is never turned off.
+    pub ca_file: Option<PathBuf>,
+    /// Accept a plain `http://` Graph URL for a host that is not loopback. Without it,
+    /// `http://` is accepted only for 127.0.0.0/8, ::1 and localhost.
+    pub allow_insecure_http: bool,
+    /// The proxy, e.g. `http://proxy:3128`; `None` reads `HTTPS_PROXY`, `ALL_PROXY` and
+    /// `NO_PROXY` from the environment.
+    pub proxy: Option<String>,
     /// The resume journal's folder; `None` turns the journal off. With it,
     /// [`Session::create`](crate::Session::create) resumes a pending session recorded
     /// for the same file instead of starting over.
@@ -88,6 +97,9 @@ impl Config {
             retry_cap: Duration::from_secs(30),
             token_refresh: None,
             send_buffer: DEFAULT_SEND_BUFFER,
+            ca_file: None,
+            allow_insecure_http: false,
+            proxy: None,
             state_dir: None,
         }
     }
@@ -121,6 +133,16 @@ impl Config {
                 "graph_url '{}' must start with https:// (or http:// for a local emulator)",
                 self.graph_url
             ));
+        }
+        if let Some(rest) = self.graph_url.strip_prefix("http://") {
+            let host = host_of(rest);
+            if !self.allow_insecure_http && !is_loopback(host) {
+                return arg(format!(
+                    "graph_url '{}' is plain http:// to a host that is not loopback: the token \
+                     would travel in clear text. Use https://, or set allow_insecure_http",
+                    self.graph_url
+                ));
+            }
         }
         if self.graph_url.contains(['?', '#', ' ']) {
             return arg(format!(
@@ -170,6 +192,34 @@ impl Config {
     }
 }
 
+/// The host of `host[:port][/path]` (IPv6 hosts in brackets).
+fn host_of(rest: &str) -> &str {
+    let authority = rest.split('/').next().unwrap_or("");
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or("");
+    }
+    authority.split(':').next().unwrap_or("")
+}
+
+/// 127.0.0.0/8, ::1 and localhost: where plain HTTP never leaves the machine.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A URL with any `user:password@` replaced, for messages and logs.
+pub(crate) fn redact_userinfo(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://<redacted>@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// The file type for an extension (`.pdf .jpg .jpeg .png .mp4`, any case).
 pub fn file_type_from_extension(path: &Path) -> Option<&'static str> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
@@ -216,6 +266,9 @@ impl fmt::Debug for Config {
             .field("retry_cap", &self.retry_cap)
             .field("token_refresh", &self.token_refresh.is_some())
             .field("send_buffer", &self.send_buffer)
+            .field("ca_file", &self.ca_file)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("proxy", &self.proxy.as_deref().map(redact_userinfo))
             .field("state_dir", &self.state_dir)
             .finish()
     }
@@ -243,9 +296,15 @@ mod tests {
     }
 
     #[test]
-    fn debug_hides_the_token() {
-        let c = Config::new("1", "EAAsecret");
-        assert!(!format!("{c:?}").contains("EAAsecret"));
+    fn debug_hides_the_token_and_proxy_passwords() {
+        let mut c = Config::new("1", "EAAsecret");
+        c.proxy = Some("http://user:pa55@proxy:3128".into());
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("EAAsecret") && !shown.contains("pa55"),
+            "{shown}"
+        );
+        assert!(shown.contains("proxy:3128"));
     }
 
     #[test]
@@ -255,6 +314,20 @@ mod tests {
         c.app_id = "12".into();
         c.graph_url = "ftp://x".into();
         assert!(c.validate().unwrap_err().message.contains("graph_url"));
+        c.graph_url = "http://graph.example:80".into();
+        assert!(c.validate().unwrap_err().message.contains("clear text"));
+        c.allow_insecure_http = true;
+        assert!(c.validate().is_ok());
+        c.allow_insecure_http = false;
+        for ok in [
+            "http://127.0.0.1:1",
+            "http://localhost:8080/",
+            "http://[::1]:9",
+            "http://127.9.9.9",
+        ] {
+            c.graph_url = ok.into();
+            assert!(c.validate().is_ok(), "{ok}");
+        }
         c.graph_url = "http://127.0.0.1:1".into();
         c.api_version = "24".into();
         assert!(c.validate().unwrap_err().message.contains("api_version"));

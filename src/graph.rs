@@ -9,7 +9,7 @@ use ureq::http::Response;
 use ureq::{Agent, Body, SendBody};
 
 use crate::config::Config;
-use crate::error::GraphError;
+use crate::error::{Error, GraphError, Status};
 
 /// The largest answer body fbup reads; Graph's answers are a few hundred bytes.
 pub(crate) const MAX_ANSWER: u64 = 1024 * 1024;
@@ -106,10 +106,49 @@ impl fmt::Debug for Graph {
     }
 }
 
-/// An agent set up for Graph: answers returned as they are (so error objects can
-/// be read), no redirects, timeouts on every phase, no `Expect: 100-continue`.
-pub(crate) fn make_agent(config: &Config) -> Agent {
-    Agent::config_builder()
+/// The agent settings for Graph: answers returned as they are (so error objects can
+/// be read), no redirects, timeouts on every phase, no `Expect: 100-continue`, TLS
+/// verified against Mozilla's roots (plus `ca_file`), the configured or environment
+/// proxy. Fails when `ca_file` or `proxy` cannot be used.
+pub(crate) fn agent_config(config: &Config) -> Result<ureq::config::Config, Error> {
+    let mut tls = ureq::tls::TlsConfig::builder().provider(ureq::tls::TlsProvider::Rustls);
+    if let Some(path) = &config.ca_file {
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::new(
+                Status::Argument,
+                format!("cannot read ca_file '{}': {e}", path.display()),
+            )
+        })?;
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(&pem) {
+            if let Ok(ureq::tls::PemItem::Certificate(c)) = item {
+                certs.push(c);
+            }
+        }
+        if certs.is_empty() {
+            return Err(Error::new(
+                Status::Argument,
+                format!("ca_file '{}' holds no PEM certificate", path.display()),
+            ));
+        }
+        // Like curl's --cacert, the file replaces the public roots.
+        tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+    }
+    let proxy = match &config.proxy {
+        Some(p) => Some(ureq::Proxy::new(p).map_err(|e| {
+            Error::new(
+                Status::Argument,
+                format!(
+                    "proxy '{}' is not usable: {e}",
+                    crate::config::redact_userinfo(p)
+                ),
+            )
+        })?),
+        None => ureq::Proxy::try_from_env(),
+    };
+    Ok(Agent::config_builder()
+        .tls_config(tls.build())
+        .proxy(proxy)
         .http_status_as_error(false)
         .max_redirects(0)
         .timeout_connect(Some(config.connect_timeout))
@@ -119,8 +158,7 @@ pub(crate) fn make_agent(config: &Config) -> Agent {
         .no_delay(true)
         .output_buffer_size(config.send_buffer)
         .user_agent(concat!("fbup/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
+        .build())
 }
 
 impl Graph {
@@ -134,11 +172,6 @@ impl Graph {
             ),
             authorization: format!("OAuth {}", config.access_token),
         }
-    }
-
-    /// The agent's handle (clones share connections and their shutdown).
-    pub fn agent(&self) -> Agent {
-        self.agent.clone()
     }
 
     /// Uses another token from now on (after a refresh).
@@ -332,6 +365,13 @@ fn read_answer(resp: Response<Body>) -> Result<(u16, serde_json::Value), Request
         .reader()
         .read_to_string(&mut text);
     if let Err(e) = read {
+        let over_limit = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+            .is_some_and(|u| matches!(u, ureq::Error::BodyExceedsLimit(_)));
+        if over_limit {
+            return Err(protocol(status, "Graph's answer is over 1 MiB"));
+        }
         return Err(match e.kind() {
             io::ErrorKind::InvalidData => {
                 protocol(status, "Graph's answer is not UTF-8 text or is over 1 MiB")
@@ -387,6 +427,11 @@ fn transport_error(e: ureq::Error) -> RequestError {
             _ => RequestError::Network(format!("network error: {io}")),
         },
         ureq::Error::ConnectionFailed => RequestError::Network("cannot connect to Graph".into()),
+        ureq::Error::Rustls(e) => RequestError::Network(format!(
+            "TLS certificate verification or handshake with Graph failed: {e}; check graph_url \
+             and, for a private CA, ca_file"
+        )),
+        ureq::Error::Tls(e) => RequestError::Network(format!("TLS error: {e}")),
         ureq::Error::HostNotFound => {
             RequestError::Network("Graph's host name was not found".into())
         }
@@ -479,7 +524,7 @@ mod tests {
         );
         assert_eq!(encode_query_value("image/png"), "image%2Fpng");
         let config = Config::new("1", "t");
-        let g = Graph::new(&config, make_agent(&config));
+        let g = Graph::new(&config, agent_config(&config).unwrap().new_agent());
         assert_eq!(
             g.session_url("upload:MTp/x=?sig=ARz"),
             "https://graph.facebook.com/v24.0/upload:MTp/x=?sig=ARz"

@@ -57,6 +57,8 @@ impl fmt::Debug for CancelHandle {
 pub struct Session {
     config: Config,
     graph: Graph,
+    /// What every agent of this session is made from (after a cancel, a new one).
+    agent_config: ureq::config::Config,
     source: Box<dyn ByteSource>,
     id: String,
     handle: Option<String>,
@@ -97,7 +99,7 @@ pub fn session_offset(config: &Config, session_id: &str) -> Result<u64, Error> {
             format!("{m}; pass the id exactly as Graph gave it"),
         )
     })?;
-    let graph = Graph::new(config, graph::make_agent(config));
+    let graph = Graph::new(config, graph::agent_config(config)?.new_agent());
     graph.offset(session_id).map_err(|e| {
         let v = classify(&e);
         to_error(
@@ -175,8 +177,7 @@ impl Session {
         };
         let claim = Claim::take(config, dir, path, &source.identity())?;
         if let Some(id) = claim.recorded() {
-            let graph = Graph::new(config, graph::make_agent(config));
-            let mut session = Session::with_id(config, graph, Box::new(source), id, true);
+            let mut session = Session::with_id(config, Box::new(source), id, true)?;
             match session.offset() {
                 Ok(_) => {
                     session.claim = Some(claim);
@@ -225,16 +226,11 @@ impl Session {
         config.validate()?;
         reader_name_and_type(config, length)?;
         check_resume_id(session_id)?;
-        let mut session = Session::with_id(
-            config,
-            Graph::new(config, graph::make_agent(config)),
-            Box::new(ReaderSource {
-                reader,
-                len: length,
-            }),
-            session_id.into(),
-            true,
-        );
+        let source = Box::new(ReaderSource {
+            reader,
+            len: length,
+        });
+        let mut session = Session::with_id(config, source, session_id.into(), true)?;
         session.offset()?;
         Ok(session)
     }
@@ -245,11 +241,13 @@ impl Session {
         name: &str,
         file_type: &str,
     ) -> Result<Session, Error> {
-        let graph = Graph::new(config, graph::make_agent(config));
+        let mut session = Session::with_id(config, source, String::new(), false)?;
         let mut budget = Budget::new(config);
-        // (the session below keeps this graph and its agent)
         let id = loop {
-            match graph.create(&config.app_id, name, source.len(), file_type) {
+            match session
+                .graph
+                .create(&config.app_id, name, session.source.len(), file_type)
+            {
                 Ok(id) => break id,
                 Err(e) => {
                     let verdict = classify(&e);
@@ -267,8 +265,9 @@ impl Session {
                 }
             }
         };
-        // Keep the agent that made the session: its connection is warm.
-        Ok(Session::with_id(config, graph, source, id, false))
+        // The same agent goes on: its connection is warm.
+        session.id = id;
+        Ok(session)
     }
 
     /// Re-opens a session created earlier (perhaps by another process) and asks Graph
@@ -278,28 +277,23 @@ impl Session {
         check_resume_id(session_id)?;
         name_and_type(config, path)?;
         let source = FileSource::open(path)?;
-        let mut session = Session::with_id(
-            config,
-            Graph::new(config, graph::make_agent(config)),
-            Box::new(source),
-            session_id.into(),
-            true,
-        );
+        let mut session = Session::with_id(config, Box::new(source), session_id.into(), true)?;
         session.offset()?;
         Ok(session)
     }
 
     fn with_id(
         config: &Config,
-        graph: Graph,
         source: Box<dyn ByteSource>,
         id: String,
         resumed: bool,
-    ) -> Session {
-        let agent = graph.agent();
-        Session {
+    ) -> Result<Session, Error> {
+        let agent_config = graph::agent_config(config)?;
+        let agent = agent_config.new_agent();
+        Ok(Session {
             config: config.clone(),
-            graph,
+            graph: Graph::new(config, agent.clone()),
+            agent_config,
             source,
             id,
             handle: None,
@@ -313,7 +307,7 @@ impl Session {
                 cancelled: AtomicBool::new(false),
                 agent: Mutex::new(agent),
             }),
-        }
+        })
     }
 
     /// The session id, `?sig=` part included: persist it to resume later.
@@ -389,7 +383,7 @@ impl Session {
 
     /// Gives the session (and its cancel handles) a fresh agent.
     fn rebuild_agent(&mut self) {
-        let agent = graph::make_agent(&self.config);
+        let agent = self.agent_config.new_agent();
         *self.cancel.agent.lock().unwrap_or_else(|e| e.into_inner()) = agent.clone();
         self.graph.set_agent(agent);
     }

@@ -107,6 +107,12 @@ fn assert_resumed_and_exact(emu: &Emulator, shas: &[String], n: usize) {
     assert_eq!(emu.fault_tally().get("cut"), Some(&1), "the cut happened");
 }
 
+/// A short hash of a file's bytes.
+fn fingerprint(path: &Path) -> String {
+    let digest = Sha256::digest(std::fs::read(path).unwrap());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
 fn write_file(dir: &Path, name: &str, len: usize) -> (PathBuf, String) {
     let bytes: Vec<u8> = (0..len).map(|i| (i * 5 + (i >> 9)) as u8).collect();
     let path = dir.join(name);
@@ -248,6 +254,15 @@ fn go_binding_passes_go_test() {
         .env("GOFLAGS", "-mod=mod")
         .env("GOPROXY", "off")
         .env("GOTOOLCHAIN", "local")
+        // Go's build cache does not notice a changed fbup.h outside the module: key it
+        // on the header's bytes, so a new header means a new build.
+        .env(
+            "CGO_CFLAGS",
+            format!(
+                "-DFBUP_HEADER_FINGERPRINT={}",
+                fingerprint(&prefix.join("include/fbup.h"))
+            ),
+        )
         .env("FBUP_TEST_GRAPH_URL", emu.url())
         .env("FBUP_TEST_TOKEN", TOKEN)
         .output()

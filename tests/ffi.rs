@@ -378,3 +378,26 @@ fn a_failing_reader_is_a_file_error() {
     );
     unsafe { fbup_free(session) };
 }
+
+#[test]
+fn fbup_config_init_sized_never_writes_past_the_callers_struct() {
+    // A caller built against an older, shorter fbup_config, followed by guard bytes.
+    const OLD: usize = 72;
+    let mut buf = [0xAAu8; std::mem::size_of::<fbup_config>() + 16];
+    unsafe { fbup_config_init_sized(buf.as_mut_ptr().cast(), OLD) };
+    assert_eq!(u32::from_ne_bytes(buf[..4].try_into().unwrap()), OLD as u32);
+    assert!(
+        buf[OLD..].iter().all(|b| *b == 0xAA),
+        "wrote past the struct"
+    );
+    // The full size gives what fbup_config_init gives.
+    let mut full = std::mem::MaybeUninit::<fbup_config>::uninit();
+    unsafe { fbup_config_init_sized(full.as_mut_ptr(), std::mem::size_of::<fbup_config>()) };
+    let full = unsafe { full.assume_init() };
+    assert_eq!(
+        full.struct_size as usize,
+        std::mem::size_of::<fbup_config>()
+    );
+    assert_eq!(full.max_attempts, 8);
+    unsafe { fbup_config_init_sized(ptr::null_mut(), 100) };
+}

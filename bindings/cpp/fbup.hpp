@@ -76,7 +76,7 @@ inline const char *opt(const std::string &s) { return s.empty() ? nullptr : s.c_
 /// Fills a C config whose strings point into `c` (which must outlive the call).
 inline fbup_config to_c(const config &c) {
     fbup_config out;
-    fbup_config_init(&out);
+    fbup_config_init_sized(&out, sizeof out);
     out.app_id = c.app_id.c_str();
     out.access_token = c.access_token.c_str();
     out.graph_url = opt(c.graph_url);

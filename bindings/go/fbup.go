@@ -91,7 +91,7 @@ type cConfig struct {
 
 func newCConfig(cfg Config) *cConfig {
 	cc := &cConfig{}
-	C.fbup_config_init(&cc.c)
+	C.fbup_config_init_sized(&cc.c, C.size_t(unsafe.Sizeof(cc.c)))
 	str := func(s string) *C.char {
 		if s == "" {
 			return nil

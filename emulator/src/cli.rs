@@ -56,6 +56,12 @@ pub struct Args {
     /// Seed of the random fault mode.
     #[arg(long, value_name = "SEED", default_value_t = 1)]
     pub seed: u64,
+    /// Serve HTTPS with this certificate chain (PEM), with --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// How long a random stall lasts, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 3000)]
     pub stall_ms: u64,
@@ -86,6 +92,10 @@ pub fn run(args: Args) -> ExitCode {
         offset_as_string: args.offset_as_string,
         session_ttl: Duration::from_secs(args.session_ttl),
         faults: args.faults,
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::TlsFiles { cert, key }),
+            _ => None,
+        },
         random_faults: args.random_faults.map(|rate| RandomFaults {
             seed: args.seed,
             rate,

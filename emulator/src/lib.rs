@@ -63,6 +63,40 @@ pub struct Config {
     pub faults: Vec<FaultRule>,
     /// Random faults on upload requests.
     pub random_faults: Option<RandomFaults>,
+    /// Serve HTTPS with this certificate chain and key (PEM files) instead of HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of an HTTPS emulator.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: std::path::PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: std::path::PathBuf,
+}
+
+fn tls_acceptor(files: &TlsFiles) -> io::Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("{what}: {e}"))
+    };
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .map_err(|e| bad("cannot read --tls-cert", &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad("bad certificate in --tls-cert", &e))?;
+    let key =
+        PrivateKeyDer::from_pem_file(&files.key).map_err(|e| bad("cannot read --tls-key", &e))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad("TLS setup", &e))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| bad("TLS certificate and key", &e))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 impl Default for Config {
@@ -78,6 +112,7 @@ impl Default for Config {
             session_ttl: Duration::from_secs(24 * 3600),
             faults: Vec::new(),
             random_faults: None,
+            tls: None,
         }
     }
 }
@@ -107,6 +142,8 @@ impl Emulator {
             Storage::TempDir => temp.as_ref().map(|t| t.path().to_path_buf()),
             Storage::Discard { .. } => None,
         };
+        let acceptor = config.tls.as_ref().map(tls_acceptor).transpose()?;
+        let scheme = if acceptor.is_some() { "https" } else { "http" };
         let std_listener = std::net::TcpListener::bind((config.host.as_str(), config.port))?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
@@ -142,7 +179,7 @@ impl Emulator {
         let thread = std::thread::Builder::new()
             .name("fbup-emulator".into())
             .spawn(move || {
-                runtime.block_on(serve(std_listener, serve_state, stop_rx));
+                runtime.block_on(serve(std_listener, serve_state, acceptor, stop_rx));
                 runtime.shutdown_background();
             })?;
         let host = if addr.is_ipv6() {
@@ -152,7 +189,7 @@ impl Emulator {
         };
         Ok(Emulator {
             addr,
-            url: format!("http://{host}:{}", addr.port()),
+            url: format!("{scheme}://{host}:{}", addr.port()),
             state,
             stop: Some(stop_tx),
             thread: Some(thread),
@@ -285,6 +322,7 @@ pub(crate) fn snapshot(state: &State) -> Vec<SessionInfo> {
 async fn serve(
     listener: std::net::TcpListener,
     state: Arc<State>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
@@ -302,12 +340,22 @@ async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| server::handle(state.clone(), req));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .max_buf_size(4 * 1024 * 1024)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.max_buf_size(4 * 1024 * 1024);
+            match acceptor {
+                None => {
+                    let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                }
+                Some(acceptor) => {
+                    // A client that refuses our certificate simply goes away.
+                    if let Ok(tls) = acceptor.accept(stream).await {
+                        let _ = http.serve_connection(TokioIo::new(tls), service).await;
+                    }
+                }
+            }
         });
     }
 }

@@ -109,6 +109,16 @@ pub struct fbup_config {
     /// Bytes read from the file and written to the socket at a time, 4096 to 64 MiB;
     /// default 65536 (measured fastest on loopback: the buffer stays in cache).
     pub send_buffer_bytes: u32,
+    /// Non-zero accepts a plain `http://` `graph_url` whose host is not loopback (the
+    /// token then travels in clear text). By default `http://` is accepted only for
+    /// 127.0.0.0/8, ::1 and localhost.
+    pub allow_insecure_http: u32,
+    /// A PEM file of root certificates to trust instead of the public ones (a private
+    /// CA, a TLS-intercepting proxy); NULL: Mozilla's roots. Verification is never off.
+    pub ca_file: *const c_char,
+    /// The proxy URL, e.g. "http://proxy:3128"; NULL reads `HTTPS_PROXY`, `ALL_PROXY`
+    /// and `NO_PROXY` from the environment.
+    pub proxy: *const c_char,
 }
 
 /// Asked for a new access token: write it, NUL-terminated, into `buf` (at most
@@ -330,6 +340,9 @@ fn config_defaults() -> fbup_config {
         token_user_data: std::ptr::null_mut(),
         state_dir: std::ptr::null(),
         send_buffer_bytes: d.send_buffer as u32,
+        allow_insecure_http: 0,
+        ca_file: std::ptr::null(),
+        proxy: std::ptr::null(),
     }
 }
 
@@ -427,6 +440,9 @@ unsafe fn read_config(cfg: *const fbup_config) -> Result<Config, Error> {
     config.file_name = string_arg(c.file_name, "file_name")?;
     config.file_type = string_arg(c.file_type, "file_type")?;
     config.state_dir = string_arg(c.state_dir, "state_dir")?.map(Into::into);
+    config.ca_file = string_arg(c.ca_file, "ca_file")?.map(Into::into);
+    config.proxy = string_arg(c.proxy, "proxy")?;
+    config.allow_insecure_http = c.allow_insecure_http != 0;
     let ms = |v: u32, default: Duration| {
         if v == 0 {
             default
@@ -472,16 +488,44 @@ unsafe fn hand_out(out: *mut *mut fbup_session, result: Result<Session, Error>) 
     status
 }
 
-/// Writes the defaults into `cfg`, `struct_size` included. Does nothing when `cfg` is NULL.
+/// Writes the defaults into `cfg`, `struct_size` included: all of this library's
+/// `fbup_config`. Does nothing when `cfg` is NULL. A program that may run against a
+/// newer libfbup than the header it was built with (bindings, plugins) should call
+/// `fbup_config_init_sized(cfg, sizeof *cfg)` instead, which never writes past the
+/// caller's struct.
 ///
 /// # Safety
-/// `cfg` is NULL or points to a writable `fbup_config`.
+/// `cfg` is NULL or points to a writable `fbup_config` of this library's size.
 #[no_mangle]
 pub unsafe extern "C" fn fbup_config_init(cfg: *mut fbup_config) {
     boundary((), || {
         if !cfg.is_null() {
             std::ptr::write(cfg, config_defaults());
         }
+    })
+}
+
+/// Like `fbup_config_init`, for a struct of `size` bytes (`sizeof *cfg` as the caller
+/// was compiled): writes the defaults of the fields that fit and sets `struct_size` to
+/// what was written. Does nothing when `cfg` is NULL or `size` cannot hold
+/// `struct_size`.
+///
+/// # Safety
+/// `cfg` is NULL or points to `size` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn fbup_config_init_sized(cfg: *mut fbup_config, size: usize) {
+    boundary((), || {
+        if cfg.is_null() || size < std::mem::size_of::<u32>() {
+            return;
+        }
+        let mut defaults = config_defaults();
+        let n = size.min(std::mem::size_of::<fbup_config>());
+        defaults.struct_size = n as u32;
+        std::ptr::copy_nonoverlapping(
+            &defaults as *const fbup_config as *const u8,
+            cfg as *mut u8,
+            n,
+        );
     })
 }
 

@@ -44,6 +44,9 @@ class _Config(ctypes.Structure):
         ("token_user_data", ctypes.c_void_p),
         ("state_dir", ctypes.c_char_p),
         ("send_buffer_bytes", ctypes.c_uint32),
+        ("allow_insecure_http", ctypes.c_uint32),
+        ("ca_file", ctypes.c_char_p),
+        ("proxy", ctypes.c_char_p),
     ]
 
 
@@ -81,7 +84,7 @@ def _load() -> ctypes.CDLL:
     lib = ctypes.CDLL(path)
     p = ctypes.c_void_p
     sig = {
-        "fbup_config_init": (None, [ctypes.POINTER(_Config)]),
+        "fbup_config_init_sized": (None, [ctypes.POINTER(_Config), ctypes.c_size_t]),
         "fbup_create_session": (ctypes.c_int32, [ctypes.POINTER(_Config), ctypes.c_char_p, ctypes.POINTER(p)]),
         "fbup_resume_session": (
             ctypes.c_int32,
@@ -102,8 +105,10 @@ def _load() -> ctypes.CDLL:
         fn = getattr(lib, name)
         fn.restype = res
         fn.argtypes = args
+    # A library older than this binding writes (and reads) fewer bytes of the config
+    # than the binding sets: refuse it rather than have fields silently ignored.
     probe = _Config()
-    lib.fbup_config_init(ctypes.byref(probe))
+    lib.fbup_config_init_sized(ctypes.byref(probe), ctypes.sizeof(_Config))
     if probe.struct_size != ctypes.sizeof(_Config):
         raise ImportError(
             f"{path} has an fbup_config of {probe.struct_size} bytes, this binding expects "
@@ -170,7 +175,7 @@ class Session:
                 file_name: Optional[str], file_type: Optional[str], state_dir: Optional[str],
                 stall_timeout_ms: int, max_attempts: int, retry_base_ms: int) -> _Config:
         cfg = _Config()
-        _lib.fbup_config_init(ctypes.byref(cfg))
+        _lib.fbup_config_init_sized(ctypes.byref(cfg), ctypes.sizeof(_Config))
         cfg.app_id = _enc(app_id)
         cfg.access_token = _enc(access_token)
         cfg.graph_url = _enc(graph_url)

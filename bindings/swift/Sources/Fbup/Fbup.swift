@@ -46,7 +46,7 @@ public struct FbupConfig {
 /// Calls `body` with a C config whose strings live for the call (libfbup copies them).
 private func withCConfig<T>(_ c: FbupConfig, _ body: (UnsafePointer<fbup_config>) -> T) -> T {
     var cfg = fbup_config()
-    fbup_config_init(&cfg)
+    fbup_config_init_sized(&cfg, MemoryLayout<fbup_config>.size)
     if c.stallTimeoutMs != 0 { cfg.stall_timeout_ms = c.stallTimeoutMs }
     if c.maxAttempts != 0 { cfg.max_attempts = c.maxAttempts }
     let owned: [String?] = [c.appID, c.accessToken, c.graphURL, c.apiVersion, c.fileName, c.fileType]

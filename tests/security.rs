@@ -1,0 +1,294 @@
+//! TLS verified by default, a private CA through `ca_file`, no redirects followed,
+//! hostile answers refused before use, and the token kept out of every message.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fbup::{Config, Session, Status};
+use fbup_emulator::{Emulator, Fault, FaultRule, RequestKind, TlsFiles};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+
+const TOKEN: &str = "EAAsecurity-secret-token";
+
+/// A CA and a certificate for 127.0.0.1 and localhost signed by it, as PEM files.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let params =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca_cert.pem()).unwrap();
+        std::fs::write(dir.path().join("server.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("server.key"), key.serialize_pem()).unwrap();
+        Pki { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn emulator(&self) -> Emulator {
+        Emulator::start(fbup_emulator::Config {
+            tls: Some(TlsFiles {
+                cert: self.path("server.pem"),
+                key: self.path("server.key"),
+            }),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+}
+
+fn file(dir: &Path, name: &str, len: usize) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, (0..len).map(|i| (i % 241) as u8).collect::<Vec<_>>()).unwrap();
+    path
+}
+
+fn config(url: &str) -> Config {
+    let mut c = Config::new("1234", TOKEN);
+    c.graph_url = url.to_string();
+    c.retry_base = Duration::from_millis(5);
+    c.max_attempts = 3;
+    c.stall_timeout = Duration::from_secs(5);
+    c
+}
+
+#[test]
+fn https_with_a_private_ca_uploads_and_resumes() {
+    let pki = Pki::new();
+    let emu = pki.emulator();
+    assert!(emu.url().starts_with("https://127.0.0.1:"));
+    emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::CutAt { offset: 1_000_000 },
+    ));
+    let path = file(pki.dir.path(), "tls.mp4", 3_000_000);
+    let mut c = config(emu.url());
+    c.ca_file = Some(pki.path("ca.pem"));
+    let mut s = Session::create(&c, &path).unwrap();
+    s.upload(&mut |_, _| true).unwrap();
+    let info = emu.session(s.id()).unwrap();
+    assert!(info.complete && info.upload_requests >= 2);
+    assert_eq!(
+        emu.session_bytes(s.id()).unwrap(),
+        std::fs::read(&path).unwrap()
+    );
+}
+
+#[test]
+fn an_untrusted_certificate_is_a_network_error_that_names_verification() {
+    let pki = Pki::new();
+    let emu = pki.emulator();
+    let path = file(pki.dir.path(), "a.png", 100);
+    let e = Session::create(&config(emu.url()), &path).unwrap_err();
+    assert_eq!(e.status, Status::Network, "{}", e.message);
+    assert!(e.message.contains("certificate"), "{}", e.message);
+    assert!(emu.sessions().is_empty());
+    // Another CA does not help either.
+    let other = Pki::new();
+    let mut c = config(emu.url());
+    c.ca_file = Some(other.path("ca.pem"));
+    let e = Session::create(&c, &path).unwrap_err();
+    assert_eq!(e.status, Status::Network);
+    // A ca_file that is no PEM is refused before any connection.
+    c.ca_file = Some(path.clone());
+    let e = Session::create(&c, &path).unwrap_err();
+    assert_eq!(e.status, Status::Argument);
+    assert!(e.message.contains("no PEM certificate"), "{}", e.message);
+}
+
+#[test]
+fn plain_http_is_refused_for_hosts_that_are_not_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(dir.path(), "a.png", 100);
+    let e = Session::create(&config("http://graph.example.invalid"), &path).unwrap_err();
+    assert_eq!(e.status, Status::Argument);
+    assert!(e.message.contains("clear text"), "{}", e.message);
+}
+
+/// A server that answers every request with `answer` and counts the requests.
+struct Hostile {
+    url: String,
+    requests: Arc<AtomicUsize>,
+}
+
+fn hostile(answer: impl Fn(usize) -> Vec<u8> + Send + 'static) -> Hostile {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            // Read the request head and any Content-Length body, then answer.
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = stream.write_all(&answer(n));
+        }
+    });
+    Hostile { url, requests }
+}
+
+fn http(status: &str, headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\n{headers}Connection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn redirects_are_not_followed_and_the_token_stays_home() {
+    let elsewhere = hostile(|_| http("200 OK", "", b"{\"id\":\"upload:x?sig=AR\"}"));
+    let target = format!("{}/v24.0/1234/uploads", elsewhere.url);
+    let server = hostile(move |_| http("302 Found", &format!("Location: {target}\r\n"), b""));
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(dir.path(), "a.png", 100);
+    let e = Session::create(&config(&server.url), &path).unwrap_err();
+    assert_eq!(e.status, Status::Protocol, "{}", e.message);
+    assert!(e.message.contains("redirect"), "{}", e.message);
+    assert_eq!(e.http_status, 302);
+    assert_eq!(
+        elsewhere.requests.load(Ordering::SeqCst),
+        0,
+        "nothing went to the other host"
+    );
+}
+
+#[test]
+fn hostile_answers_are_refused_before_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(dir.path(), "a.png", 100);
+    let long_id = format!("{{\"id\":\"upload:{}?sig=AR\"}}", "A".repeat(5000));
+    let big_h = format!("{{\"h\":\"{}\"}}", "h".repeat(70_000));
+    let huge = vec![b' '; 2 * 1024 * 1024];
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "CRLF in the id",
+            http("200 OK", "", br#"{"id":"upload:abc\r\nX-Evil: 1?sig=AR"}"#),
+        ),
+        (
+            "space in the id",
+            http("200 OK", "", br#"{"id":"upload:a b?sig=AR"}"#),
+        ),
+        (
+            "dot-dot in the id",
+            http("200 OK", "", br#"{"id":"upload:../../me?sig=AR"}"#),
+        ),
+        ("not an upload id", http("200 OK", "", br#"{"id":"12345"}"#)),
+        ("id over 4 KiB", http("200 OK", "", long_id.as_bytes())),
+        ("no JSON", http("200 OK", "", b"<html>hello</html>")),
+        ("body over 1 MiB", http("200 OK", "", &huge)),
+    ];
+    for (what, answer) in cases {
+        let server = hostile(move |_| answer.clone());
+        let e = Session::create(&config(&server.url), &path).unwrap_err();
+        assert_eq!(e.status, Status::Protocol, "{what}: {}", e.message);
+    }
+    // A handle over 64 KiB: create and offset answer well, the upload does not.
+    let id = r#"{"id":"upload:abc?sig=AR"}"#;
+    let server = hostile(move |n| match n {
+        0 => http("200 OK", "", id.as_bytes()),
+        _ => http("200 OK", "", big_h.as_bytes()),
+    });
+    let mut s = Session::create(&config(&server.url), &path).unwrap();
+    let e = s.upload(&mut |_, _| true).unwrap_err();
+    assert_eq!(e.status, Status::Protocol, "{}", e.message);
+    assert!(e.message.contains("65536"), "{}", e.message);
+}
+
+#[test]
+fn the_token_appears_in_no_message_or_debug_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = file(dir.path(), "a.png", 1000);
+    let mut messages = Vec::new();
+    let emu = Emulator::start(fbup_emulator::Config {
+        tokens: vec![TOKEN.into()],
+        ..Default::default()
+    })
+    .unwrap();
+    fn shown(r: Result<Session, fbup::Error>) -> String {
+        match r {
+            Ok(s) => format!("{s:?}"),
+            Err(e) => format!("{e:?} {e}"),
+        }
+    }
+    let mut push = |r| messages.push(shown(r));
+    // Failure paths: bad input, refused token, unknown session, throttling spent,
+    // a permanent Graph error, a dead server, TLS refused, a hostile server.
+    push(Session::create(
+        &config(emu.url()),
+        &dir.path().join("missing.png"),
+    ));
+    push(Session::create(
+        &config(emu.url()),
+        &file(dir.path(), "x.gif", 10),
+    ));
+    let mut wrong = config(emu.url());
+    wrong.access_token = format!("{TOKEN}-but-wrong");
+    push(Session::create(&wrong, &png));
+    push(Session::resume(
+        &config(emu.url()),
+        &png,
+        "upload:nope?sig=ARx",
+    ));
+    push(Session::create(&config("http://127.0.0.1:1"), &png));
+    emu.add_fault(FaultRule {
+        kind: RequestKind::Upload,
+        fault: Fault::throttled(),
+        times: None,
+        session: None,
+    });
+    let mut s = Session::create(&config(emu.url()), &png).unwrap();
+    let e = s.upload(&mut |_, _| true).unwrap_err();
+    push(Err(e));
+    push(Ok(s));
+    let pki = Pki::new();
+    let tls = pki.emulator();
+    push(Session::create(&config(tls.url()), &png));
+    let server = hostile(|_| http("500 Internal Server Error", "", b"oops"));
+    push(Session::create(&config(&server.url), &png));
+    let config_shown = format!("{:?}", config(emu.url()));
+    messages.push(config_shown);
+    assert!(messages.len() >= 10);
+    for m in &messages {
+        assert!(!m.contains(TOKEN), "the token leaked: {m}");
+    }
+    // And the emulator saw it only in the Authorization header.
+    for r in emu.requests() {
+        assert!(
+            !r.path_and_query.contains("access_token"),
+            "{}",
+            r.path_and_query
+        );
+    }
+}
