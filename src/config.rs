@@ -107,6 +107,22 @@ impl Config {
     /// Checks what can be checked without the network.
     pub(crate) fn validate(&self) -> Result<(), Error> {
         let arg = |m: String| Err(Error::new(Status::Argument, m));
+        for (name, value, max) in [
+            ("app_id", &self.app_id, 64),
+            ("access_token", &self.access_token, 8192),
+            ("graph_url", &self.graph_url, 2048),
+            ("api_version", &self.api_version, 16),
+        ] {
+            if value.len() > max {
+                return arg(format!(
+                    "{name} is {} bytes long, over the {max} a real one needs; check what is passed",
+                    value.len()
+                ));
+            }
+        }
+        if self.file_name.as_ref().is_some_and(|n| n.len() > 1024) {
+            return arg("file_name is over 1024 bytes; pass a shorter name".into());
+        }
         if self.app_id.is_empty() {
             return arg("app_id is required: the numeric id of your Meta app".into());
         }

@@ -192,6 +192,7 @@ impl Graph {
         file_length: u64,
         file_type: &str,
     ) -> Result<String, RequestError> {
+        crate::panic_point("graph");
         let url = format!(
             "{}/{app_id}/uploads?file_name={}&file_length={file_length}&file_type={}",
             self.base,
@@ -281,16 +282,16 @@ fn protocol(http_status: u16, message: &str) -> RequestError {
 /// Session ids come from a server or a caller and go into URLs: only the shapes that
 /// cannot inject anything are accepted.
 pub(crate) fn check_session_id(id: &str) -> Result<(), String> {
-    if !id.starts_with("upload:") {
-        return Err(format!(
-            "session id '{}' does not start with 'upload:'",
-            shorten(id)
-        ));
-    }
     if id.len() > MAX_SESSION_ID {
         return Err(format!(
             "session id is {} bytes, over the {MAX_SESSION_ID} limit",
             id.len()
+        ));
+    }
+    if !id.starts_with("upload:") {
+        return Err(format!(
+            "session id '{}' does not start with 'upload:'",
+            shorten(&id.escape_default().to_string())
         ));
     }
     if id.bytes().any(|b| {

@@ -39,6 +39,20 @@ pub use progress::ProgressFn;
 pub use session::{session_offset, CancelHandle, Session};
 pub use source::ReadAt;
 
+/// Test-only (feature `force-panic`): panics when `FBUP_FORCE_PANIC` names `layer`,
+/// to prove that no panic crosses the C boundary.
+#[cfg(feature = "force-panic")]
+pub(crate) fn panic_point(layer: &str) {
+    if std::env::var("FBUP_FORCE_PANIC").as_deref() == Ok(layer) {
+        panic!("forced panic in the {layer} layer (force-panic feature)");
+    }
+}
+
+/// Without the `force-panic` feature, nothing.
+#[cfg(not(feature = "force-panic"))]
+#[inline(always)]
+pub(crate) fn panic_point(_layer: &str) {}
+
 #[cfg(test)]
 mod header_tests {
     /// The header in `include/` is what cbindgen makes of the sources now. `build.rs`

@@ -405,6 +405,7 @@ impl Session {
     }
 
     fn upload_loop(&mut self, callback: &mut ProgressFn<'_>) -> Result<(), Error> {
+        crate::panic_point("session");
         let total = self.source.len();
         let mut progress = Progress::new(callback, total);
         let mut budget = Budget::new(&self.config);
@@ -642,6 +643,17 @@ fn to_error(e: RequestError, status: Status, context: &str, rule: &str) -> Error
         other => (None, other.to_string()),
     };
     let mut message = format!("{context}: {detail} (rule: {rule})");
+    let lost_header = graph.as_ref().is_some_and(|g| {
+        let m = g.message.to_ascii_lowercase();
+        m.contains("file_offset") && (m.contains("required") || m.contains("missing"))
+    });
+    if lost_header {
+        // fbup always sends it: something on the way removed it.
+        message.push_str(
+            "; the file_offset header did not reach Graph: a proxy on the way may drop headers \
+             with underscores (nginx does by default)",
+        );
+    }
     if !advice.is_empty() {
         message.push_str("; ");
         message.push_str(advice);
@@ -671,6 +683,7 @@ impl Read for BodyReader<'_, '_> {
         if self.pos >= self.end || buf.is_empty() {
             return Ok(0);
         }
+        crate::panic_point("source");
         let want = buf.len().min((self.end - self.pos) as usize);
         let n = self
             .source

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use fbup_emulator::{Emulator, Fault, FaultRule, RequestKind};
 use sha2::{Digest, Sha256};
@@ -32,52 +32,107 @@ fn lib_dir() -> PathBuf {
     .clone()
 }
 
-/// Compiles the harness once per test run, with the compiler the `cc` crate finds.
-fn harness() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let deps = deps_dir();
-        assert!(
-            deps.join("libfbup.so").exists(),
-            "libfbup.so not found in {}",
-            deps.display()
-        );
-        let out = deps.join("fbup-c-harness");
-        let compiler = cc::Build::new()
-            .cargo_metadata(false)
-            .opt_level(0)
-            .target(env!("FBUP_TEST_TARGET"))
-            .host(env!("FBUP_TEST_TARGET"))
-            .warnings(true)
-            .get_compiler();
-        let status = compiler
-            .to_command()
-            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g"])
-            .arg(root.join("tests/c/harness.c"))
-            .arg("-I")
-            .arg(root.join("include"))
-            .arg("-L")
-            .arg(&deps)
-            .arg(format!("-Wl,-rpath,{}", lib_dir().display()))
-            .arg("-lfbup")
-            .arg("-o")
-            .arg(&out)
-            .status()
-            .expect("the C compiler runs");
-        assert!(status.success(), "the C harness does not compile");
-        out
-    })
+/// How the C programs run: plainly, under valgrind memcheck, or built with
+/// AddressSanitizer and UBSan (`FBUP_C_CHECK=valgrind|asan`, set by `.ci/run`).
+#[derive(Clone, Copy, PartialEq)]
+enum Check {
+    Plain,
+    Valgrind,
+    Asan,
 }
 
-/// Runs a scenario and returns its `key=value` lines.
-fn run(scenario: &str, url: &str, file: &Path, token: &str) -> HashMap<String, String> {
+fn check() -> Check {
+    match std::env::var("FBUP_C_CHECK").as_deref() {
+        Ok("valgrind") => Check::Valgrind,
+        Ok("asan") => Check::Asan,
+        _ => Check::Plain,
+    }
+}
+
+/// Compiles `tests/c/NAME.c` once per test run, with the compiler the `cc` crate finds.
+fn program(name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = built.iter().find(|(n, _)| n == name) {
+        return p.clone();
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let deps = deps_dir();
+    assert!(
+        deps.join("libfbup.so").exists(),
+        "libfbup.so not found in {}",
+        deps.display()
+    );
+    let suffix = if check() == Check::Asan { "-asan" } else { "" };
+    let out = deps.join(format!("fbup-c-{name}{suffix}"));
+    let compiler = cc::Build::new()
+        .cargo_metadata(false)
+        .opt_level(0)
+        .target(env!("FBUP_TEST_TARGET"))
+        .host(env!("FBUP_TEST_TARGET"))
+        .get_compiler();
+    let mut cmd = compiler.to_command();
+    cmd.args([
+        "-std=c11",
+        "-D_DEFAULT_SOURCE",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-g",
+    ]);
+    if check() == Check::Asan {
+        cmd.args([
+            "-fsanitize=address,undefined",
+            "-fno-omit-frame-pointer",
+            "-fno-sanitize-recover=undefined",
+        ]);
+    }
+    let status = cmd
+        .arg(root.join(format!("tests/c/{name}.c")))
+        .arg("-I")
+        .arg(root.join("include"))
+        .arg("-L")
+        .arg(&deps)
+        .arg(format!("-Wl,-rpath,{}", lib_dir().display()))
+        .arg("-lfbup")
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("the C compiler runs");
+    assert!(status.success(), "tests/c/{name}.c does not compile");
+    built.push((name.to_string(), out.clone()));
+    out
+}
+
+/// The command that runs a C program, under valgrind when asked.
+fn command(exe: &Path) -> Command {
+    let mut c = if check() == Check::Valgrind {
+        let mut c = Command::new("valgrind");
+        c.args([
+            "--quiet",
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite",
+        ])
+        .arg(exe);
+        c
+    } else {
+        Command::new(exe)
+    };
     // cargo test puts target/<profile> on LD_LIBRARY_PATH, where a libfbup.so from an
     // older `cargo build` may sit: load the one built with this test instead.
-    let out = Command::new(harness())
+    c.env("LD_LIBRARY_PATH", lib_dir())
+        .env("ASAN_OPTIONS", "detect_leaks=1")
+        .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1");
+    c
+}
+
+/// Runs a harness scenario and returns its `key=value` lines.
+fn run(scenario: &str, url: &str, file: &Path, token: &str) -> HashMap<String, String> {
+    let out = command(&program("harness"))
         .args([scenario, url])
         .arg(file)
-        .env("LD_LIBRARY_PATH", lib_dir())
         .env("FBUP_TEST_TOKEN", token)
         .output()
         .unwrap();
@@ -85,7 +140,8 @@ fn run(scenario: &str, url: &str, file: &Path, token: &str) -> HashMap<String, S
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "harness {scenario} failed:\n{stdout}\n{stderr}"
+        "harness {scenario} failed ({}):\n{stdout}\n{stderr}",
+        out.status
     );
     assert!(!stdout.contains(token), "the token leaked into the output");
     stdout
@@ -221,4 +277,24 @@ fn c_null_pointers_and_static_strings() {
     assert_eq!(r["null_checks"], "done");
     assert_eq!(r["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(r["checks_failed"], "0");
+}
+
+#[test]
+fn c_bad_input_table_every_row_answered() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(&program("bad_input"))
+        .arg(emu.url())
+        .arg(dir.path())
+        .env("FBUP_TEST_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bad input table ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("bad_input: 43 rows, 0 failed"), "{stdout}");
 }

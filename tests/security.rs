@@ -292,3 +292,23 @@ fn the_token_appears_in_no_message_or_debug_output() {
         );
     }
 }
+
+#[test]
+fn a_file_offset_header_lost_on_the_way_is_named() {
+    let id = r#"{"id":"upload:abc?sig=AR"}"#;
+    let lost = br#"{"error":{"message":"(#100) The header file_offset is required","type":"OAuthException","code":100}}"#;
+    let server = hostile(move |n| match n {
+        0 => http("200 OK", "", id.as_bytes()),
+        _ => http("400 Bad Request", "", lost),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(dir.path(), "a.png", 100);
+    let mut s = Session::create(&config(&server.url), &path).unwrap();
+    let e = s.upload(&mut |_, _| true).unwrap_err();
+    assert_eq!(e.status, Status::Graph);
+    assert!(
+        e.message.contains("file_offset header did not reach Graph"),
+        "{}",
+        e.message
+    );
+}

@@ -698,6 +698,7 @@ pub unsafe extern "C" fn fbup_upload(
     user_data: *mut c_void,
 ) -> fbup_status {
     boundary(FBUP_E_INTERNAL, || {
+        crate::panic_point("ffi");
         let Some(s) = s.as_ref() else {
             return FBUP_E_ARGUMENT;
         };
@@ -767,6 +768,7 @@ pub unsafe extern "C" fn fbup_cancel(s: *mut fbup_session) {
 #[no_mangle]
 pub unsafe extern "C" fn fbup_session_id(s: *const fbup_session) -> *const c_char {
     boundary(std::ptr::null(), || {
+        crate::panic_point("ffi");
         s.as_ref()
             .and_then(|s| s.id.as_ref())
             .map_or(std::ptr::null(), |id| id.as_ptr())
