@@ -206,12 +206,7 @@ impl Graph {
             .send_empty()
             .map_err(transport_error)?;
         let (status, json) = read_answer(resp)?;
-        let id = json
-            .get("id")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| protocol(status, "Graph's answer to the session request has no id"))?;
-        check_session_id(id).map_err(|m| protocol(status, &m))?;
-        Ok(id.to_string())
+        parse_create_answer(status, &json)
     }
 
     /// Step 3: how many bytes Graph holds for the session.
@@ -244,30 +239,12 @@ impl Graph {
             .send(SendBody::from_reader(body))
             .map_err(transport_error)?;
         let (status, json) = read_answer(resp)?;
-        match json.get("h") {
-            None => Ok(UploadAnswer::Accepted),
-            Some(h) => {
-                let h = h
-                    .as_str()
-                    .filter(|h| !h.is_empty())
-                    .ok_or_else(|| protocol(status, "Graph's handle 'h' is not a string"))?;
-                if h.len() > MAX_HANDLE {
-                    return Err(protocol(
-                        status,
-                        &format!(
-                            "Graph's handle is {} bytes, over the {MAX_HANDLE} limit",
-                            h.len()
-                        ),
-                    ));
-                }
-                Ok(UploadAnswer::Handle(h.to_string()))
-            }
-        }
+        parse_upload_answer(status, &json)
     }
 
     /// The URL of a session: the id verbatim, `?sig=` and all. Percent-encoding it
     /// makes Graph answer code 100, subcode 33.
-    fn session_url(&self, session_id: &str) -> String {
+    pub(crate) fn session_url(&self, session_id: &str) -> String {
         format!("{}/{session_id}", self.base)
     }
 }
@@ -383,19 +360,31 @@ fn read_answer(resp: Response<Body>) -> Result<(u16, serde_json::Value), Request
             _ => RequestError::Network(format!("the answer was cut while being read: {e}")),
         });
     }
+    parse_answer(status, wait_hint, &text)
+}
+
+/// Splits an answer that was read whole into success (a JSON object) and failure.
+pub(crate) fn parse_answer(
+    status: u16,
+    wait_hint: Option<Duration>,
+    text: &str,
+) -> Result<(u16, serde_json::Value), RequestError> {
     if (300..400).contains(&status) {
         return Err(protocol(
             status,
-            &format!("Graph answered with a redirect (HTTP {status}); fbup does not follow redirects, check graph_url"),
+            &format!(
+                "Graph answered with a redirect (HTTP {status}); fbup does not follow \
+                 redirects, check graph_url"
+            ),
         ));
     }
-    let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+    let json: Option<serde_json::Value> = serde_json::from_str(text).ok();
     if (200..300).contains(&status) {
         return match json {
             Some(j) if j.is_object() => Ok((status, j)),
             _ => Err(protocol(
                 status,
-                &format!("Graph's answer is not a JSON object: '{}'", shorten(&text)),
+                &format!("Graph's answer is not a JSON object: '{}'", shorten(text)),
             )),
         };
     }
@@ -411,6 +400,45 @@ fn read_answer(resp: Response<Body>) -> Result<(u16, serde_json::Value), Request
         snippet: shorten(text.trim()),
         wait_hint,
     })
+}
+
+/// The session id in Graph's answer to step 1, checked before use.
+pub(crate) fn parse_create_answer(
+    status: u16,
+    json: &serde_json::Value,
+) -> Result<String, RequestError> {
+    let id = json
+        .get("id")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| protocol(status, "Graph's answer to the session request has no id"))?;
+    check_session_id(id).map_err(|m| protocol(status, &m))?;
+    Ok(id.to_string())
+}
+
+/// What Graph's answer to step 2 says: the handle, or bytes accepted.
+pub(crate) fn parse_upload_answer(
+    status: u16,
+    json: &serde_json::Value,
+) -> Result<UploadAnswer, RequestError> {
+    match json.get("h") {
+        None => Ok(UploadAnswer::Accepted),
+        Some(h) => {
+            let h = h
+                .as_str()
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| protocol(status, "Graph's handle 'h' is not a string"))?;
+            if h.len() > MAX_HANDLE {
+                return Err(protocol(
+                    status,
+                    &format!(
+                        "Graph's handle is {} bytes, over the {MAX_HANDLE} limit",
+                        h.len()
+                    ),
+                ));
+            }
+            Ok(UploadAnswer::Handle(h.to_string()))
+        }
+    }
 }
 
 fn transport_error(e: ureq::Error) -> RequestError {

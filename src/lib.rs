@@ -39,6 +39,66 @@ pub use progress::ProgressFn;
 pub use session::{session_offset, CancelHandle, Session};
 pub use source::ReadAt;
 
+/// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`): everything that
+/// parses what a server sends, and URL building from ids. Not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::graph;
+
+    /// A fuzz input as an answer: two bytes of HTTP status (little-endian; folded into
+    /// 100..600 when outside it), then the body.
+    pub fn split(data: &[u8]) -> Option<(u16, String)> {
+        let raw = u16::from_le_bytes([*data.first()?, *data.get(1)?]);
+        let status = if (100..600).contains(&raw) {
+            raw
+        } else {
+            100 + raw % 500
+        };
+        Some((status, String::from_utf8_lossy(&data[2..]).into_owned()))
+    }
+
+    /// A whole answer to step 1, as Graph could send it.
+    pub fn create_answer(status: u16, body: &str) -> Option<String> {
+        let (status, json) = graph::parse_answer(status, None, body).ok()?;
+        graph::parse_create_answer(status, &json).ok()
+    }
+
+    /// A whole answer to step 2; `Some(handle)` when it completes the file.
+    pub fn upload_answer(status: u16, body: &str) -> Option<String> {
+        let (status, json) = graph::parse_answer(status, None, body).ok()?;
+        match graph::parse_upload_answer(status, &json).ok()? {
+            graph::UploadAnswer::Handle(h) => Some(h),
+            graph::UploadAnswer::Accepted => None,
+        }
+    }
+
+    /// A whole answer to step 3.
+    pub fn offset_answer(status: u16, body: &str) -> Option<u64> {
+        let (_, json) = graph::parse_answer(status, None, body).ok()?;
+        graph::parse_offset(&json).ok()
+    }
+
+    /// A Graph error object's code, when the body is one.
+    pub fn error_object(body: &str) -> Option<i64> {
+        let json = serde_json::from_str(body).ok()?;
+        graph::parse_graph_error(&json).map(|e| e.code)
+    }
+
+    /// The URL of a session id that passes the checks, else `None`.
+    pub fn session_url(id: &str) -> Option<String> {
+        graph::check_session_id(id).ok()?;
+        let config = crate::Config::new("1", "t");
+        let agent = graph::agent_config(&config).ok()?.new_agent();
+        Some(graph::Graph::new(&config, agent).session_url(id))
+    }
+
+    /// The wait a throttling answer asks for, from its two headers.
+    pub fn wait_hint(retry_after: &str, business_usage: &str) -> Option<std::time::Duration> {
+        crate::retry::server_wait_hint(Some(retry_after), Some(business_usage))
+    }
+}
+
 /// Test-only (feature `force-panic`): panics when `FBUP_FORCE_PANIC` names `layer`,
 /// to prove that no panic crosses the C boundary.
 #[cfg(feature = "force-panic")]
