@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use fbup::{Config, Session, Status};
 use fbup_emulator::{Emulator, Fault, FaultRule, RequestKind, TlsFiles};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
 const TOKEN: &str = "EAAsecurity-secret-token";
 
@@ -24,6 +24,10 @@ impl Pki {
         let dir = tempfile::tempdir().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // Distinct names: a leaf whose subject equals its issuer looks self-signed to OpenSSL.
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "fbup test CA");
         let ca_key = KeyPair::generate().unwrap();
         let ca_cert = ca_params.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca_params, ca_key);

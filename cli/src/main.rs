@@ -92,6 +92,12 @@ struct Common {
     /// The Graph API version.
     #[arg(long, default_value = fbup::DEFAULT_API_VERSION, value_name = "V")]
     api_version: String,
+    /// Trust the root certificates in this PEM file instead of the public ones.
+    #[arg(long, env = "FBUP_CA_FILE", value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// The proxy (default: HTTPS_PROXY, ALL_PROXY and NO_PROXY from the environment).
+    #[arg(long, value_name = "URL")]
+    proxy: Option<String>,
     /// Print nothing on stderr but errors.
     #[arg(long, short)]
     quiet: bool,
@@ -183,6 +189,8 @@ fn base_config(common: &Common) -> Result<Config, Failure> {
     let mut config = Config::new(app_id, token);
     config.graph_url = common.graph_url.clone();
     config.api_version = common.api_version.clone();
+    config.ca_file = common.ca_file.clone();
+    config.proxy = common.proxy.clone();
     Ok(config)
 }
 

@@ -167,6 +167,7 @@ impl Emulator {
             ),
             faults_injected: AtomicU64::new(0),
             fault_tally: Mutex::new(HashMap::new()),
+            hangups: Mutex::new(Vec::new()),
             nonce: AtomicU64::new(0x5EED),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -261,6 +262,11 @@ impl Emulator {
     /// How many faults of each kind ([`Fault::name`]) have been injected so far.
     pub fn fault_tally(&self) -> HashMap<&'static str, u64> {
         lock(&self.state.fault_tally).clone()
+    }
+
+    /// When each injected cut or stall closed an upload's connection, in order.
+    pub fn hangups(&self) -> Vec<std::time::Instant> {
+        lock(&self.state.hangups).clone()
     }
 
     /// From now on, answers requests that carry `token` with code 190, as Graph does

@@ -187,6 +187,7 @@ fn log_request(state: &State, req: &Request<Incoming>, kind: Option<RequestKind>
         path_and_query: redact_query(req.uri().path(), req.uri().query()),
         headers,
         kind,
+        at: std::time::Instant::now(),
     };
     let mut log = lock(&state.log);
     if log.len() >= LOG_CAP {
@@ -607,10 +608,14 @@ async fn upload(state: &State, req: Request<Incoming>, id: &str) -> Reply {
                         stalled = true;
                         tokio::time::sleep(Duration::from_millis(*millis)).await;
                         if *then == AfterStall::Close {
+                            lock(&state.hangups).push(std::time::Instant::now());
                             return Err(Hangup("injected stall"));
                         }
                     }
-                    _ => return Err(Hangup("injected cut")),
+                    _ => {
+                        lock(&state.hangups).push(std::time::Instant::now());
+                        return Err(Hangup("injected cut"));
+                    }
                 }
             }
         }

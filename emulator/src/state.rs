@@ -138,6 +138,8 @@ pub struct LoggedRequest {
     pub headers: Vec<(String, String)>,
     /// Which step of the protocol the request was, when it was one.
     pub kind: Option<RequestKind>,
+    /// When its head arrived.
+    pub at: Instant,
 }
 
 impl LoggedRequest {
@@ -167,6 +169,7 @@ pub(crate) struct State {
     pub random: Mutex<Option<(RandomFaults, Rng)>>,
     pub faults_injected: AtomicU64,
     pub fault_tally: Mutex<HashMap<&'static str, u64>>,
+    pub hangups: Mutex<Vec<Instant>>,
     pub nonce: AtomicU64,
 }
 

@@ -1,0 +1,413 @@
+//! fbup against curl and a raw `sendfile` sender, on one emulator (`--discard`, no
+//! hash) over loopback, over HTTP and TLS, for a 16 MiB and a 1 GiB file. Runs
+//! alternate (fbup, curl -T, curl --data-binary, raw, fbup, ...) after a warm-up; the
+//! table shows medians of MB/s, CPU seconds per GiB and peak RSS, each as a ratio to
+//! `curl -T` in the same run, with the min-max spread. Then a resume: a cut at 50% of
+//! 1 GiB with the default retry policy.
+//!
+//! Run: `cargo run --release -p fbup-bench [-- --runs N --big-mib M]`
+//! A benchmark, not a test: it prints figures and asserts nothing about speed.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use fbup_emulator::{Emulator, Fault, FaultRule, RequestKind, Storage, TlsFiles};
+
+const TOKEN: &str = "EAAbench";
+
+/// One measured run of one client.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    secs: f64,
+    cpu_secs: f64,
+    max_rss_kib: i64,
+}
+
+/// Runs a command to its end and measures it: wall time and CPU (user + system, at
+/// microsecond resolution) from wait4's rusage, peak RSS from GNU time's report. Peak
+/// RSS cannot come from wait4 here: a child spawned by this process inherits the
+/// high-water mark of the memory it was cloned from (this process, emulator included),
+/// while GNU time forks the client from its own small image.
+fn measure(cmd: &mut Command) -> Result<Sample, String> {
+    let report = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    let mut timed = Command::new("/usr/bin/time");
+    timed
+        .args(["-f", "%M", "-o"])
+        .arg(report.path())
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => timed.env(k, v),
+            None => timed.env_remove(k),
+        };
+    }
+    let start = Instant::now();
+    let child = timed
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run /usr/bin/time (Debian package time): {e}"))?;
+    let pid = child.id() as libc::pid_t;
+    let mut err = String::new();
+    if let Some(mut stderr) = child.stderr {
+        let _ = stderr.read_to_string(&mut err);
+    }
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let secs = start.elapsed().as_secs_f64();
+    if r != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        return Err(format!("{cmd:?} failed (status {status}): {}", err.trim()));
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let rss = std::fs::read_to_string(report.path())
+        .ok()
+        .and_then(|t| t.trim().parse::<i64>().ok())
+        .ok_or("no peak RSS in GNU time's report")?;
+    Ok(Sample {
+        secs,
+        cpu_secs: tv(usage.ru_utime) + tv(usage.ru_stime),
+        max_rss_kib: rss,
+    })
+}
+
+/// The raw sender: the same request written by hand, the body with sendfile(2).
+/// Run as `fbup-bench raw HOST:PORT PATH_AND_QUERY FILE`.
+fn raw_sender(addr: &str, path: &str, file: &Path) -> Result<(), String> {
+    let f = std::fs::File::open(file).map_err(|e| e.to_string())?;
+    let len = f.metadata().map_err(|e| e.to_string())?.len();
+    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    s.set_nodelay(true).map_err(|e| e.to_string())?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: OAuth {TOKEN}\r\nfile_offset: 0\r\n\
+         Content-Length: {len}\r\nContent-Type: application/octet-stream\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+    let mut offset: libc::off_t = 0;
+    while (offset as u64) < len {
+        let left = (len - offset as u64).min(1 << 30) as usize;
+        // SAFETY: both descriptors are open for the duration of the call.
+        let n = unsafe { libc::sendfile(s.as_raw_fd(), f.as_raw_fd(), &mut offset, left) };
+        if n <= 0 {
+            return Err(format!("sendfile: {}", std::io::Error::last_os_error()));
+        }
+    }
+    let mut answer = [0u8; 4096];
+    let n = s.read(&mut answer).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&answer[..n]);
+    if !text.starts_with("HTTP/1.1 200") || !text.contains("\"h\"") {
+        return Err(format!("unexpected answer: {text}"));
+    }
+    Ok(())
+}
+
+struct Target {
+    name: &'static str,
+    emu: Emulator,
+    cacert: Option<PathBuf>,
+}
+
+impl Target {
+    /// Creates a session with curl (step 1) and returns its id.
+    fn session(&self, len: u64) -> Result<String, String> {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "-X", "POST"]);
+        if let Some(ca) = &self.cacert {
+            cmd.arg("--cacert").arg(ca);
+        }
+        let out = cmd
+            .arg(format!(
+                "{}/v24.0/1234/uploads?file_length={len}&file_type=video/mp4&access_token={TOKEN}",
+                self.emu.url()
+            ))
+            .output()
+            .map_err(|e| e.to_string())?;
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+            format!(
+                "create: {e}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+        })?;
+        json["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("create: {json}"))
+    }
+
+    fn curl(&self, id: &str, file: &Path, naive: bool) -> Command {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "-f", "-o", "/dev/null", "-X", "POST"]);
+        if naive {
+            cmd.arg("--data-binary").arg(format!("@{}", file.display()));
+        } else {
+            cmd.arg("-T").arg(file);
+        }
+        cmd.args([
+            "-H",
+            &format!("Authorization: OAuth {TOKEN}"),
+            "-H",
+            "file_offset: 0",
+            "-H",
+            "Expect:",
+        ]);
+        if let Some(ca) = &self.cacert {
+            cmd.arg("--cacert").arg(ca);
+        }
+        cmd.arg(format!("{}/v24.0/{id}", self.emu.url()));
+        cmd
+    }
+
+    fn fbup(&self, fbup_bin: &Path, file: &Path) -> Command {
+        let mut cmd = Command::new(fbup_bin);
+        cmd.args(["upload", "--quiet", "--no-resume"])
+            .arg(file)
+            .env("FBUP_ACCESS_TOKEN", TOKEN)
+            .env("FBUP_APP_ID", "1234")
+            .env("FBUP_GRAPH_URL", self.emu.url());
+        if let Some(ca) = &self.cacert {
+            cmd.env("FBUP_CA_FILE", ca);
+        }
+        cmd
+    }
+}
+
+fn make_file(dir: &Path, mib: u64) -> PathBuf {
+    let path = dir.join(format!("bench-{mib}m.mp4"));
+    let mut f = std::fs::File::create(&path).expect("bench file");
+    let chunk: Vec<u8> = (0..1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    for _ in 0..mib {
+        f.write_all(&chunk).expect("bench file");
+    }
+    f.sync_all().expect("bench file");
+    path
+}
+
+fn tls_files(dir: &Path) -> (TlsFiles, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // Distinct names: a leaf whose subject equals its issuer looks self-signed to OpenSSL.
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "fbup test CA");
+    let ca_key = KeyPair::generate().expect("key");
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .expect("cert");
+    let key = KeyPair::generate().expect("key");
+    let cert = params.signed_by(&key, &issuer).expect("cert");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("pem");
+    std::fs::write(dir.join("server.pem"), cert.pem()).expect("pem");
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).expect("pem");
+    (
+        TlsFiles {
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+        },
+        dir.join("ca.pem"),
+    )
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn spread(v: &[f64]) -> (f64, f64) {
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (min, max)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("raw") {
+        if let Err(e) = raw_sender(&args[2], &args[3], Path::new(&args[4])) {
+            eprintln!("raw sender: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let opt = |name: &str, default: u64| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let runs = opt("--runs", 5).max(1) as usize;
+    let big_mib = opt("--big-mib", 1024);
+    let self_exe = std::env::current_exe().expect("own path");
+    let fbup_bin = self_exe.with_file_name("fbup");
+    if !fbup_bin.exists() {
+        eprintln!("build the fbup command first: cargo build --release -p fbup-cli");
+        std::process::exit(2);
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (tls, ca) = tls_files(dir.path());
+    let discard = || fbup_emulator::Config {
+        storage: Storage::Discard { hash: false },
+        ..Default::default()
+    };
+    let targets = [
+        Target {
+            name: "HTTP",
+            emu: Emulator::start(discard()).expect("emulator"),
+            cacert: None,
+        },
+        Target {
+            name: "TLS",
+            emu: Emulator::start(fbup_emulator::Config {
+                tls: Some(tls),
+                ..discard()
+            })
+            .expect("emulator"),
+            cacert: Some(ca),
+        },
+    ];
+    println!("fbup benchmark: {runs} runs of each client after a warm-up, alternating; emulator --discard --no-hash on 127.0.0.1");
+    println!("client                   transport  file      MB/s (min-max)        x curl  CPU s/GiB  x curl  peak RSS  x curl");
+    for mib in [16, big_mib] {
+        let file = make_file(dir.path(), mib);
+        let len = mib * 1024 * 1024;
+        for t in &targets {
+            let clients: Vec<&str> = if t.cacert.is_none() {
+                vec!["fbup", "curl -T", "curl --data-binary", "raw sendfile"]
+            } else {
+                vec!["fbup", "curl -T", "curl --data-binary"]
+            };
+            let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); clients.len()];
+            let mut failed: Vec<Option<String>> = vec![None; clients.len()];
+            for round in 0..=runs {
+                for (c, client) in clients.iter().enumerate() {
+                    if failed[c].is_some() {
+                        continue;
+                    }
+                    let mut cmd = match *client {
+                        "fbup" => t.fbup(&fbup_bin, &file),
+                        "curl -T" => t.curl(&t.session(len).expect("session"), &file, false),
+                        "curl --data-binary" => {
+                            t.curl(&t.session(len).expect("session"), &file, true)
+                        }
+                        _ => {
+                            let id = t.session(len).expect("session");
+                            let addr = t.emu.url().trim_start_matches("http://").to_string();
+                            let mut c = Command::new(&self_exe);
+                            c.arg("raw")
+                                .arg(addr)
+                                .arg(format!("/v24.0/{id}"))
+                                .arg(&file);
+                            c
+                        }
+                    };
+                    match measure(&mut cmd) {
+                        // Round 0 is the warm-up.
+                        Ok(s) if round > 0 => samples[c].push(s),
+                        Ok(_) => {}
+                        // What naive scripts do may not work at all: say so in the table.
+                        Err(e) if *client == "curl --data-binary" => {
+                            let why = e.lines().find(|l| l.contains("curl:")).unwrap_or(&e);
+                            failed[c] = Some(
+                                why.rsplit("curl: ")
+                                    .next()
+                                    .unwrap_or(why)
+                                    .trim()
+                                    .to_string(),
+                            );
+                        }
+                        Err(e) => {
+                            eprintln!("{client} over {}: {e}", t.name);
+                            std::process::exit(1);
+                        }
+                    }
+                }
+            }
+            let rate = |s: &[Sample]| {
+                s.iter()
+                    .map(|x| len as f64 / x.secs / 1e6)
+                    .collect::<Vec<_>>()
+            };
+            let cpu = |s: &[Sample]| {
+                s.iter()
+                    .map(|x| x.cpu_secs * (1u64 << 30) as f64 / len as f64)
+                    .collect::<Vec<_>>()
+            };
+            let rss = |s: &[Sample]| {
+                s.iter()
+                    .map(|x| x.max_rss_kib as f64 / 1024.0)
+                    .collect::<Vec<_>>()
+            };
+            let curl = &samples[1];
+            let (c_rate, c_cpu, c_rss) = (median(rate(curl)), median(cpu(curl)), median(rss(curl)));
+            for (c, client) in clients.iter().enumerate() {
+                if let Some(why) = &failed[c] {
+                    println!("{client:<24} {:<10} {:>5} MiB  failed: {why}", t.name, mib);
+                    continue;
+                }
+                let r = rate(&samples[c]);
+                let (lo, hi) = spread(&r);
+                let (m_rate, m_cpu, m_rss) = (
+                    median(r.clone()),
+                    median(cpu(&samples[c])),
+                    median(rss(&samples[c])),
+                );
+                println!(
+                    "{client:<24} {:<10} {:>5} MiB {m_rate:>7.0} ({lo:>5.0}-{hi:<5.0}) {:>8.2} {m_cpu:>10.3} {:>7.2} {m_rss:>6.1} MiB {:>6.2}",
+                    t.name,
+                    mib,
+                    m_rate / c_rate,
+                    m_cpu / c_cpu,
+                    m_rss / c_rss
+                );
+            }
+        }
+        std::fs::remove_file(&file).ok();
+    }
+    resume(&targets[0], &fbup_bin, dir.path(), big_mib);
+}
+
+/// A cut at 50% with the default policy: bytes re-sent below the server's offset, and
+/// the time from the cut to the first resumed byte.
+fn resume(t: &Target, fbup_bin: &Path, dir: &Path, mib: u64) {
+    let file = make_file(dir, mib);
+    let len = mib * 1024 * 1024;
+    let emu = Emulator::start(fbup_emulator::Config {
+        storage: Storage::Discard { hash: false },
+        ..Default::default()
+    })
+    .expect("emulator");
+    emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::CutAt { offset: len / 2 },
+    ));
+    let mut cmd = t.fbup(fbup_bin, &file);
+    cmd.env("FBUP_GRAPH_URL", emu.url());
+    let sample = measure(&mut cmd).expect("fbup upload with a cut");
+    let info = &emu.sessions()[0];
+    let cut = emu.hangups()[0];
+    let resumed = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.kind == Some(RequestKind::Upload) && r.at > cut)
+        .map(|r| r.at)
+        .next()
+        .expect("a resumed upload request");
+    println!(
+        "resume: cut at 50% of {mib} MiB; {} bytes received for {len} ({} re-sent beyond the server's offset); \
+         first resumed byte {:.0} ms after the cut; whole upload {:.2} s",
+        info.bytes_received_total,
+        info.bytes_received_total.saturating_sub(len),
+        resumed.duration_since(cut).as_secs_f64() * 1000.0,
+        sample.secs
+    );
+}
