@@ -1,6 +1,7 @@
 //! The errors of the public API: a status that says what kind of failure it was, and
 //! the details (HTTP status, Graph error fields, a message that says what to do).
 
+use std::ffi::CStr;
 use std::fmt;
 
 /// What kind of failure an operation met. The numbers are the C API's `fbup_status`
@@ -58,19 +59,24 @@ impl Status {
 
     /// A short, static description, the same text `fbup_status_str` returns.
     pub fn describe(self) -> &'static str {
+        self.describe_c().to_str().unwrap_or("")
+    }
+
+    /// [`Status::describe`] as a C string, for the C API.
+    pub(crate) fn describe_c(self) -> &'static CStr {
         match self {
-            Status::Ok => "success",
-            Status::Argument => "invalid argument",
-            Status::File => "file cannot be read or changed during the upload",
-            Status::Network => "network error",
-            Status::Timeout => "timed out",
-            Status::Auth => "access token refused by Graph",
-            Status::Graph => "Graph error that retrying cannot fix",
-            Status::Throttled => "throttled by Graph",
-            Status::Protocol => "answer outside the protocol",
-            Status::Cancelled => "cancelled",
-            Status::State => "call does not fit the session's state",
-            Status::Internal => "internal error in fbup",
+            Status::Ok => c"success",
+            Status::Argument => c"invalid argument",
+            Status::File => c"file cannot be read or changed during the upload",
+            Status::Network => c"network error",
+            Status::Timeout => c"timed out",
+            Status::Auth => c"access token refused by Graph",
+            Status::Graph => c"Graph error that retrying cannot fix",
+            Status::Throttled => c"throttled by Graph",
+            Status::Protocol => c"answer outside the protocol",
+            Status::Cancelled => c"cancelled",
+            Status::State => c"call does not fit the session's state",
+            Status::Internal => c"internal error in fbup",
         }
     }
 }

@@ -210,7 +210,7 @@ pub(crate) async fn handle(
             .collect();
         return Ok(json(StatusCode::OK, serde_json::Value::Array(list)));
     }
-    let Some((version, rest)) = path
+    let Some((_version, rest)) = path
         .strip_prefix('/')
         .and_then(|p| p.split_once('/'))
         .filter(|(v, _)| is_version(v))
@@ -224,7 +224,6 @@ pub(crate) async fn handle(
             format!("Unknown path components: {path}"),
         );
     };
-    let _ = version;
     let rest = rest.to_string();
     if let Some(app) = rest.strip_suffix("/uploads").filter(|a| !a.contains('/')) {
         log_request(&state, &req, Some(RequestKind::Create));

@@ -472,20 +472,33 @@ unsafe fn read_config(cfg: *const fbup_config) -> Result<Config, Error> {
     Ok(config)
 }
 
-/// Hands a new session to the caller through `out`, as SQLite's `sqlite3_open` does:
-/// even a failed one, so that `fbup_errmsg` can explain.
+/// Makes a session and hands it to the caller through `out`, as SQLite's
+/// `sqlite3_open` does: even a failed one, so that `fbup_errmsg` can explain. A panic
+/// while making it becomes `FBUP_E_INTERNAL`, recorded on the handed-out session.
 ///
 /// # Safety
 /// `out` is NULL or valid for a pointer write.
-unsafe fn hand_out(out: *mut *mut fbup_session, result: Result<Session, Error>) -> fbup_status {
-    let status = match &result {
-        Ok(_) => FBUP_OK,
-        Err(e) => e.status as fbup_status,
-    };
-    if !out.is_null() {
+unsafe fn make_session(
+    out: *mut *mut fbup_session,
+    make: impl FnOnce() -> Result<Session, Error>,
+) -> fbup_status {
+    boundary(FBUP_E_INTERNAL, || {
+        let result = catch(make).unwrap_or_else(|p| {
+            Err(Error::new(
+                Status::Internal,
+                format!("internal error in fbup (a bug, please report it): {p}"),
+            ))
+        });
+        if out.is_null() {
+            return FBUP_E_ARGUMENT;
+        }
+        let status = match &result {
+            Ok(_) => FBUP_OK,
+            Err(e) => e.status as fbup_status,
+        };
         *out = Box::into_raw(Box::new(fbup_session::new(result)));
-    }
-    status
+        status
+    })
 }
 
 /// Writes the defaults into `cfg`, `struct_size` included: all of this library's
@@ -546,22 +559,10 @@ pub unsafe extern "C" fn fbup_create_session(
     file_path: *const c_char,
     out: *mut *mut fbup_session,
 ) -> fbup_status {
-    boundary(FBUP_E_INTERNAL, || {
-        let result = catch(|| {
-            let config = read_config(cfg)?;
-            let path = required_arg(file_path, "file_path")?;
-            Session::create(&config, Path::new(&path))
-        })
-        .unwrap_or_else(|p| {
-            Err(Error::new(
-                Status::Internal,
-                format!("internal error in fbup: {p}"),
-            ))
-        });
-        if out.is_null() {
-            return FBUP_E_ARGUMENT;
-        }
-        hand_out(out, result)
+    make_session(out, || {
+        let config = read_config(cfg)?;
+        let path = required_arg(file_path, "file_path")?;
+        Session::create(&config, Path::new(&path))
     })
 }
 
@@ -581,23 +582,11 @@ pub unsafe extern "C" fn fbup_resume_session(
     session_id: *const c_char,
     out: *mut *mut fbup_session,
 ) -> fbup_status {
-    boundary(FBUP_E_INTERNAL, || {
-        let result = catch(|| {
-            let config = read_config(cfg)?;
-            let path = required_arg(file_path, "file_path")?;
-            let id = required_arg(session_id, "session_id")?;
-            Session::resume(&config, Path::new(&path), &id)
-        })
-        .unwrap_or_else(|p| {
-            Err(Error::new(
-                Status::Internal,
-                format!("internal error in fbup: {p}"),
-            ))
-        });
-        if out.is_null() {
-            return FBUP_E_ARGUMENT;
-        }
-        hand_out(out, result)
+    make_session(out, || {
+        let config = read_config(cfg)?;
+        let path = required_arg(file_path, "file_path")?;
+        let id = required_arg(session_id, "session_id")?;
+        Session::resume(&config, Path::new(&path), &id)
     })
 }
 
@@ -617,22 +606,10 @@ pub unsafe extern "C" fn fbup_create_session_reader(
     user_data: *mut c_void,
     out: *mut *mut fbup_session,
 ) -> fbup_status {
-    boundary(FBUP_E_INTERNAL, || {
-        let result = catch(|| {
-            let config = read_config(cfg)?;
-            let reader = reader_arg(read_at, user_data)?;
-            Session::create_from_reader(&config, length, reader)
-        })
-        .unwrap_or_else(|p| {
-            Err(Error::new(
-                Status::Internal,
-                format!("internal error in fbup: {p}"),
-            ))
-        });
-        if out.is_null() {
-            return FBUP_E_ARGUMENT;
-        }
-        hand_out(out, result)
+    make_session(out, || {
+        let config = read_config(cfg)?;
+        let reader = reader_arg(read_at, user_data)?;
+        Session::create_from_reader(&config, length, reader)
     })
 }
 
@@ -650,23 +627,11 @@ pub unsafe extern "C" fn fbup_resume_session_reader(
     session_id: *const c_char,
     out: *mut *mut fbup_session,
 ) -> fbup_status {
-    boundary(FBUP_E_INTERNAL, || {
-        let result = catch(|| {
-            let config = read_config(cfg)?;
-            let reader = reader_arg(read_at, user_data)?;
-            let id = required_arg(session_id, "session_id")?;
-            Session::resume_from_reader(&config, length, reader, &id)
-        })
-        .unwrap_or_else(|p| {
-            Err(Error::new(
-                Status::Internal,
-                format!("internal error in fbup: {p}"),
-            ))
-        });
-        if out.is_null() {
-            return FBUP_E_ARGUMENT;
-        }
-        hand_out(out, result)
+    make_session(out, || {
+        let config = read_config(cfg)?;
+        let reader = reader_arg(read_at, user_data)?;
+        let id = required_arg(session_id, "session_id")?;
+        Session::resume_from_reader(&config, length, reader, &id)
     })
 }
 
@@ -842,22 +807,9 @@ pub unsafe extern "C" fn fbup_error_info(
 /// "unknown status" for a value fbup does not define. Never NULL, never to be freed.
 #[no_mangle]
 pub extern "C" fn fbup_status_str(status: fbup_status) -> *const c_char {
-    let text: &'static CStr = match Status::from_code(status) {
-        Some(Status::Ok) => c"success",
-        Some(Status::Argument) => c"invalid argument",
-        Some(Status::File) => c"file cannot be read or changed during the upload",
-        Some(Status::Network) => c"network error",
-        Some(Status::Timeout) => c"timed out",
-        Some(Status::Auth) => c"access token refused by Graph",
-        Some(Status::Graph) => c"Graph error that retrying cannot fix",
-        Some(Status::Throttled) => c"throttled by Graph",
-        Some(Status::Protocol) => c"answer outside the protocol",
-        Some(Status::Cancelled) => c"cancelled",
-        Some(Status::State) => c"call does not fit the session's state",
-        Some(Status::Internal) => c"internal error in fbup",
-        None => c"unknown status",
-    };
-    text.as_ptr()
+    Status::from_code(status)
+        .map_or(c"unknown status", Status::describe_c)
+        .as_ptr()
 }
 
 /// The library's version, e.g. "0.1.0": the same as the header's `FBUP_VERSION`
