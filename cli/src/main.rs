@@ -98,6 +98,9 @@ struct Common {
     /// The proxy (default: HTTPS_PROXY, ALL_PROXY and NO_PROXY from the environment).
     #[arg(long, value_name = "URL")]
     proxy: Option<String>,
+    /// Bytes read from the file and sent at a time (default 65536).
+    #[arg(long, value_name = "BYTES", env = "FBUP_SEND_BUFFER")]
+    send_buffer: Option<usize>,
     /// Print nothing on stderr but errors.
     #[arg(long, short)]
     quiet: bool,
@@ -191,6 +194,9 @@ fn base_config(common: &Common) -> Result<Config, Failure> {
     config.api_version = common.api_version.clone();
     config.ca_file = common.ca_file.clone();
     config.proxy = common.proxy.clone();
+    if let Some(n) = common.send_buffer {
+        config.send_buffer = n;
+    }
     Ok(config)
 }
 
