@@ -296,5 +296,5 @@ fn c_bad_input_table_every_row_answered() {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("bad_input: 43 rows, 0 failed"), "{stdout}");
+    assert!(stdout.contains("bad_input: 46 rows, 0 failed"), "{stdout}");
 }
