@@ -5,10 +5,13 @@
 //! A missing toolchain prints `SKIP: <tool> not found` and passes, unless
 //! `FBUP_REQUIRE_ALL=1` (set by `.ci/run`), where it fails.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use common::{have, test_file};
 use fbup_emulator::{Emulator, Fault, FaultRule, RequestKind};
 use sha2::{Digest, Sha256};
 
@@ -24,22 +27,6 @@ fn deps_dir() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
-}
-
-/// True when `tool` runs; otherwise SKIP (or fail under FBUP_REQUIRE_ALL=1).
-fn have(tool: &str, version_arg: &str) -> bool {
-    let found = Command::new(tool)
-        .arg(version_arg)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("FBUP_REQUIRE_ALL").as_deref() != Ok("1"),
-            "{tool} not found and FBUP_REQUIRE_ALL=1"
-        );
-        eprintln!("SKIP: {tool} not found");
-    }
-    found
 }
 
 /// `make install-files` of the freshly built library into a prefix of our own.
@@ -113,17 +100,6 @@ fn fingerprint(path: &Path) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
-fn write_file(dir: &Path, name: &str, len: usize) -> (PathBuf, String) {
-    let bytes: Vec<u8> = (0..len).map(|i| (i * 5 + (i >> 9)) as u8).collect();
-    let path = dir.join(name);
-    std::fs::write(&path, &bytes).unwrap();
-    let sha = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    (path, sha)
-}
-
 #[test]
 fn c_example_builds_with_pkg_config_and_resumes_a_cut() {
     if !have("pkg-config", "--version") || !have("cc", "--version") {
@@ -150,7 +126,7 @@ fn c_example_builds_with_pkg_config_and_resumes_a_cut() {
     assert_ok("cc $(pkg-config --cflags --libs fbup)", &out);
 
     let emu = emulator();
-    let (file, sha) = write_file(dir.path(), "clip.mp4", 3_000_000);
+    let (file, sha) = test_file(dir.path(), "clip.mp4", 3_000_000);
     let out = Command::new(&exe)
         .arg(&file)
         .arg(emu.url())
@@ -190,7 +166,7 @@ fn cpp_wrapper_resumes_rethrows_and_reports_errors() {
         .unwrap();
     assert_ok("g++ bindings/cpp/test.cpp", &out);
     let emu = emulator();
-    let (file, sha) = write_file(dir.path(), "doc.pdf", 4_000_000);
+    let (file, sha) = test_file(dir.path(), "doc.pdf", 4_000_000);
     let out = Command::new(&exe)
         .arg(emu.url())
         .arg(&file)

@@ -1,13 +1,15 @@
 //! Builds `tests/c/harness.c` against `include/fbup.h` and the freshly built
 //! `libfbup.so`, and runs it against the emulator.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
+use common::test_file;
 use fbup_emulator::{Emulator, Fault, FaultRule, RequestKind};
-use sha2::{Digest, Sha256};
 
 const TOKEN: &str = "EAAharness-secret";
 
@@ -159,19 +161,6 @@ fn emulator() -> Emulator {
     .unwrap()
 }
 
-fn file(dir: &Path, name: &str, len: usize) -> (PathBuf, String) {
-    let bytes: Vec<u8> = (0..len)
-        .map(|i| (i % 253) as u8 ^ (i >> 11) as u8)
-        .collect();
-    let path = dir.join(name);
-    std::fs::write(&path, &bytes).unwrap();
-    let sha = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    (path, sha)
-}
-
 /// Checks what every completed upload must show.
 fn assert_complete(emu: &Emulator, r: &HashMap<String, String>, sha: &str) {
     assert_eq!(r["upload"], "0", "{r:?}");
@@ -200,7 +189,7 @@ fn assert_complete(emu: &Emulator, r: &HashMap<String, String>, sha: &str) {
 fn c_clean_upload_is_byte_exact() {
     let emu = emulator();
     let dir = tempfile::tempdir().unwrap();
-    let (path, sha) = file(dir.path(), "clean.png", 6 * 1024 * 1024 + 3);
+    let (path, sha) = test_file(dir.path(), "clean.png", 6 * 1024 * 1024 + 3);
     let r = run("upload", emu.url(), &path, TOKEN);
     assert_complete(&emu, &r, &sha);
 }
@@ -210,7 +199,7 @@ fn c_upload_cut_at_40_percent_completes_on_its_own() {
     let emu = emulator();
     let dir = tempfile::tempdir().unwrap();
     let len = 10 * 1024 * 1024;
-    let (path, sha) = file(dir.path(), "cut.mp4", len);
+    let (path, sha) = test_file(dir.path(), "cut.mp4", len);
     emu.add_fault(FaultRule::once(
         RequestKind::Upload,
         Fault::CutAt {
@@ -227,7 +216,7 @@ fn c_upload_cut_at_40_percent_completes_on_its_own() {
 fn c_cancel_from_progress_then_resume_from_the_saved_id() {
     let emu = emulator();
     let dir = tempfile::tempdir().unwrap();
-    let (path, sha) = file(dir.path(), "cancel.pdf", 8 * 1024 * 1024);
+    let (path, sha) = test_file(dir.path(), "cancel.pdf", 8 * 1024 * 1024);
     let r = run("cancel_resume", emu.url(), &path, TOKEN);
     assert_eq!(r["first_upload"], "9");
     assert_eq!(r["cancel_status"], "9");
@@ -239,7 +228,7 @@ fn c_cancel_from_progress_then_resume_from_the_saved_id() {
 fn c_lost_final_response_still_yields_the_handle() {
     let emu = emulator();
     let dir = tempfile::tempdir().unwrap();
-    let (path, sha) = file(dir.path(), "lost.jpg", 500_000);
+    let (path, sha) = test_file(dir.path(), "lost.jpg", 500_000);
     emu.add_fault(FaultRule::once(RequestKind::Upload, Fault::LoseResponse));
     let r = run("upload", emu.url(), &path, TOKEN);
     assert_complete(&emu, &r, &sha);
@@ -249,7 +238,7 @@ fn c_lost_final_response_still_yields_the_handle() {
 fn c_bad_token_gives_auth_with_graph_code_190() {
     let emu = emulator();
     let dir = tempfile::tempdir().unwrap();
-    let (path, _) = file(dir.path(), "a.png", 100);
+    let (path, _) = test_file(dir.path(), "a.png", 100);
     let r = run("upload", emu.url(), &path, "EAAnot-the-right-one");
     assert_eq!(r["create"], "5");
     assert_eq!(r["create_status"], "5");
@@ -264,7 +253,7 @@ fn c_bad_token_gives_auth_with_graph_code_190() {
 fn c_unknown_file_type_gives_argument() {
     let emu = emulator();
     let dir = tempfile::tempdir().unwrap();
-    let (path, _) = file(dir.path(), "anim.gif", 100);
+    let (path, _) = test_file(dir.path(), "anim.gif", 100);
     let r = run("upload", emu.url(), &path, TOKEN);
     assert_eq!(r["create"], "1");
     assert!(r["create_message"].contains("file type"), "{r:?}");

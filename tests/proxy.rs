@@ -1,6 +1,8 @@
 //! Uploads through a real HTTP proxy (tinyproxy, started here on loopback), with a cut
 //! and a resume. SKIP when tinyproxy is missing, unless FBUP_REQUIRE_ALL=1.
 
+mod common;
+
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};

@@ -1,6 +1,8 @@
 //! What happens when the network breaks: reconciliation, classification, budgets,
 //! server-requested waits and token refresh, each against the emulator.
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -8,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use fbup::{Config, Session, Status};
 use fbup_emulator::{Emulator, Fault, FaultRule, RequestKind};
-use sha2::{Digest, Sha256};
 
 const T1: &str = "EAAfirst-token";
 const T2: &str = "EAAsecond-token";
@@ -40,14 +41,7 @@ impl Fixture {
     }
 
     fn file(&self, name: &str, len: usize) -> (PathBuf, String) {
-        let bytes: Vec<u8> = (0..len).map(|i| (i ^ (i >> 9)) as u8).collect();
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, &bytes).unwrap();
-        let sha = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        (path, sha)
+        common::test_file(self.dir.path(), name, len)
     }
 
     fn sha_of(&self, s: &Session) -> Option<String> {

@@ -1,11 +1,12 @@
 //! The safe Rust API against the emulator on 127.0.0.1.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use fbup::{Config, Session, Status};
 use fbup_emulator::{AfterStall, Emulator, Fault, FaultRule, RequestKind};
-use sha2::{Digest, Sha256};
 
 const TOKEN: &str = "EAAsecret-token-value";
 
@@ -41,19 +42,14 @@ impl Fixture {
     }
 
     fn file(&self, name: &str, len: usize) -> (PathBuf, Vec<u8>) {
-        let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
+        let bytes = common::test_bytes(len);
         let path = self.dir.path().join(name);
         std::fs::write(&path, &bytes).unwrap();
         (path, bytes)
     }
 }
 
-fn sha(b: &[u8]) -> String {
-    Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
-}
+use common::sha256_hex as sha;
 
 fn no_progress() -> impl FnMut(u64, u64) -> bool {
     |_, _| true

@@ -152,42 +152,27 @@ fn one_line(handle: &str) -> String {
 fn report(outcomes: Vec<Outcome>, several: bool, json: bool) -> Result<(), Failure> {
     let mut first_failure = None;
     for o in outcomes {
+        let mut object = serde_json::json!({
+            "file": o.file.display().to_string(),
+            "session_id": o.session_id,
+        });
         match &o.result {
-            Ok(handle) => {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({
-                            "file": o.file.display().to_string(),
-                            "session_id": o.session_id,
-                            "handle": handle,
-                        })
-                    );
-                } else if several {
-                    println!("{}\t{}", o.file.display(), one_line(handle));
-                } else {
-                    println!("{}", one_line(handle));
-                }
-            }
+            Ok(handle) if json => object["handle"] = handle.as_str().into(),
+            Ok(handle) if several => println!("{}\t{}", o.file.display(), one_line(handle)),
+            Ok(handle) => println!("{}", one_line(handle)),
             Err(e) => {
                 eprintln!("fbup: {}: {}", o.file.display(), e.message);
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({
-                            "file": o.file.display().to_string(),
-                            "session_id": o.session_id,
-                            "error": e.message,
-                            "status": e.status.describe(),
-                            "exit_code": exit_code(e.status),
-                        })
-                    );
-                }
+                object["error"] = e.message.as_str().into();
+                object["status"] = e.status.describe().into();
+                object["exit_code"] = exit_code(e.status).into();
                 first_failure.get_or_insert(Failure {
                     code: exit_code(e.status),
                     message: String::new(),
                 });
             }
+        }
+        if json {
+            println!("{object}");
         }
     }
     first_failure.map_or(Ok(()), Err)

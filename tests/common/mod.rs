@@ -1,0 +1,49 @@
+//! Helpers shared by the library's integration tests.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The deterministic bytes of a test file of `len` bytes (no run of them repeats soon,
+/// so a misplaced chunk changes the hash).
+pub fn test_bytes(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i % 251) as u8 ^ (i >> 11) as u8)
+        .collect()
+}
+
+/// Writes a test file in `dir`; returns its path and SHA-256.
+pub fn test_file(dir: &Path, name: &str, len: usize) -> (PathBuf, String) {
+    let bytes = test_bytes(len);
+    let path = dir.join(name);
+    std::fs::write(&path, &bytes).unwrap();
+    (path, sha256_hex(&bytes))
+}
+
+/// True when `tool` runs (`tool arg` succeeds). Otherwise prints `SKIP: <tool> not found`
+/// and returns false, or fails when `FBUP_REQUIRE_ALL=1`.
+pub fn have(tool: &str, arg: &str) -> bool {
+    let found = Command::new(tool)
+        .arg(arg)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("FBUP_REQUIRE_ALL").as_deref() != Ok("1"),
+            "{tool} not found and FBUP_REQUIRE_ALL=1"
+        );
+        eprintln!("SKIP: {tool} not found");
+    }
+    found
+}
