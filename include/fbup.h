@@ -388,7 +388,9 @@ fbup_status fbup_get_offset(struct fbup_session *s, uint64_t *out_offset);
 
 /*
  Cancels the running `fbup_upload` on `s`, which then returns `FBUP_E_CANCELLED`
- within a second, even while the network is stalled. Safe to call from any thread
+ within a second, even while the network is stalled: its sockets are shut down at
+ once (a TCP connect still in progress is the exception: it ends within
+ `connect_timeout_ms`, and the upload returns then). Safe to call from any thread
  at any time while `s` is alive (but not after `fbup_free`). A cancel made while no
  upload runs makes the next `fbup_upload` return `FBUP_E_CANCELLED` at once. The
  session stays resumable: call `fbup_upload` again to go on. Does nothing when `s`
