@@ -1,6 +1,7 @@
 package fbup
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,19 +9,43 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// The emulator's URL and token come from tests/bindings.rs, which installs libfbup,
-// starts the emulator with a cut, and runs `go test ./...`.
+// graph starts the emulator binary named by FBUP_EMULATOR for this test, with its
+// first upload cut at 1 MB, and returns its URL and a token. tests/bindings.rs sets
+// FBUP_EMULATOR after installing libfbup; by hand:
+//
+//	FBUP_EMULATOR=target/debug/fbup-emulator PKG_CONFIG_PATH=... go test ./...
 func graph(t *testing.T) (string, string) {
-	url := os.Getenv("FBUP_TEST_GRAPH_URL")
-	if url == "" {
-		t.Skip("SKIP: FBUP_TEST_GRAPH_URL not set; run through cargo test --test bindings")
+	bin := os.Getenv("FBUP_EMULATOR")
+	if bin == "" {
+		t.Skip("SKIP: FBUP_EMULATOR not set; run through cargo test --test bindings")
 	}
-	return url, os.Getenv("FBUP_TEST_TOKEN")
+	cmd := exec.Command(bin, "--port", "0", "--token", "EAAgo-test-token", "--fault", "upload,cut-at=1000000")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("cannot start the emulator: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no first line from the emulator: %v", err)
+	}
+	url := strings.TrimPrefix(strings.TrimSpace(line), "fbup-emulator listening on ")
+	if !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Fatalf("unexpected first line %q", line)
+	}
+	return url, "EAAgo-test-token"
 }
 
 func makeFile(t *testing.T, name string, size int) (string, string) {
@@ -36,26 +61,29 @@ func makeFile(t *testing.T, name string, size int) (string, string) {
 	return path, hex.EncodeToString(sum[:])
 }
 
-func serverSHA(t *testing.T, url, id string) string {
+type serverSession struct {
+	ID             string `json:"id"`
+	SHA256         string `json:"sha256"`
+	UploadRequests int    `json:"upload_requests"`
+}
+
+func lookup(t *testing.T, url, id string) serverSession {
 	resp, err := http.Get(url + "/_emulator/sessions")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var sessions []struct {
-		ID     string `json:"id"`
-		SHA256 string `json:"sha256"`
-	}
+	var sessions []serverSession
 	if err := json.NewDecoder(resp.Body).Decode(&sessions); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range sessions {
 		if s.ID == id {
-			return s.SHA256
+			return s
 		}
 	}
 	t.Fatalf("session %s not on the server", id)
-	return ""
+	return serverSession{}
 }
 
 func TestUploadWithACutIsByteExact(t *testing.T) {
@@ -83,8 +111,12 @@ func TestUploadWithACutIsByteExact(t *testing.T) {
 	if !strings.Contains(handle, "\n") {
 		t.Errorf("video handles are several joined by newlines: %q", handle)
 	}
-	if got := serverSHA(t, url, s.ID()); got != sum {
-		t.Errorf("server has %s, file is %s", got, sum)
+	got := lookup(t, url, s.ID())
+	if got.SHA256 != sum {
+		t.Errorf("server has %s, file is %s", got.SHA256, sum)
+	}
+	if got.UploadRequests < 2 {
+		t.Errorf("the emulator's cut did not happen: %d upload requests", got.UploadRequests)
 	}
 }
 
@@ -116,7 +148,7 @@ func TestCancellingTheContextCancelsThenResume(t *testing.T) {
 	if _, err := r.Upload(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := serverSHA(t, url, id); got != sum {
+	if got := lookup(t, url, id).SHA256; got != sum {
 		t.Errorf("server has %s, file is %s", got, sum)
 	}
 }
