@@ -479,6 +479,10 @@ impl Session {
                     if self.offset_mismatch(&e, start)? {
                         // Bytes of a broken connection landed after Graph was asked:
                         // go on from the offset it reports now.
+                        if self.confirmed > start {
+                            budget.progressed();
+                            continue;
+                        }
                         if budget.count() {
                             continue;
                         }
