@@ -158,12 +158,8 @@ fn a_wait_past_max_retry_gives_up_at_once_as_throttled() {
 fn throttling_that_never_ends_spends_the_attempts() {
     let fx = fixture();
     let (path, _) = fx.file("f.png", 1000);
-    fx.emu.add_fault(FaultRule {
-        kind: RequestKind::Upload,
-        fault: Fault::throttled(),
-        times: None,
-        session: None,
-    });
+    fx.emu
+        .add_fault(FaultRule::always(RequestKind::Upload, Fault::throttled()));
     let mut config = fx.config();
     config.max_attempts = 3;
     let mut s = Session::create(&config, &path).unwrap();
@@ -280,12 +276,10 @@ fn a_refresh_that_gives_nothing_ends_in_auth() {
 fn the_time_budget_stops_a_long_run_of_failures() {
     let fx = fixture();
     let (path, _) = fx.file("k.png", 1000);
-    fx.emu.add_fault(FaultRule {
-        kind: RequestKind::Upload,
-        fault: Fault::unavailable_503(),
-        times: None,
-        session: None,
-    });
+    fx.emu.add_fault(FaultRule::always(
+        RequestKind::Upload,
+        Fault::unavailable_503(),
+    ));
     let mut config = fx.config();
     config.max_attempts = 1000;
     config.retry_base = Duration::from_millis(200);

@@ -266,12 +266,10 @@ fn permanent_graph_errors_are_not_retried() {
 fn retries_are_bounded_by_max_attempts() {
     let fx = Fixture::new();
     let (path, _) = fx.file("r.png", 1000);
-    fx.emu.add_fault(FaultRule {
-        kind: RequestKind::Upload,
-        fault: Fault::unavailable_503(),
-        times: None,
-        session: None,
-    });
+    fx.emu.add_fault(FaultRule::always(
+        RequestKind::Upload,
+        Fault::unavailable_503(),
+    ));
     let mut config = fx.config();
     config.max_attempts = 3;
     let mut s = Session::create(&config, &path).unwrap();

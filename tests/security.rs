@@ -266,12 +266,7 @@ fn the_token_appears_in_no_message_or_debug_output() {
         "upload:nope?sig=ARx",
     ));
     push(Session::create(&config("http://127.0.0.1:1"), &png));
-    emu.add_fault(FaultRule {
-        kind: RequestKind::Upload,
-        fault: Fault::throttled(),
-        times: None,
-        session: None,
-    });
+    emu.add_fault(FaultRule::always(RequestKind::Upload, Fault::throttled()));
     let mut s = Session::create(&config(emu.url()), &png).unwrap();
     let e = s.upload(&mut |_, _| true).unwrap_err();
     push(Err(e));

@@ -203,6 +203,14 @@ impl FaultRule {
             session: None,
         }
     }
+
+    /// A rule that fires on every request of `kind` until cleared.
+    pub fn always(kind: RequestKind, fault: Fault) -> FaultRule {
+        FaultRule {
+            times: None,
+            ..FaultRule::once(kind, fault)
+        }
+    }
 }
 
 /// The error of a fault specification that does not parse.
