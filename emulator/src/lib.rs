@@ -264,7 +264,8 @@ impl Emulator {
         lock(&self.state.fault_tally).clone()
     }
 
-    /// When each injected cut or stall closed an upload's connection, in order.
+    /// When each injected cut or stall closed an upload's connection, in order (the
+    /// newest 10,000).
     pub fn hangups(&self) -> Vec<std::time::Instant> {
         lock(&self.state.hangups).clone()
     }

@@ -607,12 +607,12 @@ async fn upload(state: &State, req: Request<Incoming>, id: &str) -> Reply {
                         stalled = true;
                         tokio::time::sleep(Duration::from_millis(*millis)).await;
                         if *then == AfterStall::Close {
-                            lock(&state.hangups).push(std::time::Instant::now());
+                            state.note_hangup();
                             return Err(Hangup("injected stall"));
                         }
                     }
                     _ => {
-                        lock(&state.hangups).push(std::time::Instant::now());
+                        state.note_hangup();
                         return Err(Hangup("injected cut"));
                     }
                 }

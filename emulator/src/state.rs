@@ -211,6 +211,16 @@ impl State {
         format!("A{}", self.random_token(22))
     }
 
+    /// Records that an injected cut or stall closed a connection now, keeping the
+    /// newest 10,000 like the request log, so a long-running emulator stays bounded.
+    pub fn note_hangup(&self) {
+        let mut hangups = lock(&self.hangups);
+        if hangups.len() >= 10_000 {
+            hangups.drain(..1_000);
+        }
+        hangups.push(Instant::now());
+    }
+
     /// Creates a session and returns its id.
     pub fn create_session(
         &self,
