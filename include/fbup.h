@@ -144,6 +144,13 @@ typedef struct fbup_config {
    and `NO_PROXY` from the environment.
    */
   const char *proxy;
+  /*
+   The most bytes per second sent to Graph, like curl's `--limit-rate`: over any
+   stretch of time no more than this rate, plus one send buffer, goes out. 0 (the
+   default) is no limit. Progress and `fbup_cancel` stay prompt while limited.
+   Added in 0.1 after `proxy`: a caller built without it gets no limit.
+   */
+  uint64_t max_send_rate;
 } fbup_config;
 
 /*

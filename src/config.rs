@@ -76,6 +76,11 @@ pub struct Config {
     /// [`Session::create`](crate::Session::create) resumes a pending session recorded
     /// for the same file instead of starting over.
     pub state_dir: Option<PathBuf>,
+    /// The most bytes per second sent to Graph, over any stretch of time (with at most
+    /// one [`send_buffer`](Config::send_buffer) above it); 0, the default, is no limit.
+    pub max_send_rate: u64,
+    /// Told of each retry and resume as it happens (see [`Event`](crate::Event)).
+    pub on_event: Option<crate::event::EventFn>,
 }
 
 impl Config {
@@ -101,6 +106,8 @@ impl Config {
             allow_insecure_http: false,
             proxy: None,
             state_dir: None,
+            max_send_rate: 0,
+            on_event: None,
         }
     }
 
@@ -286,6 +293,8 @@ impl fmt::Debug for Config {
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("proxy", &self.proxy.as_deref().map(redact_userinfo))
             .field("state_dir", &self.state_dir)
+            .field("max_send_rate", &self.max_send_rate)
+            .field("on_event", &self.on_event.is_some())
             .finish()
     }
 }

@@ -94,6 +94,8 @@ pub(crate) enum UploadAnswer {
 pub(crate) struct Graph {
     agent: Agent,
     base: String,
+    /// `host:port` of Graph's URL, for messages about the connection.
+    authority: String,
     authorization: String,
 }
 
@@ -170,6 +172,7 @@ impl Graph {
                 config.graph_url.trim_end_matches('/'),
                 config.api_version
             ),
+            authority: authority(&config.graph_url),
             authorization: format!("OAuth {}", config.access_token),
         }
     }
@@ -204,7 +207,7 @@ impl Graph {
             .post(&url)
             .header("Authorization", &self.authorization)
             .send_empty()
-            .map_err(transport_error)?;
+            .map_err(|e| transport_error(e, &self.authority))?;
         let (status, json) = read_answer(resp)?;
         parse_create_answer(status, &json)
     }
@@ -216,7 +219,7 @@ impl Graph {
             .get(self.session_url(session_id))
             .header("Authorization", &self.authorization)
             .call()
-            .map_err(transport_error)?;
+            .map_err(|e| transport_error(e, &self.authority))?;
         let (status, json) = read_answer(resp)?;
         parse_offset(&json).map_err(|m| protocol(status, &m))
     }
@@ -237,7 +240,7 @@ impl Graph {
             .header("Content-Type", "application/octet-stream")
             .header("Content-Length", length.to_string())
             .send(SendBody::from_reader(body))
-            .map_err(transport_error)?;
+            .map_err(|e| transport_error(e, &self.authority))?;
         let (status, json) = read_answer(resp)?;
         parse_upload_answer(status, &json)
     }
@@ -441,7 +444,29 @@ pub(crate) fn parse_upload_answer(
     }
 }
 
-fn transport_error(e: ureq::Error) -> RequestError {
+/// `host:port` of a URL, with the scheme's port when none is written.
+fn authority(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+    let auth = rest.split('/').next().unwrap_or("");
+    let auth = auth.rsplit('@').next().unwrap_or(auth);
+    let has_port = match auth.rfind(']') {
+        Some(close) => auth[close..].contains(':'),
+        None => auth.contains(':'),
+    };
+    if has_port {
+        auth.to_string()
+    } else {
+        let port = if scheme.eq_ignore_ascii_case("http") {
+            80
+        } else {
+            443
+        };
+        format!("{auth}:{port}")
+    }
+}
+
+/// A failure without an answer, in words that name what failed and where.
+fn transport_error(e: ureq::Error, authority: &str) -> RequestError {
     match e {
         ureq::Error::Timeout(t) => RequestError::Timeout(format!("timed out ({t})")),
         ureq::Error::Io(io) => match io.kind() {
@@ -453,16 +478,28 @@ fn transport_error(e: ureq::Error) -> RequestError {
             {
                 RequestError::Source(io.to_string())
             }
-            _ => RequestError::Network(format!("network error: {io}")),
+            io::ErrorKind::ConnectionRefused => RequestError::Network(format!(
+                "cannot connect to {authority}: the connection was refused (is anything \
+                 listening there?)"
+            )),
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof => {
+                RequestError::Network(format!("the connection to {authority} was lost ({io})"))
+            }
+            _ => RequestError::Network(format!("network error with {authority}: {io}")),
         },
-        ureq::Error::ConnectionFailed => RequestError::Network("cannot connect to Graph".into()),
+        ureq::Error::ConnectionFailed => {
+            RequestError::Network(format!("cannot connect to {authority}"))
+        }
         ureq::Error::Rustls(e) => RequestError::Network(format!(
             "TLS certificate verification or handshake with Graph failed: {e}; check graph_url \
              and, for a private CA, ca_file"
         )),
         ureq::Error::Tls(e) => RequestError::Network(format!("TLS error: {e}")),
         ureq::Error::HostNotFound => {
-            RequestError::Network("Graph's host name was not found".into())
+            RequestError::Network(format!("the host name of {authority} was not found (DNS)"))
         }
         ureq::Error::BodyExceedsLimit(_) => RequestError::Protocol {
             http_status: 0,
@@ -472,7 +509,7 @@ fn transport_error(e: ureq::Error) -> RequestError {
             http_status: 0,
             message: "Graph answered with a redirect; fbup does not follow redirects".into(),
         },
-        other => RequestError::Network(format!("HTTP error: {other}")),
+        other => RequestError::Network(format!("HTTP error with {authority}: {other}")),
     }
 }
 
@@ -506,6 +543,18 @@ pub(crate) fn encode_query_value(v: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn authorities_name_host_and_port() {
+        assert_eq!(authority("http://127.0.0.1:9"), "127.0.0.1:9");
+        assert_eq!(
+            authority("https://graph.facebook.com/"),
+            "graph.facebook.com:443"
+        );
+        assert_eq!(authority("http://localhost"), "localhost:80");
+        assert_eq!(authority("http://[::1]:8080/x"), "[::1]:8080");
+        assert_eq!(authority("https://[::1]"), "[::1]:443");
+    }
 
     #[test]
     fn offsets_as_numbers_or_strings() {

@@ -22,9 +22,11 @@
 
 mod config;
 mod error;
+mod event;
 pub mod ffi;
 mod graph;
 pub mod journal;
+mod pace;
 mod progress;
 mod retry;
 mod session;
@@ -35,6 +37,7 @@ pub use config::{
     FILE_TYPES,
 };
 pub use error::{Error, GraphError, Status};
+pub use event::{Event, EventFn};
 pub use progress::ProgressFn;
 pub use session::{session_offset, CancelHandle, Session};
 pub use source::ReadAt;

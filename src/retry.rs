@@ -42,17 +42,17 @@ const THROTTLE_CODES: [i64; 5] = [4, 17, 32, 341, 613];
 pub(crate) fn classify(e: &RequestError) -> Verdict {
     use Action::*;
     match e {
-        RequestError::Network(_) => verdict(Retry, Status::Network, "network error: retried"),
-        RequestError::Timeout(_) => verdict(Retry, Status::Timeout, "timeout: retried"),
+        RequestError::Network(_) => verdict(Retry, Status::Network, "network errors are retried"),
+        RequestError::Timeout(_) => verdict(Retry, Status::Timeout, "timeouts are retried"),
         RequestError::Source(_) => verdict(
             Stop,
             Status::File,
-            "the file could not be read: not retried",
+            "a file that cannot be read is not retried",
         ),
         RequestError::Protocol { .. } => verdict(
             Stop,
             Status::Protocol,
-            "answer outside the protocol: not retried",
+            "answers outside the protocol are not retried",
         ),
         RequestError::Http { http_status, .. } => match *http_status {
             429 => verdict(
@@ -60,7 +60,7 @@ pub(crate) fn classify(e: &RequestError) -> Verdict {
                 Status::Throttled,
                 "HTTP 429: throttled, retried after longer waits",
             ),
-            500..=599 => verdict(Retry, Status::Network, "HTTP 5xx: retried"),
+            500..=599 => verdict(Retry, Status::Network, "HTTP 5xx is retried"),
             _ => verdict(
                 Stop,
                 Status::Protocol,
@@ -102,7 +102,7 @@ pub(crate) fn classify(e: &RequestError) -> Verdict {
             ),
             368 => verdict(Stop, Status::Graph, "policy block (code 368): not retried"),
             _ if error.is_transient => verdict(Retry, Status::Graph, "is_transient: retried"),
-            _ if *http_status >= 500 => verdict(Retry, Status::Graph, "HTTP 5xx: retried"),
+            _ if *http_status >= 500 => verdict(Retry, Status::Graph, "HTTP 5xx is retried"),
             _ => verdict(Stop, Status::Graph, "Graph error: not retried"),
         },
     }
@@ -186,6 +186,11 @@ impl Budget {
     pub fn progressed(&mut self) {
         self.failures = 0;
         self.since_progress = Instant::now();
+    }
+
+    /// Failed attempts in the current run without progress.
+    pub fn failures(&self) -> u32 {
+        self.failures
     }
 
     /// Counts a failed attempt; false when the attempts are spent.

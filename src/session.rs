@@ -12,8 +12,10 @@ use ureq::Agent;
 
 use crate::config::{check_file_type, Config};
 use crate::error::{Error, Status};
+use crate::event::Event;
 use crate::graph::{self, Graph, RequestError, SourceFailure, UploadAnswer};
 use crate::journal::Claim;
+use crate::pace::Pacer;
 use crate::progress::{Progress, ProgressFn};
 use crate::retry::{classify, Action, Budget};
 use crate::source::{ByteSource, FileSource, ReadAt, ReaderSource};
@@ -70,6 +72,8 @@ pub struct Session {
     sent_max: u64,
     /// Graph's offset must be asked before the next send.
     stale: bool,
+    /// Graph was asked for its offset (or confirmed the end) at least once.
+    asked: bool,
     /// The session was resumed: bytes sent before (perhaps by another process) may
     /// still land late, so no upper bound but the file's length can be checked.
     resumed: bool,
@@ -107,6 +111,7 @@ pub fn session_offset(config: &Config, session_id: &str) -> Result<u64, Error> {
             v.status,
             "cannot get the session's offset from Graph",
             v.rule,
+            session_id,
         )
     })
 }
@@ -170,8 +175,8 @@ impl Session {
     /// resumed instead, and a new one is recorded as soon as Graph returns its id.
     pub fn create(config: &Config, path: &Path) -> Result<Session, Error> {
         config.validate()?;
-        let (name, file_type) = name_and_type(config, path)?;
         let source = FileSource::open(path)?;
+        let (name, file_type) = name_and_type(config, path)?;
         let Some(dir) = &config.state_dir else {
             return Session::create_new(config, Box::new(source), &name, &file_type);
         };
@@ -252,13 +257,17 @@ impl Session {
                 Err(e) => {
                     let verdict = classify(&e);
                     match budget.next_wait(&verdict, e.wait_hint()) {
-                        Ok(wait) => std::thread::sleep(wait),
+                        Ok(wait) => {
+                            session.retrying(&budget, wait, &e);
+                            std::thread::sleep(wait)
+                        }
                         Err(why) => {
                             return Err(to_error(
                                 e,
                                 verdict.status,
-                                "Graph refused to create an upload session",
+                                "cannot create an upload session",
                                 &why,
+                                "",
                             ))
                         }
                     }
@@ -275,8 +284,8 @@ impl Session {
     pub fn resume(config: &Config, path: &Path, session_id: &str) -> Result<Session, Error> {
         config.validate()?;
         check_resume_id(session_id)?;
-        name_and_type(config, path)?;
         let source = FileSource::open(path)?;
+        name_and_type(config, path)?;
         let mut session = Session::with_id(config, Box::new(source), session_id.into(), true)?;
         session.offset()?;
         Ok(session)
@@ -301,6 +310,7 @@ impl Session {
             confirmed_max: 0,
             sent_max: 0,
             stale: resumed,
+            asked: false,
             resumed,
             claim: None,
             cancel: Arc::new(CancelState {
@@ -350,6 +360,7 @@ impl Session {
                 v.status,
                 "cannot get the session's offset from Graph",
                 v.rule,
+                &self.id,
             )
         })?;
         self.reconcile(off)?;
@@ -393,15 +404,44 @@ impl Session {
     }
 
     fn cancel_error(&self) -> Error {
+        let held = if self.asked {
+            format!(
+                "Graph held {} of {} bytes when last asked",
+                self.confirmed,
+                self.source.len()
+            )
+        } else {
+            format!(
+                "Graph was not asked how many of the {} bytes it holds",
+                self.source.len()
+            )
+        };
         Error::new(
             Status::Cancelled,
             format!(
-                "upload cancelled; Graph held {} of {} bytes when last asked. The session can be \
-                 resumed with its id",
-                self.confirmed,
-                self.source.len()
+                "upload cancelled; {held}. Resume session {} to go on",
+                self.id
             ),
         )
+    }
+
+    /// Tells the caller's event function, if any.
+    fn emit(&self, event: Event) {
+        if let Some(f) = &self.config.on_event {
+            f(&event);
+        }
+    }
+
+    /// Reports a retry that `budget` just granted.
+    fn retrying(&self, budget: &Budget, wait: Duration, e: &RequestError) {
+        if self.config.on_event.is_some() {
+            self.emit(Event::Retry {
+                attempt: budget.failures(),
+                max_attempts: self.config.max_attempts,
+                wait,
+                reason: e.to_string(),
+            });
+        }
     }
 
     fn upload_loop(&mut self, callback: &mut ProgressFn<'_>) -> Result<(), Error> {
@@ -409,6 +449,7 @@ impl Session {
         let total = self.source.len();
         let mut progress = Progress::new(callback, total);
         let mut budget = Budget::new(&self.config);
+        let mut pacer = Pacer::new(self.config.max_send_rate, self.config.send_buffer);
         if !progress.update(self.confirmed) {
             self.cancel.cancelled.store(true, Ordering::SeqCst);
         }
@@ -426,6 +467,7 @@ impl Session {
                         if off > before {
                             budget.progressed();
                         }
+                        self.emit(Event::Resume { offset: off, total });
                     }
                     Err(e) => {
                         self.recover(&mut budget, e, "cannot get the session's offset from Graph")?;
@@ -444,6 +486,7 @@ impl Session {
                     pos: start,
                     end: total,
                     progress: &mut progress,
+                    pacer: &mut pacer,
                     cancelled: &self.cancel.cancelled,
                 };
                 let answer = self.graph.upload(&self.id, start, total - start, &mut body);
@@ -458,6 +501,7 @@ impl Session {
                     self.confirmed = total;
                     self.confirmed_max = total;
                     self.stale = false;
+                    self.asked = true;
                     self.handle = Some(h);
                     progress.finish();
                     return Ok(());
@@ -529,9 +573,11 @@ impl Session {
         if verdict.action == Action::Reauthenticate {
             return self.refresh_token(budget, e, context);
         }
-        let wait = budget
-            .next_wait(&verdict, e.wait_hint())
-            .map_err(|why| to_error(e, verdict.status, context, &why))?;
+        let wait = match budget.next_wait(&verdict, e.wait_hint()) {
+            Ok(wait) => wait,
+            Err(why) => return Err(to_error(e, verdict.status, context, &why, &self.id)),
+        };
+        self.retrying(budget, wait, &e);
         // Sleep in short slices so that a cancel is seen at once.
         let deadline = Instant::now() + wait;
         while Instant::now() < deadline {
@@ -553,7 +599,7 @@ impl Session {
     ) -> Result<(), Error> {
         let verdict = classify(&e);
         let Some(refresh) = self.config.token_refresh.clone() else {
-            return Err(to_error(e, Status::Auth, context, verdict.rule));
+            return Err(to_error(e, Status::Auth, context, verdict.rule, &self.id));
         };
         if !budget.count() {
             return Err(to_error(
@@ -561,6 +607,7 @@ impl Session {
                 Status::Auth,
                 context,
                 "token refused again after refreshes; gave up (max_attempts)",
+                &self.id,
             ));
         }
         match refresh() {
@@ -577,6 +624,7 @@ impl Session {
                 Status::Auth,
                 context,
                 "token refused (code 190) and the token callback gave no new token",
+                &self.id,
             )),
         }
     }
@@ -611,23 +659,27 @@ impl Session {
         }
         self.confirmed = off;
         self.confirmed_max = off;
+        self.asked = true;
         self.sent_max = self.sent_max.max(off);
         Ok(())
     }
 }
 
 /// The public error for a request error: what failed, what the server said, the
-/// rule that decided, and what to do next.
-fn to_error(e: RequestError, status: Status, context: &str, rule: &str) -> Error {
+/// rule that decided, and what to do next (resuming `session_id`, when there is one).
+fn to_error(e: RequestError, status: Status, context: &str, rule: &str, session_id: &str) -> Error {
     let http_status = e.http_status();
+    let then = if session_id.is_empty() {
+        "try again".to_string()
+    } else {
+        format!("resume session {session_id}")
+    };
     let advice = match status {
-        Status::Auth => "get a new access token, then resume the session with its id",
-        Status::Throttled => "Graph is throttling this app: wait, then resume the session",
-        Status::Network | Status::Timeout => {
-            "check the network, then resume the session with its id"
-        }
-        Status::Protocol => "the server's answer is outside the Resumable Upload API",
-        _ => "",
+        Status::Auth => format!("get a new access token, then {then}"),
+        Status::Throttled => format!("Graph is throttling this app: wait, then {then}"),
+        Status::Network | Status::Timeout => format!("check the network, then {then}"),
+        Status::Protocol => "the server's answer is outside the Resumable Upload API".into(),
+        _ => String::new(),
     };
     let (graph, detail) = match e {
         RequestError::Graph { error, .. } => {
@@ -660,7 +712,7 @@ fn to_error(e: RequestError, status: Status, context: &str, rule: &str) -> Error
     }
     if !advice.is_empty() {
         message.push_str("; ");
-        message.push_str(advice);
+        message.push_str(&advice);
     }
     Error {
         status,
@@ -676,6 +728,7 @@ struct BodyReader<'s, 'p> {
     pos: u64,
     end: u64,
     progress: &'s mut Progress<'p>,
+    pacer: &'s mut Pacer,
     cancelled: &'s AtomicBool,
 }
 
@@ -689,6 +742,10 @@ impl Read for BodyReader<'_, '_> {
         }
         crate::panic_point("source");
         let want = buf.len().min((self.end - self.pos) as usize);
+        let want = self
+            .pacer
+            .take(want, self.cancelled)
+            .ok_or_else(|| io::Error::other(SourceFailure("cancelled".into())))?;
         let n = self
             .source
             .read_at(&mut buf[..want], self.pos)

@@ -74,13 +74,58 @@ fn strings_are_copied_so_the_caller_may_free_them_at_once() {
     unsafe { fbup_free(session) };
 }
 
+/// Where the 0.1.0 layout of `fbup_config` ends: after `proxy`, its last field.
+const V1_SIZE: usize = std::mem::offset_of!(fbup_config, proxy) + std::mem::size_of::<*const u8>();
+
+extern "C" fn cancel_after_ten_seconds(user: *mut c_void, _done: u64, _total: u64) -> i32 {
+    let started = unsafe { &*(user as *const Instant) };
+    i32::from(started.elapsed() > Duration::from_secs(10))
+}
+
+#[test]
+fn a_caller_built_with_the_first_layout_keeps_working() {
+    // The 0.1.0 layout exactly, followed by bytes that would read as max_send_rate = 1
+    // (one byte a second) if fbup read past struct_size.
+    #[repr(C)]
+    struct V1Caller {
+        cfg: fbup_config,
+    }
+    let emu = Emulator::start(Default::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(&dir, "a.png", 300_000);
+    let s = strings(&emu);
+    let mut caller = V1Caller { cfg: config(&s) };
+    caller.cfg.struct_size = V1_SIZE as u32;
+    caller.cfg.send_buffer_bytes = 4096;
+    caller.cfg.max_send_rate = 1;
+    let mut session = ptr::null_mut();
+    let st = unsafe { fbup_create_session(&caller.cfg, path.as_ptr(), &mut session) };
+    assert_eq!(st, FBUP_OK, "{}", errmsg(session));
+    let started = Instant::now();
+    let st = unsafe {
+        fbup_upload(
+            session,
+            Some(cancel_after_ten_seconds),
+            &started as *const Instant as *mut c_void,
+        )
+    };
+    assert_eq!(
+        st,
+        FBUP_OK,
+        "the limit past struct_size was read: {}",
+        errmsg(session)
+    );
+    assert_eq!(emu.sessions()[0].file_offset, 300_000);
+    unsafe { fbup_free(session) };
+}
+
 #[test]
 fn a_short_struct_size_is_refused_and_a_longer_one_read_in_part() {
     let emu = Emulator::start(Default::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = write_file(&dir, "a.png", 10);
     let s = strings(&emu);
-    for size in [0u32, 4, std::mem::size_of::<fbup_config>() as u32 - 4] {
+    for size in [0u32, 4, V1_SIZE as u32 - 4] {
         let mut cfg = config(&s);
         cfg.struct_size = size;
         let mut session = ptr::null_mut();

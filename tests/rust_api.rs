@@ -328,3 +328,150 @@ fn upload_after_success_is_a_state_error() {
     );
     assert_eq!(s.offset().unwrap(), 10);
 }
+
+#[test]
+fn max_send_rate_holds_the_average_and_never_bursts_past_one_buffer() {
+    let fx = Fixture::new();
+    let (path, bytes) = fx.file("limited.mp4", 3_000_000);
+    let mut config = fx.config();
+    let rate = 1_000_000u64;
+    config.max_send_rate = rate;
+    config.send_buffer = 64 * 1024;
+    let mut s = Session::create(&config, &path).unwrap();
+    let started = Instant::now();
+    let mut worst_excess = i64::MIN;
+    s.upload(&mut |done, _| {
+        // Bytes handed to the network may run ahead of the rate by one send buffer.
+        let allowed = (rate as f64 * started.elapsed().as_secs_f64()) as i64;
+        worst_excess = worst_excess.max(done as i64 - allowed);
+        true
+    })
+    .unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    let average = bytes.len() as f64 / secs;
+    eprintln!(
+        "limit {rate} B/s: average {average:.0} B/s over {secs:.2} s; worst burst {worst_excess} B"
+    );
+    assert!(
+        average <= rate as f64 * 1.10 && average >= rate as f64 * 0.80,
+        "average {average:.0} B/s for a limit of {rate}"
+    );
+    assert!(
+        worst_excess <= config.send_buffer as i64,
+        "{worst_excess} bytes past the limit"
+    );
+    let info = fx.emu.session(s.id()).unwrap();
+    assert_eq!(info.sha256.as_deref(), Some(sha(&bytes).as_str()));
+}
+
+#[test]
+fn a_limited_upload_cancels_within_a_second() {
+    let fx = Fixture::new();
+    let (path, _) = fx.file("slow.mp4", 2_000_000);
+    let mut config = fx.config();
+    config.max_send_rate = 10_000;
+    let mut s = Session::create(&config, &path).unwrap();
+    let cancel = s.cancel_handle();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        let at = Instant::now();
+        cancel.cancel();
+        at
+    });
+    let mut calls = 0;
+    let e = s
+        .upload(&mut |_, _| {
+            calls += 1;
+            true
+        })
+        .unwrap_err();
+    let cancelled_at = canceller.join().unwrap();
+    assert_eq!(e.status, Status::Cancelled, "{}", e.message);
+    assert!(
+        cancelled_at.elapsed() < Duration::from_secs(1),
+        "returned {:?} after the cancel",
+        cancelled_at.elapsed()
+    );
+    assert!(
+        calls >= 2,
+        "progress kept coming while limited: {calls} calls"
+    );
+}
+
+#[test]
+fn retries_and_resumes_are_reported_as_events() {
+    let fx = Fixture::new();
+    fx.emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::CutAt { offset: 1_000_000 },
+    ));
+    let (path, bytes) = fx.file("events.mp4", 3_000_000);
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut config = fx.config();
+    let seen = events.clone();
+    config.on_event = Some(std::sync::Arc::new(move |e: &fbup::Event| {
+        seen.lock().unwrap().push(e.clone())
+    }));
+    let mut s = Session::create(&config, &path).unwrap();
+    s.upload(&mut no_progress()).unwrap();
+    let events = events.lock().unwrap();
+    let retry = events
+        .iter()
+        .find_map(|e| match e {
+            fbup::Event::Retry {
+                attempt,
+                max_attempts,
+                reason,
+                ..
+            } => Some((*attempt, *max_attempts, reason.clone())),
+            _ => None,
+        })
+        .expect("a retry event");
+    assert_eq!((retry.0, retry.1), (1, 8), "{retry:?}");
+    assert!(
+        retry.2.contains("127.0.0.1:"),
+        "the reason names where: {}",
+        retry.2
+    );
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            fbup::Event::Resume { offset, total } if *offset >= 1_000_000 && *total == 3_000_000
+        )),
+        "{events:?}"
+    );
+    let info = fx.emu.session(s.id()).unwrap();
+    assert_eq!(info.sha256.as_deref(), Some(sha(&bytes).as_str()));
+}
+
+#[test]
+fn nothing_listening_names_the_host_and_port_and_gives_no_resume_advice() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.png");
+    std::fs::write(&path, b"png").unwrap();
+    let mut config = Config::new("1234", TOKEN);
+    config.graph_url = format!("http://127.0.0.1:{port}");
+    config.max_attempts = 2;
+    config.retry_base = Duration::from_millis(1);
+    let e = Session::create(&config, &path).unwrap_err();
+    assert_eq!(e.status, Status::Network);
+    let m = &e.message;
+    assert!(m.contains(&format!("127.0.0.1:{port}")), "{m}");
+    assert!(m.contains("refused"), "{m}");
+    assert!(!m.contains("Graph refused"), "{m}");
+    assert!(!m.contains("resume"), "no session to resume: {m}");
+    assert_eq!(m.matches("network error:").count(), 0, "{m}");
+}
+
+#[test]
+fn a_directory_is_called_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("clips");
+    std::fs::create_dir(&sub).unwrap();
+    let e = Session::create(&Config::new("1234", TOKEN), &sub).unwrap_err();
+    assert_eq!(e.status, Status::Argument);
+    assert!(e.message.contains("is a directory"), "{}", e.message);
+}

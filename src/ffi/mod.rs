@@ -119,6 +119,11 @@ pub struct fbup_config {
     /// The proxy URL, e.g. "http://proxy:3128"; NULL reads `HTTPS_PROXY`, `ALL_PROXY`
     /// and `NO_PROXY` from the environment.
     pub proxy: *const c_char,
+    /// The most bytes per second sent to Graph, like curl's `--limit-rate`: over any
+    /// stretch of time no more than this rate, plus one send buffer, goes out. 0 (the
+    /// default) is no limit. Progress and `fbup_cancel` stay prompt while limited.
+    /// Added in 0.1 after `proxy`: a caller built without it gets no limit.
+    pub max_send_rate: u64,
 }
 
 /// Asked for a new access token: write it, NUL-terminated, into `buf` (at most
@@ -316,8 +321,11 @@ unsafe fn required_arg(p: *const c_char, name: &str) -> Result<String, Error> {
         .ok_or_else(|| Error::new(Status::Argument, format!("{name} is NULL; it is required")))
 }
 
-/// The size of the first version of `fbup_config`: the least a caller may pass.
-const CONFIG_V1_SIZE: usize = std::mem::size_of::<fbup_config>();
+/// The size of the first released layout of `fbup_config` (it ended with `proxy`): the
+/// least a caller may pass, forever. Fields appended later take their defaults when a
+/// caller's struct ends before them.
+const CONFIG_V1_SIZE: usize =
+    std::mem::offset_of!(fbup_config, proxy) + std::mem::size_of::<*const c_char>();
 
 fn config_defaults() -> fbup_config {
     let d = Config::new("", "");
@@ -343,6 +351,7 @@ fn config_defaults() -> fbup_config {
         allow_insecure_http: 0,
         ca_file: std::ptr::null(),
         proxy: std::ptr::null(),
+        max_send_rate: 0,
     }
 }
 
@@ -443,6 +452,7 @@ unsafe fn read_config(cfg: *const fbup_config) -> Result<Config, Error> {
     config.ca_file = string_arg(c.ca_file, "ca_file")?.map(Into::into);
     config.proxy = string_arg(c.proxy, "proxy")?;
     config.allow_insecure_http = c.allow_insecure_http != 0;
+    config.max_send_rate = c.max_send_rate;
     let ms = |v: u32, default: Duration| {
         if v == 0 {
             default
