@@ -1,5 +1,8 @@
 # Builds and installs libfbup like any C library:
-#   make                      cargo build --release
+#   make                      cargo build --release, then the libfbup.so.MAJOR link
+#                             beside target/release/libfbup.so, so that programs linked
+#                             with -Ltarget/release -lfbup run with
+#                             LD_LIBRARY_PATH=target/release
 #   make install PREFIX=/usr/local [DESTDIR=...]
 #   make uninstall PREFIX=/usr/local
 # installs libfbup.so.VERSION (SONAME libfbup.so.MAJOR) with its two links,
@@ -20,8 +23,11 @@ MAJOR := $(word 1,$(subst ., ,$(VERSION)))
 
 all: build
 
+# The library records its SONAME (libfbup.so.MAJOR), and the dynamic loader looks
+# for that name at run time: cargo leaves only libfbup.so, so the link is made here.
 build:
 	$(CARGO) build --release --lib
+	ln -sf libfbup.so "$(BUILD_DIR)/libfbup.so.$(MAJOR)"
 
 install: build install-files
 

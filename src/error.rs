@@ -62,6 +62,26 @@ impl Status {
         self.describe_c().to_str().unwrap_or("")
     }
 
+    /// A short stable name for scripts (`"ok"`, `"argument"`, `"file"`, `"network"`,
+    /// `"timeout"`, `"auth"`, `"graph"`, `"throttled"`, `"protocol"`, `"cancelled"`,
+    /// `"state"`, `"internal"`): the C constant's name without `FBUP_E_`, in lower case.
+    pub fn key(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Argument => "argument",
+            Status::File => "file",
+            Status::Network => "network",
+            Status::Timeout => "timeout",
+            Status::Auth => "auth",
+            Status::Graph => "graph",
+            Status::Throttled => "throttled",
+            Status::Protocol => "protocol",
+            Status::Cancelled => "cancelled",
+            Status::State => "state",
+            Status::Internal => "internal",
+        }
+    }
+
     /// [`Status::describe`] as a C string, for the C API.
     pub(crate) fn describe_c(self) -> &'static CStr {
         match self {
@@ -150,5 +170,18 @@ mod tests {
         }
         assert_eq!(Status::from_code(12), None);
         assert_eq!(Status::from_code(-1), None);
+    }
+
+    #[test]
+    fn keys_are_the_c_constants_names() {
+        let header = include_str!(concat!(env!("OUT_DIR"), "/fbup.h"));
+        for s in Status::ALL {
+            let name = match s {
+                Status::Ok => "FBUP_OK".to_string(),
+                _ => format!("FBUP_E_{}", s.key().to_ascii_uppercase()),
+            };
+            let line = format!("#define {name} {}\n", s as i32);
+            assert!(header.contains(&line), "the header lacks {line:?}");
+        }
     }
 }

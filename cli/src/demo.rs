@@ -8,7 +8,7 @@ use fbup::{Config, Session, Status};
 use fbup_emulator::{Emulator, Fault, FaultRule, RequestKind};
 use sha2::{Digest, Sha256};
 
-use crate::upload::Display;
+use crate::progress::Display;
 use crate::Failure;
 
 fn fail(status: Status, what: &str, e: impl std::fmt::Display) -> Failure {
@@ -59,20 +59,22 @@ pub(crate) fn run(size_mib: u64) -> Result<(), Failure> {
     ));
     println!("the emulator will cut the connection at 40% ({cut} bytes)");
 
+    let display = Display::new(false, 1, len as u64);
+    let progress = display.file("demo.png", len as u64);
     let mut config = Config::new("1234567890", "EAAdemo-token");
     config.graph_url = emu.url().to_string();
+    config.on_event = Some(progress.events());
     let started = Instant::now();
     let mut session =
         Session::create(&config, &path).map_err(|e| Failure::from_status(e.status, e.message))?;
-    println!("upload session: {}", session.id());
+    display.line(&format!("upload session: {}", session.id()));
 
-    let display = Display::new(false);
-    let mut progress = display.file("demo.png");
     let result = session.upload(&mut |done, total| {
         progress.update(done, total);
         true
     });
-    progress.finish(if result.is_ok() { "done" } else { "failed" });
+    progress.finish(result.is_ok());
+    drop(display);
     let handle = result
         .map_err(|e| Failure::from_status(e.status, e.message))?
         .to_string();

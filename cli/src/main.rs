@@ -1,12 +1,13 @@
 //! `fbup`: resumable uploads to the Meta Graph API from any script.
 
 mod demo;
+mod progress;
 mod upload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use fbup::{Config, Status};
 
 const EXIT_CODES: &str = "\
@@ -21,7 +22,7 @@ Exit codes:
   16  a Graph error that retrying cannot fix
   17  throttled by Graph, retries spent
   18  an answer outside the protocol
-  19  cancelled; the session stays resumable
+  19  cancelled (Ctrl-C, SIGTERM); the session stays resumable
   20  another process is uploading the same file
   21  internal error in fbup
 With several files, the first failure's code.
@@ -58,7 +59,7 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// List the pending uploads in the resume journal.
+    /// List the pending uploads in the resume journal, with what Graph holds of each.
     Sessions {
         /// Remove entries older than a session's lifetime.
         #[arg(long)]
@@ -66,7 +67,21 @@ enum Command {
         /// The journal's folder (default: $XDG_STATE_HOME/fbup).
         #[arg(long, value_name = "DIR", env = "FBUP_STATE_DIR")]
         state_dir: Option<PathBuf>,
+        /// Print one JSON object per entry.
+        #[arg(long)]
+        json: bool,
+        /// Read the access token from this file (default: $FBUP_ACCESS_TOKEN); without
+        /// a token, what Graph holds is not asked.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
     },
+    /// Print a shell completion script: `fbup completions bash > /etc/bash_completion.d/fbup`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `fbup man > fbup.1`.
+    Man,
     /// Run the Graph emulator (same flags as fbup-emulator).
     Emulate(fbup_emulator::cli::Args),
     /// Upload a sample file to an in-process emulator, with a cut and a resume.
@@ -101,6 +116,22 @@ struct Common {
     /// Bytes read from the file and sent at a time (default 65536).
     #[arg(long, value_name = "BYTES", env = "FBUP_SEND_BUFFER")]
     send_buffer: Option<usize>,
+    /// Send at most RATE bytes per second, with curl's units: 500K, 10M, 1G (powers of
+    /// 1024) or plain bytes.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    limit_rate: Option<u64>,
+    /// Attempts in a row without progress before giving up (default 8).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    retries: Option<u32>,
+    /// Seconds without progress before giving up (default 900).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    retry_max_time: Option<std::time::Duration>,
+    /// Seconds a TCP connect may take (default 30).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    connect_timeout: Option<std::time::Duration>,
+    /// Seconds without a byte moving before an attempt fails and is retried (default 60).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    stall_timeout: Option<std::time::Duration>,
     /// Print nothing on stderr but errors.
     #[arg(long, short)]
     quiet: bool,
@@ -120,8 +151,8 @@ struct UploadArgs {
     /// The file name Graph is told (default: the file's base name; one file only).
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
-    /// How many files to upload at once.
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    /// How many files to upload at once (1 or more).
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = parse_jobs)]
     jobs: usize,
     /// Do not use the resume journal: always start new sessions.
     #[arg(long)]
@@ -131,6 +162,77 @@ struct UploadArgs {
     state_dir: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
+}
+
+/// `--limit-rate`: curl's spelling, a number with an optional K, M, G or T (powers of
+/// 1024, either case); `1.5M` is allowed.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, unit) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&s[..i], c.to_ascii_uppercase()),
+        _ => (s, 'B'),
+    };
+    let shift = match unit {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        'T' => 40,
+        _ => return Err(format!("unknown unit '{unit}': use K, M, G or T")),
+    };
+    let n: f64 = digits
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n > 0.0)
+        .ok_or_else(|| format!("'{s}' is not a rate: write e.g. 500K, 10M or 1G"))?;
+    let bytes = n * (1u64 << shift) as f64;
+    if bytes < 1.0 || bytes > u64::MAX as f64 {
+        return Err(format!("'{s}' is out of range"));
+    }
+    Ok(bytes as u64)
+}
+
+/// Seconds, as a whole or decimal number.
+fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n > 0.0 && *n < 4_000_000.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("'{s}' is not a number of seconds above 0"))
+}
+
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{s}': --jobs takes a whole number from 1")),
+    }
+}
+
+/// The library's messages speak of config fields; the command's speak of its flags.
+pub(crate) fn cli_words(message: &str) -> String {
+    let mut m = message.to_string();
+    for (from, to) in [
+        (", or set allow_insecure_http", ""),
+        ("set file_type to one of", "pass --type with one of"),
+        (
+            "exactly as fbup_session_id returned it",
+            "exactly as Graph gave it",
+        ),
+        ("file_type", "--type"),
+        ("file_name", "--name"),
+        ("graph_url", "--graph-url"),
+        ("api_version", "--api-version"),
+        ("ca_file", "--ca-file"),
+        ("send_buffer", "--send-buffer"),
+        ("max_attempts", "--retries"),
+        ("max_retry_ms", "--retry-max-time"),
+        ("app_id", "--app-id"),
+        ("access_token", "the access token"),
+    ] {
+        m = m.replace(from, to);
+    }
+    m
 }
 
 /// A failure of the command, with the exit code it maps to.
@@ -197,6 +299,19 @@ fn base_config(common: &Common) -> Result<Config, Failure> {
     if let Some(n) = common.send_buffer {
         config.send_buffer = n;
     }
+    config.max_send_rate = common.limit_rate.unwrap_or(0);
+    if let Some(n) = common.retries {
+        config.max_attempts = n;
+    }
+    if let Some(d) = common.retry_max_time {
+        config.max_retry = d;
+    }
+    if let Some(d) = common.connect_timeout {
+        config.connect_timeout = d;
+    }
+    if let Some(d) = common.stall_timeout {
+        config.stall_timeout = d;
+    }
     Ok(config)
 }
 
@@ -215,7 +330,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             if !args.no_resume {
                 config.state_dir = args.state_dir.clone().or_else(default_state_dir);
             }
-            upload::upload_files(&config, &args.files, args.jobs.max(1), &args.common)
+            upload::upload_files(&config, &args.files, args.jobs, &args.common)
         }
         Command::Resume {
             session_id,
@@ -228,7 +343,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Offset { session_id, common } => {
             let config = base_config(&common)?;
             let off = fbup::session_offset(&config, &session_id)
-                .map_err(|e| Failure::from_status(e.status, e.message))?;
+                .map_err(|e| Failure::from_status(e.status, cli_words(&e.message)))?;
             if common.json {
                 println!(
                     "{}",
@@ -239,29 +354,22 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Sessions { prune, state_dir } => {
-            let dir = state_dir.or_else(default_state_dir).ok_or_else(|| {
-                Failure::from_status(Status::Argument, "no journal folder: pass --state-dir")
-            })?;
-            if prune {
-                println!("pruned {} entries", fbup::journal::prune(&dir));
-            }
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            for e in fbup::journal::list(&dir) {
-                println!(
-                    "{}\t{}\t{} bytes\t{} s old{}",
-                    e.session_id,
-                    e.file_path.display(),
-                    e.file_size,
-                    now.saturating_sub(e.created_unix),
-                    if e.in_use { "\tin use" } else { "" }
-                );
-            }
+        Command::Sessions {
+            prune,
+            state_dir,
+            json,
+            token_file,
+        } => sessions(state_dir, prune, json, token_file),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "fbup", &mut std::io::stdout());
             Ok(())
         }
+        Command::Man => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map_err(|e| Failure {
+                code: 1,
+                message: format!("cannot write the manual page: {e}"),
+            }),
         Command::Emulate(args) => {
             let code = fbup_emulator::cli::run(args);
             if code == ExitCode::SUCCESS {
@@ -277,13 +385,87 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
+/// `fbup sessions`: the journal's entries, with what Graph holds of each when a token
+/// is at hand.
+fn sessions(
+    state_dir: Option<PathBuf>,
+    prune: bool,
+    json: bool,
+    token_file: Option<PathBuf>,
+) -> Result<(), Failure> {
+    let dir = state_dir.or_else(default_state_dir).ok_or_else(|| {
+        Failure::from_status(Status::Argument, "no journal folder: pass --state-dir")
+    })?;
+    if prune {
+        eprintln!("fbup: pruned {} entries", fbup::journal::prune(&dir));
+    }
+    let token = match token_file {
+        Some(p) => std::fs::read_to_string(&p)
+            .map(|t| t.trim().to_string())
+            .map_err(|e| {
+                Failure::from_status(
+                    Status::Argument,
+                    format!("cannot read the token file '{}': {e}", p.display()),
+                )
+            })?,
+        None => std::env::var("FBUP_ACCESS_TOKEN").unwrap_or_default(),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let entries = fbup::journal::list(&dir);
+    if entries.is_empty() {
+        eprintln!("fbup: no pending uploads in {}", dir.display());
+    }
+    for e in entries {
+        let held = (!token.is_empty()).then(|| {
+            let mut c = Config::new(e.app_id.clone(), token.clone());
+            c.graph_url = e.graph_url.clone();
+            c.api_version = e.api_version.clone();
+            c.max_attempts = 1;
+            fbup::session_offset(&c, &e.session_id).map_err(|err| cli_words(&err.message))
+        });
+        let age = now.saturating_sub(e.created_unix);
+        if json {
+            let mut o = serde_json::json!({
+                "session_id": e.session_id,
+                "file": e.file_path.display().to_string(),
+                "file_length": e.file_size,
+                "age_secs": age,
+                "in_use": e.in_use,
+            });
+            match &held {
+                Some(Ok(off)) => o["file_offset"] = (*off).into(),
+                Some(Err(m)) => o["offset_error"] = m.as_str().into(),
+                None => {}
+            }
+            println!("{o}");
+        } else {
+            let held = match &held {
+                Some(Ok(off)) => format!("{off} of {} bytes held by Graph", e.file_size),
+                Some(Err(m)) => format!("{} bytes; Graph not reached: {m}", e.file_size),
+                None => format!("{} bytes (set FBUP_ACCESS_TOKEN to ask Graph)", e.file_size),
+            };
+            println!(
+                "{}\t{}\t{held}\t{age} s old{}",
+                e.session_id,
+                e.file_path.display(),
+                if e.in_use { "\tin use" } else { "" }
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    upload::handle_signals();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             if !f.message.is_empty() {
-                eprintln!("fbup: {}", f.message);
+                eprintln!("fbup: {}", cli_words(&f.message));
             }
             ExitCode::from(f.code)
         }

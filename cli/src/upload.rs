@@ -1,102 +1,40 @@
-//! `fbup upload` and `fbup resume`: run uploads, show their progress, print handles.
+//! `fbup upload` and `fbup resume`: check the files, run the uploads, show their
+//! progress, print each result as its file finishes, and cancel cleanly on Ctrl-C.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use fbup::{Config, Session};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use fbup::{CancelHandle, Config, Session, Status};
 
-use crate::{exit_code, Common, Failure};
+use crate::progress::Display;
+use crate::{cli_words, exit_code, Common, Failure};
 
-/// How progress is shown on stderr.
-pub(crate) enum Display {
-    /// A bar per file (stderr is a terminal).
-    Bars(MultiProgress),
-    /// Plain lines at every tenth of a file (stderr is a file or a pipe).
-    Lines,
-    /// Nothing (`--quiet`).
-    Quiet,
-}
+/// Set by the first Ctrl-C or SIGTERM.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-impl Display {
-    pub(crate) fn new(quiet: bool) -> Display {
-        if quiet {
-            Display::Quiet
-        } else if std::io::stderr().is_terminal() {
-            Display::Bars(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
-        } else {
-            Display::Lines
+/// The uploads running now, cancelled by a signal.
+static RUNNING: Mutex<Vec<CancelHandle>> = Mutex::new(Vec::new());
+
+/// Ctrl-C and SIGTERM cancel the running uploads (they then report what Graph holds
+/// and exit 19); a second one ends the process at once. A signal that arrives while a
+/// session is still being created ends the process after a few seconds if the create
+/// does not return by then.
+pub(crate) fn handle_signals() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            eprintln!("\nfbup: interrupted again; stopping now");
+            std::process::exit(exit_code(Status::Cancelled).into());
         }
-    }
-
-    /// The progress of one file.
-    pub(crate) fn file(&self, name: &str) -> FileProgress {
-        let bar = match self {
-            Display::Bars(multi) => {
-                let bar = multi.add(ProgressBar::new(0));
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{prefix:20!} [{bar:30}] {bytes:>10}/{total_bytes:10} {bytes_per_sec:>12} {msg}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                );
-                bar.set_prefix(name.to_string());
-                Some(bar)
-            }
-            _ => None,
-        };
-        FileProgress {
-            name: name.to_string(),
-            bar,
-            lines: matches!(self, Display::Lines),
-            next_tenth: 0,
+        for h in RUNNING.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            h.cancel();
         }
-    }
-}
-
-/// One file's progress display.
-pub(crate) struct FileProgress {
-    name: String,
-    bar: Option<ProgressBar>,
-    lines: bool,
-    next_tenth: u64,
-}
-
-impl FileProgress {
-    pub(crate) fn update(&mut self, done: u64, total: u64) {
-        if let Some(bar) = &self.bar {
-            bar.set_length(total);
-            bar.set_position(done);
-        } else if self.lines && total > 0 {
-            let tenth = done * 10 / total;
-            if tenth >= self.next_tenth {
-                eprintln!(
-                    "fbup: {}: {}% ({done} of {total} bytes)",
-                    self.name,
-                    tenth * 10
-                );
-                self.next_tenth = tenth + 1;
-            }
-        }
-    }
-
-    pub(crate) fn note(&self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.set_message(text.to_string()),
-            None if self.lines => eprintln!("fbup: {}: {text}", self.name),
-            None => {}
-        }
-    }
-
-    pub(crate) fn finish(&self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.finish_with_message(text.to_string()),
-            None => self.note(text),
-        }
-    }
+        std::thread::spawn(|| {
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            eprintln!("\nfbup: cancelled before Graph answered; nothing to resume");
+            std::process::exit(exit_code(Status::Cancelled).into());
+        });
+    });
 }
 
 /// What came of one file.
@@ -106,39 +44,72 @@ struct Outcome {
     result: Result<String, fbup::Error>,
 }
 
-fn upload_one(config: &Config, path: &Path, display: &Display) -> Outcome {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string());
-    let mut progress = display.file(&name);
-    let mut session = match Session::create(config, path) {
-        Ok(s) => s,
-        Err(e) => {
-            progress.finish("failed");
-            return Outcome {
-                file: path.to_path_buf(),
-                session_id: None,
-                result: Err(e),
-            };
+/// Checks every file before any upload starts: each must be a regular, non-empty file
+/// of a known type, and none may be given twice. Returns their sizes.
+fn check_files(files: &[PathBuf], file_type: Option<&str>) -> Result<Vec<u64>, Failure> {
+    let mut problems: Vec<Failure> = Vec::new();
+    let mut sizes = Vec::new();
+    let mut seen: Vec<(PathBuf, &Path)> = Vec::new();
+    for path in files {
+        let shown = path.display();
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => problems.push(
+                Failure::from_status(Status::File, format!("{shown}: no such file")),
+            ),
+            Err(e) => problems.push(Failure::from_status(
+                Status::File,
+                format!("{shown}: cannot look at it: {e}"),
+            )),
+            Ok(m) if m.is_dir() => problems.push(Failure::from_status(
+                Status::Argument,
+                format!("{shown}: is a directory; give the files inside it"),
+            )),
+            Ok(m) if !m.is_file() => problems.push(Failure::from_status(
+                Status::Argument,
+                format!("{shown}: not a regular file (a device, FIFO or socket)"),
+            )),
+            Ok(m) if m.len() == 0 => problems.push(Failure::from_status(
+                Status::Argument,
+                format!("{shown}: is empty; Graph accepts only files of one byte or more"),
+            )),
+            Ok(m) => {
+                if file_type.is_none() && fbup::file_type_from_extension(path).is_none() {
+                    problems.push(Failure::from_status(
+                        Status::Argument,
+                        format!(
+                            "{shown}: cannot tell the file type from its extension; name it \
+                             .pdf, .jpg, .jpeg, .png or .mp4, or pass --type with one of {}",
+                            fbup::FILE_TYPES.join(", ")
+                        ),
+                    ));
+                }
+                let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                if let Some((_, first)) = seen.iter().find(|(r, _)| *r == real) {
+                    return Err(Failure {
+                        code: 2,
+                        message: format!(
+                            "{} and {shown} are the same file; give each file once",
+                            first.display()
+                        ),
+                    });
+                }
+                seen.push((real, path));
+                sizes.push(m.len());
+            }
         }
-    };
-    run_session(&mut session, path, &mut progress)
-}
-
-fn run_session(session: &mut Session, path: &Path, progress: &mut FileProgress) -> Outcome {
-    let id = session.id().to_string();
-    let result = session
-        .upload(&mut |done, total| {
-            progress.update(done, total);
-            true
-        })
-        .map(str::to_string);
-    progress.finish(if result.is_ok() { "done" } else { "failed" });
-    Outcome {
-        file: path.to_path_buf(),
-        session_id: Some(id),
-        result,
+    }
+    match problems.len() {
+        0 => Ok(sizes),
+        1 => Err(problems.remove(0)),
+        _ => {
+            let code = problems[0].code;
+            let message = problems
+                .into_iter()
+                .map(|p| p.message)
+                .collect::<Vec<_>>()
+                .join("\nfbup: ");
+            Err(Failure { code, message })
+        }
     }
 }
 
@@ -148,47 +119,135 @@ fn one_line(handle: &str) -> String {
     handle.replace('\n', "\\n")
 }
 
-/// Prints the outcomes in the order the files were given; returns the first failure.
-fn report(outcomes: Vec<Outcome>, several: bool, json: bool) -> Result<(), Failure> {
-    let mut first_failure = None;
-    for o in outcomes {
-        let mut object = serde_json::json!({
-            "file": o.file.display().to_string(),
-            "session_id": o.session_id,
-        });
-        match &o.result {
-            Ok(handle) if json => object["handle"] = handle.as_str().into(),
-            Ok(handle) if several => println!("{}\t{}", o.file.display(), one_line(handle)),
-            Ok(handle) => println!("{}", one_line(handle)),
-            Err(e) => {
-                eprintln!("fbup: {}: {}", o.file.display(), e.message);
-                object["error"] = e.message.as_str().into();
-                object["status"] = e.status.describe().into();
-                object["exit_code"] = exit_code(e.status).into();
-                first_failure.get_or_insert(Failure {
-                    code: exit_code(e.status),
-                    message: String::new(),
-                });
-            }
-        }
-        if json {
-            println!("{object}");
-        }
-    }
-    first_failure.map_or(Ok(()), Err)
+/// What the command says when a file's upload was cancelled: what Graph holds (asked
+/// now) and how to go on.
+fn cancelled_message(session: &mut Session, path: &Path, journal: bool) -> String {
+    let held = match session.offset() {
+        Ok(off) => format!("Graph holds {off} of {} bytes", session.len()),
+        Err(_) => "Graph could not be asked how many bytes it holds".to_string(),
+    };
+    let how = if journal {
+        "run the same command again to resume".to_string()
+    } else {
+        format!(
+            "resume with: fbup resume '{}' {}",
+            session.id(),
+            path.display()
+        )
+    };
+    format!("cancelled; {held}; {how}")
 }
 
-/// `fbup upload FILE...`: `jobs` files at a time, each in its own session.
+/// Runs one session to its end, with the file's progress and events.
+fn run_session(
+    session: &mut Session,
+    path: &Path,
+    progress: crate::progress::FileProgress<'_>,
+    journal: bool,
+) -> Outcome {
+    let id = session.id().to_string();
+    let cancel = session.cancel_handle();
+    RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(cancel.clone());
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        cancel.cancel();
+    }
+    let mut result = session
+        .upload(&mut |done, total| {
+            progress.update(done, total);
+            true
+        })
+        .map(str::to_string);
+    progress.finish(result.is_ok());
+    if let Err(e) = &mut result {
+        if e.status == Status::Cancelled {
+            e.message = cancelled_message(session, path, journal);
+        }
+    }
+    Outcome {
+        file: path.to_path_buf(),
+        session_id: Some(id),
+        result,
+    }
+}
+
+fn upload_one(
+    config: &Config,
+    path: &Path,
+    size: u64,
+    display: &Display,
+    journal: bool,
+) -> Outcome {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let progress = display.file(&name, size);
+    let mut config = config.clone();
+    config.on_event = Some(progress.events());
+    let mut session = match Session::create(&config, path) {
+        Ok(s) => s,
+        Err(e) => {
+            progress.finish(false);
+            return Outcome {
+                file: path.to_path_buf(),
+                session_id: None,
+                result: Err(e),
+            };
+        }
+    };
+    run_session(&mut session, path, progress, journal)
+}
+
+/// Prints one outcome as its file finishes; returns its exit code.
+fn report(o: &Outcome, several: bool, json: bool, display: &Display) -> u8 {
+    let mut object = serde_json::json!({
+        "file": o.file.display().to_string(),
+        "session_id": o.session_id,
+    });
+    let code = match &o.result {
+        Ok(handle) => {
+            if json {
+                object["handle"] = handle.as_str().into();
+            } else if several {
+                display.stdout(&format!("{}\t{}", o.file.display(), one_line(handle)));
+            } else {
+                display.stdout(&one_line(handle));
+            }
+            0
+        }
+        Err(e) => {
+            let message = cli_words(&e.message);
+            display.error(&format!("fbup: {}: {message}", o.file.display()));
+            object["error"] = message.into();
+            object["status"] = e.status.key().into();
+            object["exit_code"] = exit_code(e.status).into();
+            exit_code(e.status)
+        }
+    };
+    if json {
+        display.stdout(&object.to_string());
+    }
+    code
+}
+
+/// `fbup upload FILE...`: `jobs` files at a time, each in its own session; each
+/// result is printed when its file finishes, and the first failure (in the order the
+/// files were given) decides the exit code.
 pub(crate) fn upload_files(
     config: &Config,
     files: &[PathBuf],
     jobs: usize,
     common: &Common,
 ) -> Result<(), Failure> {
-    let display = Display::new(common.quiet);
+    let sizes = check_files(files, config.file_type.as_deref())?;
+    let display = Display::new(common.quiet, files.len(), sizes.iter().sum());
+    let journal = config.state_dir.is_some();
     let next = AtomicUsize::new(0);
-    let outcomes: Mutex<Vec<Option<Outcome>>> =
-        Mutex::new((0..files.len()).map(|_| None).collect());
+    let codes: Mutex<Vec<u8>> = Mutex::new(vec![0; files.len()]);
+    let several = files.len() > 1;
     std::thread::scope(|scope| {
         for _ in 0..jobs.min(files.len()) {
             scope.spawn(|| loop {
@@ -196,21 +255,32 @@ pub(crate) fn upload_files(
                 let Some(path) = files.get(i) else {
                     break;
                 };
-                let outcome = upload_one(config, path, &display);
-                outcomes.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(outcome);
+                let outcome = if INTERRUPTED.load(Ordering::SeqCst) {
+                    Outcome {
+                        file: path.clone(),
+                        session_id: None,
+                        result: Err(fbup::Error::new(
+                            Status::Cancelled,
+                            "cancelled before its upload started",
+                        )),
+                    }
+                } else {
+                    upload_one(config, path, sizes[i], &display, journal)
+                };
+                let code = report(&outcome, several, common.json, &display);
+                codes.lock().unwrap_or_else(|e| e.into_inner())[i] = code;
             });
         }
     });
-    if let Display::Bars(multi) = &display {
-        let _ = multi.clear();
+    drop(display);
+    let codes = codes.into_inner().unwrap_or_else(|e| e.into_inner());
+    match codes.into_iter().find(|c| *c != 0) {
+        Some(code) => Err(Failure {
+            code,
+            message: String::new(),
+        }),
+        None => Ok(()),
     }
-    let outcomes = outcomes
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .flatten()
-        .collect();
-    report(outcomes, files.len() > 1, common.json)
 }
 
 /// `fbup resume SESSION_ID FILE`.
@@ -220,18 +290,28 @@ pub(crate) fn resume(
     file: &Path,
     common: &Common,
 ) -> Result<(), Failure> {
-    let display = Display::new(common.quiet);
-    let mut progress = display.file(&file.display().to_string());
-    let outcome = match Session::resume(config, file, session_id) {
-        Ok(mut s) => {
-            progress.note(&format!("resuming from byte {}", s.confirmed_offset()));
-            run_session(&mut s, file, &mut progress)
+    let sizes = check_files(&[file.to_path_buf()], config.file_type.as_deref())?;
+    let display = Display::new(common.quiet, 1, sizes[0]);
+    let name = file.display().to_string();
+    let progress = display.file(&name, sizes[0]);
+    let mut config = config.clone();
+    config.on_event = Some(progress.events());
+    let outcome = match Session::resume(&config, file, session_id) {
+        Ok(mut s) => run_session(&mut s, file, progress, true),
+        Err(e) => {
+            progress.finish(false);
+            Outcome {
+                file: file.to_path_buf(),
+                session_id: Some(session_id.to_string()),
+                result: Err(e),
+            }
         }
-        Err(e) => Outcome {
-            file: file.to_path_buf(),
-            session_id: Some(session_id.to_string()),
-            result: Err(e),
-        },
     };
-    report(vec![outcome], false, common.json)
+    match report(&outcome, false, common.json, &display) {
+        0 => Ok(()),
+        code => Err(Failure {
+            code,
+            message: String::new(),
+        }),
+    }
 }

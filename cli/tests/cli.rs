@@ -99,9 +99,13 @@ fn several_files_print_in_order_and_json_keeps_newlines() {
     assert!(out.stderr.is_empty(), "--quiet prints nothing");
     let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
     assert_eq!(lines.len(), 3);
-    for (line, path) in lines.iter().zip([&a, &b, &c]) {
-        let (file, handle) = line.split_once('\t').unwrap();
-        assert_eq!(file, p(path));
+    // Each line comes when its file finishes, so in any order.
+    for path in [&a, &b, &c] {
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(&format!("{}\t", p(path))))
+            .unwrap();
+        let (_, handle) = line.split_once('\t').unwrap();
         let real = fx
             .emu
             .sessions()
@@ -112,7 +116,8 @@ fn several_files_print_in_order_and_json_keeps_newlines() {
             .unwrap();
         assert_eq!(handle.replace("\\n", "\n"), real);
     }
-    assert!(lines[1].contains("\\n"), "video handles are several");
+    let video = lines.iter().find(|l| l.starts_with(p(&b))).unwrap();
+    assert!(video.contains("\\n"), "video handles are several");
 
     let out = fx.run(&["upload", "--json", "--no-resume", "--quiet", p(&b)]);
     let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
@@ -201,6 +206,16 @@ fn kill_9_mid_upload_then_the_same_command_resumes_the_same_session() {
 
     let listed = fx.run(&["sessions"]);
     assert!(stdout(&listed).contains(&id), "{}", stdout(&listed));
+    let held = fx.emu.sessions()[0].file_offset;
+    assert!(
+        stdout(&listed).contains(&format!("{held} of {len} bytes held by Graph")),
+        "{}",
+        stdout(&listed)
+    );
+    let listed = fx.run(&["sessions", "--json"]);
+    let entry: serde_json::Value = serde_json::from_str(stdout(&listed).trim()).unwrap();
+    assert_eq!(entry["session_id"], id.as_str());
+    assert_eq!(entry["file_offset"], held);
 
     let out = fx.run(&["upload", "--quiet", p(&path)]);
     assert!(
@@ -218,10 +233,11 @@ fn kill_9_mid_upload_then_the_same_command_resumes_the_same_session() {
         "{} bytes received for {len}",
         s.bytes_received_total
     );
-    assert_eq!(
-        stdout(&fx.run(&["sessions"])),
-        "",
-        "forgotten once complete"
+    let listed = fx.run(&["sessions"]);
+    assert_eq!(stdout(&listed), "", "forgotten once complete");
+    assert!(
+        String::from_utf8_lossy(&listed.stderr).contains("no pending uploads"),
+        "an empty journal says so"
     );
 }
 
@@ -251,4 +267,295 @@ fn offset_and_resume_commands() {
     );
     assert_eq!(fx.emu.sessions()[0].sha256.as_deref(), Some(sum.as_str()));
     assert_eq!(stdout(&fx.run(&["offset", &id])), "2000000\n");
+}
+
+/// Runs `fbup` with its stderr on a pseudo-terminal, as a person at a terminal sees it;
+/// returns the exit code and the screen's text with the escape sequences removed.
+fn run_in_terminal(mut cmd: Command) -> (Option<i32>, String) {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two descriptors; the other arguments may be NULL.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty");
+    // SAFETY: both descriptors were just opened and are owned here alone.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(slave.try_clone().unwrap()))
+        .env("TERM", "xterm")
+        .spawn()
+        .unwrap();
+    drop(slave);
+    drop(cmd);
+    let reader = std::thread::spawn(move || {
+        let mut f = std::fs::File::from(master);
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 8192];
+        // EIO once the child's side is closed ends the screen.
+        while let Ok(n) = f.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            raw.extend_from_slice(&buf[..n]);
+        }
+        raw
+    });
+    let status = child.wait().unwrap();
+    let raw = reader.join().unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let mut screen = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters final-letter
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                while let Some(c) = chars.next() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+                screen.push('\n');
+            }
+        } else if c == '\r' {
+            screen.push('\n');
+        } else {
+            screen.push(c);
+        }
+    }
+    (status.code(), screen)
+}
+
+/// The rates a screen shows (`4.51 MiB/s`), in bytes per second.
+fn rates_shown(screen: &str) -> Vec<f64> {
+    let words: Vec<&str> = screen.split_whitespace().collect();
+    let mut rates = Vec::new();
+    for pair in words.windows(2) {
+        let scale = match pair[1] {
+            "B/s" => 1.0,
+            "KiB/s" => 1024.0,
+            "MiB/s" => 1024.0 * 1024.0,
+            "GiB/s" => 1024.0 * 1024.0 * 1024.0,
+            _ => continue,
+        };
+        if let Ok(n) = pair[0].trim_start_matches('(').parse::<f64>() {
+            rates.push(n * scale);
+        }
+    }
+    rates
+}
+
+#[test]
+fn a_terminal_shows_the_retry_the_resume_and_a_sane_rate() {
+    let fx = fx();
+    let len = 12 * 1024 * 1024;
+    let (path, sum) = fx.file("cut.mp4", len);
+    // A first run is cut at half the file and gives up (--retries 1): Graph holds half.
+    fx.emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::CutAt {
+            offset: len as u64 / 2,
+        },
+    ));
+    let out = fx.run(&["upload", "--retries", "1", p(&path)]);
+    assert_eq!(
+        out.status.code(),
+        Some(13),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let held = fx.emu.sessions()[0].file_offset;
+    assert!(held >= len as u64 / 2);
+    // The second run, at a terminal, resumes from there, meets one more cut, and is
+    // held to 4 MiB/s: the bytes Graph held before must not count in its rate.
+    fx.emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::Cut {
+            after_bytes: 2 * 1024 * 1024,
+        },
+    ));
+    let mut cmd = fx.fbup();
+    cmd.args(["upload", "--limit-rate", "4M", p(&path)]);
+    let (code, screen) = run_in_terminal(cmd);
+    eprintln!("--- the terminal showed (escapes removed, one redraw a line):\n{screen}");
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(screen.contains("resuming at"), "the resume is shown");
+    assert!(screen.contains("retry 1/8 in"), "the retry is shown");
+    assert!(
+        screen.contains("already held by Graph"),
+        "the summary says what was held"
+    );
+    let rates = rates_shown(&screen);
+    assert!(rates.len() >= 5, "the rate is shown: {rates:?}");
+    let top = rates.iter().copied().fold(0.0, f64::max);
+    assert!(
+        top <= 4.0 * 1024.0 * 1024.0 * 1.5,
+        "a rate of {top:.0} B/s was shown for a 4 MiB/s limit"
+    );
+    let s = &fx.emu.sessions()[0];
+    assert_eq!(s.sha256.as_deref(), Some(sum.as_str()));
+}
+
+#[test]
+fn sigint_cancels_says_what_graph_holds_and_the_same_command_resumes() {
+    let fx = fx();
+    let len = 8 * 1024 * 1024;
+    let (path, sum) = fx.file("int.mp4", len);
+    fx.emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::Stall {
+            after_bytes: 3 * 1024 * 1024,
+            millis: 60_000,
+            then: AfterStall::Close,
+        },
+    ));
+    let mut child = fx
+        .fbup()
+        .args(["upload", p(&path)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fx.emu.sessions().first().map_or(0, |s| s.file_offset) < 3 * 1024 * 1024 {
+        assert!(
+            Instant::now() < deadline,
+            "the upload never reached the stall"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Instant::now();
+    // SAFETY: a plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(19), "{err}");
+    assert!(took < Duration::from_secs(3), "exit {took:?} after SIGINT");
+    let held = fx.emu.sessions()[0].file_offset;
+    assert!(
+        err.contains(&format!("Graph holds {held} of {len} bytes")),
+        "{err}"
+    );
+    assert!(
+        err.contains("run the same command again to resume"),
+        "{err}"
+    );
+
+    let out = fx.run(&["upload", "--quiet", p(&path)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sessions = fx.emu.sessions();
+    assert_eq!(sessions.len(), 1, "the same session was resumed");
+    assert_eq!(sessions[0].sha256.as_deref(), Some(sum.as_str()));
+}
+
+#[test]
+fn files_are_checked_before_any_upload() {
+    let fx = fx();
+    let (ok, _) = fx.file("ok.png", 1000);
+    let dir = fx.dir.path().join("folder.png");
+    std::fs::create_dir(&dir).unwrap();
+    let out = fx.run(&["upload", p(&ok), p(&dir)]);
+    assert_eq!(out.status.code(), Some(11));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is a directory"), "{err}");
+    assert!(fx.emu.sessions().is_empty(), "nothing was uploaded");
+
+    let same = fx.dir.path().join(".").join("ok.png");
+    let out = fx.run(&["upload", p(&ok), p(&same)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("same file"));
+
+    let out = fx.run(&["upload", "--jobs", "0", p(&ok)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(fx.emu.sessions().is_empty(), "nothing was uploaded");
+
+    let out = fx.run(&["upload", "--json", "--type", "image/gif", p(&ok)]);
+    assert_eq!(out.status.code(), Some(11));
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(json["status"], "argument");
+    let message = json["error"].as_str().unwrap();
+    assert!(message.contains("--type image/gif"), "{message}");
+    assert!(!message.contains("file_type"), "{message}");
+}
+
+#[test]
+fn nothing_listening_is_said_at_once_and_in_the_clis_words() {
+    let fx = fx();
+    let (ok, _) = fx.file("ok.png", 1000);
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let out = fx
+        .fbup()
+        .env("FBUP_GRAPH_URL", format!("http://127.0.0.1:{port}"))
+        .args(["upload", "--retries", "3", p(&ok)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(13));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let retries = err.lines().filter(|l| l.contains("; retry ")).count();
+    assert_eq!(retries, 2, "one line per retry: {err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("refused"), "{err}");
+    assert!(!err.contains("Graph refused"), "{err}");
+    assert!(
+        !err.contains("resume"),
+        "no session, no resume advice: {err}"
+    );
+    assert!(err.contains("--retries"), "{err}");
+}
+
+#[test]
+fn limit_rate_takes_curls_units_and_holds() {
+    let fx = fx();
+    let (path, sum) = fx.file("rate.mp4", 3 * 1024 * 1024);
+    let started = Instant::now();
+    let out = fx.run(&["upload", "--quiet", "--limit-rate", "1M", p(&path)]);
+    let secs = started.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("3 MiB at --limit-rate 1M took {secs:.2} s");
+    assert!(secs >= 2.5, "3 MiB at 1 MiB/s took {secs:.2} s");
+    assert_eq!(fx.emu.sessions()[0].sha256.as_deref(), Some(sum.as_str()));
+    for bad in ["0", "10X", "-5", "K"] {
+        let out = fx.run(&["upload", "--limit-rate", bad, p(&path)]);
+        assert_eq!(out.status.code(), Some(2), "--limit-rate {bad}");
+    }
+}
+
+#[test]
+fn completions_and_the_manual_page_come_from_the_same_definitions() {
+    let fx = fx();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = fx.run(&["completions", shell]);
+        assert!(out.status.success());
+        assert!(stdout(&out).contains("limit-rate"), "{shell}");
+    }
+    let out = fx.run(&["man"]);
+    assert!(out.status.success());
+    let page = stdout(&out);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH fbup"),
+        "{page}"
+    );
+    assert!(page.contains("completions"), "{page}");
 }

@@ -31,6 +31,11 @@ pub fn test_file(dir: &Path, name: &str, len: usize) -> (PathBuf, String) {
     (path, sha256_hex(&bytes))
 }
 
+/// True when `FBUP_REQUIRE_ALL=1`: a test that would skip for a missing tool fails.
+pub fn require_all() -> bool {
+    std::env::var("FBUP_REQUIRE_ALL").as_deref() == Ok("1")
+}
+
 /// True when `tool` runs (`tool arg` succeeds). Otherwise prints `SKIP: <tool> not found`
 /// and returns false, or fails when `FBUP_REQUIRE_ALL=1`.
 pub fn have(tool: &str, arg: &str) -> bool {
@@ -39,10 +44,7 @@ pub fn have(tool: &str, arg: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        assert!(
-            std::env::var("FBUP_REQUIRE_ALL").as_deref() != Ok("1"),
-            "{tool} not found and FBUP_REQUIRE_ALL=1"
-        );
+        assert!(!require_all(), "{tool} not found and FBUP_REQUIRE_ALL=1");
         eprintln!("SKIP: {tool} not found");
     }
     found

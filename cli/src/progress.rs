@@ -1,0 +1,414 @@
+//! What `fbup` shows on stderr while files upload: a bar per file (and one for all of
+//! them) on a terminal, plain lines otherwise, nothing with `--quiet`. Retries and
+//! resumes are shown as they happen; the rate counts only this run's bytes and decays
+//! while nothing moves.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fbup::{Event, EventFn};
+use indicatif::ProgressStyle;
+use indicatif::{HumanBytes, HumanCount, MultiProgress, ProgressBar, ProgressDrawTarget};
+
+/// A retry or resume note stays beside the figures at least this long, and until
+/// bytes move again.
+const NOTE_LIFE: Duration = Duration::from_secs(5);
+
+/// `7s`, `2m05s`, `1h02m`.
+fn short_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The shown rate follows the measured one with this time constant.
+const RATE_SMOOTHING: Duration = Duration::from_secs(2);
+
+/// How progress is shown.
+enum Mode {
+    /// Bars (stderr is a terminal).
+    Bars(MultiProgress),
+    /// Plain lines at every tenth of a file (stderr is a file or a pipe).
+    Lines,
+    /// Nothing but errors (`--quiet`).
+    Quiet,
+}
+
+/// The display of one command: its files and, with several, their total.
+pub(crate) struct Display {
+    mode: Mode,
+    overall: Option<Overall>,
+}
+
+/// The bar of all files together.
+struct Overall {
+    bar: ProgressBar,
+    files: u64,
+    finished: AtomicU64,
+}
+
+impl Display {
+    /// `total_bytes` of `files` files will be uploaded.
+    pub(crate) fn new(quiet: bool, files: usize, total_bytes: u64) -> Display {
+        let mode = if quiet {
+            Mode::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Mode::Bars(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+        } else {
+            Mode::Lines
+        };
+        let overall = match &mode {
+            Mode::Bars(multi) if files > 1 => {
+                let bar = multi.add(ProgressBar::new(total_bytes));
+                bar.set_style(style("{prefix:20!} [{bar:30.cyan}] {msg}"));
+                bar.set_prefix("all files");
+                Some(Overall {
+                    bar,
+                    files: files as u64,
+                    finished: AtomicU64::new(0),
+                })
+            }
+            _ => None,
+        };
+        let display = Display { mode, overall };
+        display.refresh_overall();
+        display
+    }
+
+    /// A line on stderr that stays above the bars.
+    pub(crate) fn line(&self, text: &str) {
+        match &self.mode {
+            Mode::Bars(multi) => {
+                if multi.println(text).is_err() {
+                    eprintln!("{text}");
+                }
+            }
+            Mode::Lines => eprintln!("{text}"),
+            Mode::Quiet => {}
+        }
+    }
+
+    /// Writes to stdout without tearing the bars.
+    pub(crate) fn stdout(&self, text: &str) {
+        match &self.mode {
+            Mode::Bars(multi) => multi.suspend(|| println!("{text}")),
+            _ => println!("{text}"),
+        }
+    }
+
+    /// An error line on stderr, shown even with `--quiet`.
+    pub(crate) fn error(&self, text: &str) {
+        match &self.mode {
+            Mode::Bars(multi) => multi.suspend(|| eprintln!("{text}")),
+            _ => eprintln!("{text}"),
+        }
+    }
+
+    fn refresh_overall(&self) {
+        if let Some(o) = &self.overall {
+            o.bar.set_message(format!(
+                "{}/{} files, {}/{}",
+                HumanCount(o.finished.load(Ordering::SeqCst)),
+                o.files,
+                HumanBytes(o.bar.position()),
+                HumanBytes(o.bar.length().unwrap_or(0))
+            ));
+        }
+    }
+
+    /// The progress of one file of `total` bytes.
+    pub(crate) fn file<'d>(&'d self, name: &str, total: u64) -> FileProgress<'d> {
+        let bar = match &self.mode {
+            Mode::Bars(multi) => {
+                let bar = match &self.overall {
+                    Some(o) => multi.insert_before(&o.bar, ProgressBar::new(total)),
+                    None => multi.add(ProgressBar::new(total)),
+                };
+                bar.set_style(style("{prefix:20!} [{bar:30}] {msg}"));
+                bar.set_prefix(name.to_string());
+                Some(bar)
+            }
+            _ => None,
+        };
+        let state = Arc::new(Mutex::new(FileState {
+            name: name.to_string(),
+            total,
+            started: Instant::now(),
+            first: None,
+            done: 0,
+            rate: 0.0,
+            rate_at: Instant::now(),
+            rate_done: None,
+            retries: 0,
+            note: String::new(),
+            note_at: None,
+            next_tenth: 0,
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        // Redraws the figures while nothing moves, so that the rate decays and the
+        // clock runs during a stall.
+        let ticker = bar.as_ref().map(|bar| {
+            let (bar, state, stop) = (bar.clone(), state.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(250));
+                    let msg = lock(&state).figures();
+                    bar.set_message(msg);
+                }
+            })
+        });
+        FileProgress {
+            display: self,
+            bar,
+            state,
+            stop,
+            ticker,
+        }
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+fn lock(state: &Mutex<FileState>) -> std::sync::MutexGuard<'_, FileState> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct FileState {
+    name: String,
+    total: u64,
+    started: Instant,
+    /// The first figure of this run: what Graph already held.
+    first: Option<u64>,
+    done: u64,
+    /// Bytes per second, averaged with exponential decay, so that it falls while
+    /// nothing moves; it starts from this run's first figure, never from what Graph
+    /// already held.
+    rate: f64,
+    /// When the rate was last brought up to date, and `done` then.
+    rate_at: Instant,
+    rate_done: Option<u64>,
+    retries: u32,
+    /// The latest retry or resume, shown beside the figures for a while.
+    note: String,
+    note_at: Option<Instant>,
+    next_tenth: u64,
+}
+
+impl FileState {
+    /// Brings the rate up to date: the bytes since the last look over the time since,
+    /// blended in with a time constant of [`RATE_SMOOTHING`].
+    fn tick(&mut self) {
+        let now = Instant::now();
+        let Some(before) = self.rate_done else {
+            return;
+        };
+        let dt = now.duration_since(self.rate_at).as_secs_f64();
+        if dt < 0.1 {
+            return;
+        }
+        let now_rate = (self.done - before) as f64 / dt;
+        let first = self.rate == 0.0 && now_rate > 0.0;
+        let alpha = 1.0 - (-dt / RATE_SMOOTHING.as_secs_f64()).exp();
+        self.rate = if first {
+            now_rate
+        } else {
+            self.rate + alpha * (now_rate - self.rate)
+        };
+        self.rate_at = now;
+        self.rate_done = Some(self.done);
+    }
+
+    fn record(&mut self, done: u64) {
+        self.first.get_or_insert(done);
+        self.done = done;
+        if self.rate_done.is_none() {
+            self.rate_done = Some(done);
+            self.rate_at = Instant::now();
+        }
+        self.tick();
+    }
+
+    /// `12.0 MiB/48.0 MiB  8.1 MiB/s  3s  ETA 4s  note`
+    fn figures(&mut self) -> String {
+        self.tick();
+        let rate = self.rate;
+        let eta = if rate >= 1.0 {
+            short_duration(Duration::from_secs_f64(
+                (self.total - self.done) as f64 / rate,
+            ))
+        } else {
+            "?".into()
+        };
+        let mut s = format!(
+            "{}/{} {}/s {} ETA {eta}",
+            HumanBytes(self.done),
+            HumanBytes(self.total),
+            HumanBytes(rate as u64),
+            short_duration(self.started.elapsed())
+        );
+        if !self.note.is_empty() {
+            s.push_str("  ");
+            s.push_str(&self.note);
+        }
+        s
+    }
+
+    /// `48.0 MiB in 2.1 s (22.9 MiB/s), 1 retry`: this run's bytes only.
+    fn summary(&self) -> String {
+        let secs = self.started.elapsed().as_secs_f64();
+        let sent = self.done - self.first.unwrap_or(0);
+        let mut s = format!(
+            "{} in {secs:.1} s ({}/s)",
+            HumanBytes(sent),
+            HumanBytes((sent as f64 / secs.max(0.001)) as u64)
+        );
+        if let Some(held) = self.first.filter(|f| *f > 0) {
+            s.push_str(&format!(", {} already held by Graph", HumanBytes(held)));
+        }
+        match self.retries {
+            0 => {}
+            1 => s.push_str(", 1 retry"),
+            n => s.push_str(&format!(", {n} retries")),
+        }
+        s
+    }
+}
+
+/// One file's progress display.
+pub(crate) struct FileProgress<'d> {
+    display: &'d Display,
+    bar: Option<ProgressBar>,
+    state: Arc<Mutex<FileState>>,
+    stop: Arc<AtomicBool>,
+    ticker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FileProgress<'_> {
+    /// The progress callback's figures.
+    pub(crate) fn update(&self, done: u64, total: u64) {
+        let mut st = lock(&self.state);
+        let before = st.done;
+        st.total = total;
+        st.record(done);
+        // Bytes move again: an old retry or resume note has been seen.
+        if done > before && st.note_at.is_some_and(|t| t.elapsed() > NOTE_LIFE) {
+            st.note.clear();
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+            bar.set_position(done);
+            bar.set_message(st.figures());
+            if let Some(o) = &self.display.overall {
+                // The first figure is what Graph already held: it counts too.
+                o.bar.inc(done.saturating_sub(before));
+                self.display.refresh_overall();
+            }
+        } else if matches!(self.display.mode, Mode::Lines) && total > 0 {
+            let tenth = done * 10 / total;
+            if tenth >= st.next_tenth {
+                let figures = st.figures();
+                eprintln!("fbup: {}: {}% ({figures})", st.name, tenth * 10);
+                st.next_tenth = tenth + 1;
+            }
+        }
+    }
+
+    /// Shows retries and resumes as they happen: `on_event` for this file's config.
+    pub(crate) fn events(&self) -> EventFn {
+        let state = self.state.clone();
+        let bar = self.bar.clone();
+        let printer = match &self.display.mode {
+            Mode::Bars(multi) => Some(multi.clone()),
+            _ => None,
+        };
+        let quiet = matches!(self.display.mode, Mode::Quiet);
+        Arc::new(move |event: &Event| {
+            let mut st = lock(&state);
+            let text = match event {
+                Event::Retry {
+                    attempt,
+                    max_attempts,
+                    wait,
+                    reason,
+                } => {
+                    st.retries += 1;
+                    format!(
+                        "{reason}; retry {attempt}/{max_attempts} in {:.1} s",
+                        wait.as_secs_f64()
+                    )
+                }
+                Event::Resume { offset, total } => {
+                    if *offset == 0 && st.retries == 0 {
+                        return;
+                    }
+                    format!(
+                        "resuming at {} of {}",
+                        HumanBytes(*offset),
+                        HumanBytes(*total)
+                    )
+                }
+                _ => return,
+            };
+            st.note = text.clone();
+            st.note_at = Some(Instant::now());
+            let line = format!("fbup: {}: {text}", st.name);
+            if let Some(bar) = &bar {
+                bar.set_message(st.figures());
+            }
+            drop(st);
+            match &printer {
+                Some(multi) => {
+                    let _ = multi.println(&line);
+                }
+                None if !quiet => eprintln!("{line}"),
+                None => {}
+            }
+        })
+    }
+
+    /// The file is done (or failed): the bar goes, a summary line stays on success.
+    pub(crate) fn finish(self, ok: bool) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.ticker {
+            let _ = t.join();
+        }
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        let st = lock(&self.state);
+        if let Some(o) = &self.display.overall {
+            o.finished.fetch_add(1, Ordering::SeqCst);
+            if !ok {
+                // Its bytes will not come: take them out of the total.
+                let left = st.total.saturating_sub(st.done);
+                o.bar
+                    .set_length(o.bar.length().unwrap_or(0).saturating_sub(left));
+            }
+            self.display.refresh_overall();
+        }
+        if ok {
+            self.display
+                .line(&format!("fbup: {}: done, {}", st.name, st.summary()));
+        }
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        if let Some(o) = &self.overall {
+            o.bar.finish_and_clear();
+        }
+        if let Mode::Bars(multi) = &self.mode {
+            let _ = multi.clear();
+        }
+    }
+}
