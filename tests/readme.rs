@@ -15,7 +15,8 @@
 //! A block of `text` is sample output. Any other block without one of these marks fails
 //! the test, so a new example cannot go untested by accident.
 //!
-//! The blocks run with `HOME` in a scratch folder (so `make install PREFIX=$HOME/.local`
+//! The blocks of one README run as one terminal session would: what a block exports
+//! stays set for the blocks after it. They run with `HOME` in a scratch folder (so `make install PREFIX=$HOME/.local`
 //! installs there), sample files (`video.mp4`, `clip.mp4`, `photo1.jpg`, `photo2.jpg`)
 //! in each README's folder, and `SESSION_ID` set to a session created for `video.mp4`.
 
@@ -200,8 +201,15 @@ fn user_command(program: &str, cwd: &Path, env: &BTreeMap<String, String>) -> Co
     cmd
 }
 
-fn run_block(block: &Block, cwd: &Path, env: &BTreeMap<String, String>) {
-    let script = format!("set -eu -o pipefail\n{}", block.body);
+/// Runs a block as the next command sequence of one terminal session: the variables
+/// that earlier blocks of the same README exported (kept in `exports`) are set again,
+/// and its own are kept for the blocks after it.
+fn run_block(block: &Block, cwd: &Path, env: &BTreeMap<String, String>, exports: &Path) {
+    let script = format!(
+        "[ -f '{0}' ] && . '{0}'\nset -eu -o pipefail\n{1}\nexport -p > '{0}'\n",
+        exports.display(),
+        block.body
+    );
     let started = Instant::now();
     let out = user_command("bash", cwd, env)
         .arg("-c")
@@ -228,10 +236,14 @@ fn run_block(block: &Block, cwd: &Path, env: &BTreeMap<String, String>) {
 
 /// Runs a server block until it says where it listens, then stops it and all its
 /// children.
-fn serve_block(block: &Block, cwd: &Path, env: &BTreeMap<String, String>) {
+fn serve_block(block: &Block, cwd: &Path, env: &BTreeMap<String, String>, exports: &Path) {
     let mut child = user_command("bash", cwd, env)
         .arg("-c")
-        .arg(format!("set -eu\n{}", block.body))
+        .arg(format!(
+            "[ -f '{0}' ] && . '{0}'\nset -eu\n{1}",
+            exports.display(),
+            block.body
+        ))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -342,8 +354,9 @@ fn every_readme_block_runs_as_written_on_a_fresh_copy() {
     .collect();
 
     let mut ran = 0;
-    for (readme, blocks) in &all {
+    for (n, (readme, blocks)) in all.iter().enumerate() {
         let dir = copy.join(readme.parent().unwrap());
+        let exports = scratch.path().join(format!("exports-{n}.sh"));
         for block in blocks {
             match &block.action {
                 Action::Sample => {}
@@ -365,9 +378,9 @@ fn every_readme_block_runs_as_written_on_a_fresh_copy() {
                         continue;
                     }
                     if block.action == Action::Run {
-                        run_block(block, &dir, &env);
+                        run_block(block, &dir, &env, &exports);
                     } else {
-                        serve_block(block, &dir, &env);
+                        serve_block(block, &dir, &env, &exports);
                     }
                     ran += 1;
                 }

@@ -374,6 +374,26 @@ fn main() {
         std::fs::remove_file(&file).ok();
     }
     resume(&targets[0], &fbup_bin, dir.path(), big_mib);
+    limit_rate(&targets[0], &fbup_bin, dir.path());
+}
+
+/// `--limit-rate` over a few seconds: the measured rate against the limit.
+fn limit_rate(t: &Target, fbup_bin: &Path, dir: &Path) {
+    let mib = 24;
+    let limit_mib = 8;
+    let file = make_file(dir, mib);
+    let mut cmd = t.fbup(fbup_bin, &file);
+    cmd.args(["--limit-rate", &format!("{limit_mib}M")]);
+    let sample = measure(&mut cmd).expect("fbup upload --limit-rate");
+    let measured = (mib << 20) as f64 / sample.secs;
+    let limit = (limit_mib << 20) as f64;
+    println!(
+        "limit-rate: {limit_mib} MiB/s asked for {mib} MiB; {:.2} MiB/s measured over {:.2} s \
+         ({:+.1}% of the limit, the whole command included)",
+        measured / (1u64 << 20) as f64,
+        sample.secs,
+        (measured / limit - 1.0) * 100.0
+    );
 }
 
 /// A cut at 50% with the default policy: bytes re-sent below the server's offset, and

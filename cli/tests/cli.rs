@@ -320,7 +320,7 @@ fn run_in_terminal(mut cmd: Command) -> (Option<i32>, String) {
             // CSI: ESC [ parameters final-letter
             if chars.peek() == Some(&'[') {
                 chars.next();
-                while let Some(c) = chars.next() {
+                for c in chars.by_ref() {
                     if c.is_ascii_alphabetic() {
                         break;
                     }
@@ -419,7 +419,7 @@ fn sigint_cancels_says_what_graph_holds_and_the_same_command_resumes() {
             then: AfterStall::Close,
         },
     ));
-    let mut child = fx
+    let child = fx
         .fbup()
         .args(["upload", p(&path)])
         .stdout(Stdio::piped())
