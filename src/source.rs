@@ -103,6 +103,12 @@ impl FileSource {
     /// hold at least one byte.
     pub fn open(path: &Path) -> Result<FileSource, Error> {
         let shown = path.display();
+        if path.as_os_str().is_empty() {
+            return Err(Error::new(
+                Status::Argument,
+                "the file path is empty; pass the path of the file to upload",
+            ));
+        }
         let file_err = |m: String| Err(Error::new(Status::File, m));
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
