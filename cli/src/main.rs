@@ -266,6 +266,21 @@ fn default_state_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state/fbup"))
 }
 
+/// The access token: from `--token-file`, else `FBUP_ACCESS_TOKEN` ("" when neither).
+fn read_token(token_file: Option<&std::path::Path>) -> Result<String, Failure> {
+    match token_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|t| t.trim().to_string())
+            .map_err(|e| {
+                Failure::from_status(
+                    Status::Argument,
+                    format!("cannot read the token file '{}': {e}", path.display()),
+                )
+            }),
+        None => Ok(std::env::var("FBUP_ACCESS_TOKEN").unwrap_or_default()),
+    }
+}
+
 /// The config every Graph command starts from.
 fn base_config(common: &Common) -> Result<Config, Failure> {
     let app_id = common.app_id.clone().ok_or_else(|| {
@@ -274,17 +289,7 @@ fn base_config(common: &Common) -> Result<Config, Failure> {
             "no app id: pass --app-id or set FBUP_APP_ID",
         )
     })?;
-    let token = match &common.token_file {
-        Some(path) => std::fs::read_to_string(path)
-            .map(|t| t.trim().to_string())
-            .map_err(|e| {
-                Failure::from_status(
-                    Status::Argument,
-                    format!("cannot read the token file '{}': {e}", path.display()),
-                )
-            })?,
-        None => std::env::var("FBUP_ACCESS_TOKEN").unwrap_or_default(),
-    };
+    let token = read_token(common.token_file.as_deref())?;
     if token.is_empty() {
         return Err(Failure::from_status(
             Status::Argument,
@@ -318,6 +323,7 @@ fn base_config(common: &Common) -> Result<Config, Failure> {
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Upload(args) => {
+            upload::handle_signals();
             let mut config = base_config(&args.common)?;
             config.file_type = args.file_type.clone();
             if args.name.is_some() && args.files.len() > 1 {
@@ -337,6 +343,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             file,
             common,
         } => {
+            upload::handle_signals();
             let config = base_config(&common)?;
             upload::resume(&config, &session_id, &file, &common)
         }
@@ -399,17 +406,7 @@ fn sessions(
     if prune {
         eprintln!("fbup: pruned {} entries", fbup::journal::prune(&dir));
     }
-    let token = match token_file {
-        Some(p) => std::fs::read_to_string(&p)
-            .map(|t| t.trim().to_string())
-            .map_err(|e| {
-                Failure::from_status(
-                    Status::Argument,
-                    format!("cannot read the token file '{}': {e}", p.display()),
-                )
-            })?,
-        None => std::env::var("FBUP_ACCESS_TOKEN").unwrap_or_default(),
-    };
+    let token = read_token(token_file.as_deref())?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -460,7 +457,6 @@ fn sessions(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    upload::handle_signals();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
