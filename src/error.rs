@@ -183,5 +183,14 @@ mod tests {
             let line = format!("#define {name} {}\n", s as i32);
             assert!(header.contains(&line), "the header lacks {line:?}");
         }
+        let constants = header
+            .lines()
+            .filter(|l| l.starts_with("#define FBUP_E_") || l.starts_with("#define FBUP_OK "))
+            .count();
+        assert_eq!(
+            constants,
+            Status::ALL.len(),
+            "a C constant without a status"
+        );
     }
 }

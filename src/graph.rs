@@ -430,6 +430,11 @@ pub(crate) fn parse_upload_answer(
                 .as_str()
                 .filter(|h| !h.is_empty())
                 .ok_or_else(|| protocol(status, "Graph's handle 'h' is not a string"))?;
+            // The CLI writes a handle's newlines as `\n` on one line, which can be
+            // undone only if no backslash was there before.
+            if h.contains('\\') {
+                return Err(protocol(status, "Graph's handle holds a backslash"));
+            }
             if h.len() > MAX_HANDLE {
                 return Err(protocol(
                     status,
@@ -543,6 +548,17 @@ pub(crate) fn encode_query_value(v: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn handles_pass_through_but_never_hold_a_backslash() {
+        let video = "4::a:b\n4::c:d";
+        assert_eq!(
+            parse_upload_answer(200, &json!({ "h": video })).unwrap(),
+            UploadAnswer::Handle(video.into())
+        );
+        let e = parse_upload_answer(200, &json!({ "h": "4::a\\nb" })).unwrap_err();
+        assert!(e.to_string().contains("backslash"), "{e}");
+    }
 
     #[test]
     fn authorities_name_host_and_port() {

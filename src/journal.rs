@@ -4,7 +4,8 @@
 //!
 //! One entry per file identity (app id, Graph URL and version, canonical path, size,
 //! modification time, inode), written atomically (temporary file, fsync, rename), in a
-//! versioned JSON format, locked with `flock` while a session drives it so that two
+//! versioned JSON format, locked (an open-file-description lock on Linux, `flock`
+//! elsewhere) while a session drives it so that two
 //! processes never upload the same entry at once. Entries older than a session's
 //! lifetime are pruned.
 
@@ -117,8 +118,7 @@ impl Claim {
             .mode(0o600)
             .open(&lock)
             .map_err(|e| journal_error(dir, "cannot open a lock", e))?;
-        // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(lock_file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        if !try_lock(&lock_file) {
             return Err(Error::new(
                 Status::State,
                 format!(
@@ -236,12 +236,50 @@ pub fn list(dir: &Path) -> Vec<JournalEntry> {
     out
 }
 
+/// The whole-file write lock of an entry, on Linux an open-file-description lock
+/// (`F_OFD_SETLK`): held by the open file, released when it closes, and (unlike
+/// `flock`) testable with `F_OFD_GETLK` without taking it.
+#[cfg(target_os = "linux")]
+fn ofd_lock(f: &File, cmd: libc::c_int) -> Option<libc::flock> {
+    // SAFETY: a zeroed flock is a valid value; the fields that matter are set below.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as _;
+    fl.l_whence = libc::SEEK_SET as _;
+    // SAFETY: fcntl on a descriptor we own, with a flock it may write.
+    let rc = unsafe { libc::fcntl(f.as_raw_fd(), cmd, &mut fl) };
+    (rc == 0).then_some(fl)
+}
+
+/// Takes an entry's lock without waiting; false when another process holds it.
+fn try_lock(f: &File) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        ofd_lock(f, libc::F_OFD_SETLK).is_some()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // SAFETY: flock on a descriptor we own.
+        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+    }
+}
+
+/// True when a process holds the entry's lock. On Linux it only asks, so that listing
+/// the journal never makes an upload starting beside it fail.
 fn is_locked(lock: &Path) -> bool {
-    let Ok(f) = OpenOptions::new().write(true).open(lock) else {
+    let Ok(f) = OpenOptions::new().read(true).write(true).open(lock) else {
         return false;
     };
-    // SAFETY: flock on a descriptor we own; released when `f` closes.
-    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) != 0 }
+    #[cfg(target_os = "linux")]
+    {
+        ofd_lock(&f, libc::F_OFD_GETLK)
+            .is_some_and(|fl| fl.l_type != libc::F_UNLCK as libc::c_short)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // Elsewhere the test takes the lock for an instant (released when `f` closes).
+        // SAFETY: flock on a descriptor we own.
+        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) != 0 }
+    }
 }
 
 /// Removes entries older than [`SESSION_LIFETIME`], or of another format, that no
@@ -339,5 +377,39 @@ mod tests {
         std::fs::write(&entry, json.to_string()).unwrap();
         assert_eq!(prune(&j), 1);
         assert!(list(&j).is_empty());
+    }
+
+    #[test]
+    fn listing_the_journal_never_makes_an_upload_beside_it_fail() {
+        let (dir, file, id, config) = setup();
+        let j = dir.path().join("journal");
+        let claim = Claim::take(&config, &j, &file, &id).unwrap();
+        claim.record("upload:abc?sig=ARx", &config, 3).unwrap();
+        drop(claim);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let lister = {
+            let (j, stop) = (j.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut looks = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    looks += list(&j).len() as u64;
+                }
+                looks
+            })
+        };
+        let mut refused = 0;
+        for _ in 0..3000 {
+            match Claim::take(&config, &j, &file, &id) {
+                Ok(c) => drop(c),
+                Err(_) => refused += 1,
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let looks = lister.join().unwrap();
+        assert!(looks > 100, "the lister looked {looks} times");
+        assert_eq!(
+            refused, 0,
+            "{refused} of 3000 takes were refused while listing"
+        );
     }
 }

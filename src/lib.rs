@@ -96,9 +96,19 @@ pub mod fuzzing {
         Some(graph::Graph::new(&config, agent).session_url(id))
     }
 
-    /// The wait a throttling answer asks for, from its two headers.
+    /// The wait a throttling answer asks for, from its two headers, and what the retry
+    /// budget makes of it (the arithmetic that uses the hint must never overflow).
     pub fn wait_hint(retry_after: &str, business_usage: &str) -> Option<std::time::Duration> {
-        crate::retry::server_wait_hint(Some(retry_after), Some(business_usage))
+        let hint = crate::retry::server_wait_hint(Some(retry_after), Some(business_usage));
+        let config = crate::Config::new("1", "t");
+        let mut budget = crate::retry::Budget::new(&config);
+        let verdict = crate::retry::classify(&crate::graph::RequestError::Http {
+            http_status: 429,
+            snippet: String::new(),
+            wait_hint: hint,
+        });
+        let _ = budget.next_wait(&verdict, hint);
+        hint
     }
 }
 

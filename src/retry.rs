@@ -211,16 +211,19 @@ impl Budget {
                 v.rule, self.failures
             ));
         }
+        // A server may ask for any wait: none is taken past max_retry (and a wait that
+        // long ends the upload below), so no arithmetic on it can overflow.
+        let hint = hint.map(|h| h.min(self.max_retry.saturating_add(Duration::from_secs(1))));
         let wait = self
             .backoff
             .delay(self.failures - 1, v.action == Action::Throttle, hint);
         let spent = self.since_progress.elapsed();
-        if spent + wait > self.max_retry {
+        if spent.saturating_add(wait) > self.max_retry {
             return Err(format!(
                 "{}; gave up: the next try would come {:.1} s after the last progress, past \
                  max_retry_ms ({} ms){}",
                 v.rule,
-                (spent + wait).as_secs_f64(),
+                spent.saturating_add(wait).as_secs_f64(),
                 self.max_retry.as_millis(),
                 if hint.is_some() {
                     ", as the server asked to wait"
@@ -253,7 +256,7 @@ pub(crate) fn server_wait_hint(
                 .max()
         })
         .filter(|m| *m > 0)
-        .map(|m| Duration::from_secs(m * 60));
+        .map(|m| Duration::from_secs(m.saturating_mul(60)));
     match (retry_after, regain) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
@@ -280,6 +283,21 @@ mod tests {
     fn action(e: &RequestError) -> (Action, Status) {
         let v = classify(e);
         (v.action, v.status)
+    }
+
+    #[test]
+    fn any_server_wait_is_capped_and_never_overflows() {
+        let hint = server_wait_hint(Some("18446744073709551615"), None);
+        assert_eq!(hint, Some(Duration::from_secs(u64::MAX)));
+        let huge = r#"{"1":[{"estimated_time_to_regain_access":18446744073709551615}]}"#;
+        assert!(server_wait_hint(None, Some(huge)).is_some());
+        let mut config = crate::config::Config::new("1", "t");
+        config.max_retry = Duration::from_secs(60);
+        let mut budget = Budget::new(&config);
+        std::thread::sleep(Duration::from_millis(5));
+        let throttled = classify(&graph(400, 4, false));
+        let why = budget.next_wait(&throttled, hint).unwrap_err();
+        assert!(why.contains("max_retry_ms"), "{why}");
     }
 
     #[test]

@@ -181,20 +181,24 @@ impl Session {
             return Session::create_new(config, Box::new(source), &name, &file_type);
         };
         let claim = Claim::take(config, dir, path, &source.identity())?;
+        // One open file from here on: the identity the journal keys on is the file
+        // that is read.
+        let mut source: Box<dyn ByteSource> = Box::new(source);
         if let Some(id) = claim.recorded() {
-            let mut session = Session::with_id(config, Box::new(source), id, true)?;
+            let mut session = Session::with_id(config, source, id, true)?;
             match session.offset() {
                 Ok(_) => {
                     session.claim = Some(claim);
                     return Ok(session);
                 }
                 // Graph no longer knows the session: start a new one.
-                Err(e) if e.graph.as_ref().is_some_and(|g| g.code == 100) => {}
+                Err(e) if e.graph.as_ref().is_some_and(|g| g.code == 100) => {
+                    source = session.source;
+                }
                 Err(e) => return Err(e),
             }
         }
-        let source = FileSource::open(path)?;
-        let mut session = Session::create_new(config, Box::new(source), &name, &file_type)?;
+        let mut session = Session::create_new(config, source, &name, &file_type)?;
         claim.record(&session.id, config, session.len())?;
         session.claim = Some(claim);
         Ok(session)

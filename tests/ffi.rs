@@ -446,3 +446,22 @@ fn fbup_config_init_sized_never_writes_past_the_callers_struct() {
     assert_eq!(full.max_attempts, 8);
     unsafe { fbup_config_init_sized(ptr::null_mut(), 100) };
 }
+
+#[test]
+fn create_with_a_null_out_asks_graph_for_nothing() {
+    let emu = Emulator::start(Default::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(&dir, "a.png", 1000);
+    let s = strings(&emu);
+    let mut cfg = config(&s);
+    let state = CString::new(dir.path().join("journal").to_str().unwrap()).unwrap();
+    cfg.state_dir = state.as_ptr();
+    let st = unsafe { fbup_create_session(&cfg, path.as_ptr(), ptr::null_mut()) };
+    assert_eq!(st, FBUP_E_ARGUMENT);
+    assert!(emu.sessions().is_empty(), "a Graph session was created");
+    assert!(emu.requests().is_empty(), "a request reached Graph");
+    assert!(
+        !dir.path().join("journal").exists(),
+        "a journal entry was made"
+    );
+}

@@ -493,15 +493,16 @@ unsafe fn make_session(
     make: impl FnOnce() -> Result<Session, Error>,
 ) -> fbup_status {
     boundary(FBUP_E_INTERNAL, || {
+        // Nowhere to hand the session to: refuse before any request reaches Graph.
+        if out.is_null() {
+            return FBUP_E_ARGUMENT;
+        }
         let result = catch(make).unwrap_or_else(|p| {
             Err(Error::new(
                 Status::Internal,
                 format!("internal error in fbup (a bug, please report it): {p}"),
             ))
         });
-        if out.is_null() {
-            return FBUP_E_ARGUMENT;
-        }
         let status = match &result {
             Ok(_) => FBUP_OK,
             Err(e) => e.status as fbup_status,
@@ -881,6 +882,12 @@ mod tests {
             FBUP_E_STATE,
             FBUP_E_INTERNAL,
         ];
+        // Every status has its constant, and every constant its status.
+        assert_eq!(
+            Status::ALL.len(),
+            c.len(),
+            "a status without a C constant, or one too many"
+        );
         for (s, v) in Status::ALL.iter().zip(c) {
             assert_eq!(*s as i32, v);
         }
