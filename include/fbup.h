@@ -182,6 +182,47 @@ typedef int64_t (*fbup_read_fn)(void *user_data, uint64_t offset, uint8_t *buf, 
 typedef int32_t (*fbup_progress_fn)(void *user_data, uint64_t bytes_done, uint64_t bytes_total);
 
 /*
+ Figures about a session's transfers, as `fbup_get_info` reports them. Set
+ `struct_size` to `sizeof(fbup_info)` before the call: fbup writes only that many
+ bytes, so a program built against this header keeps working when fields are
+ appended.
+ */
+typedef struct fbup_info {
+  /*
+   `sizeof(fbup_info)`, set by the caller.
+   */
+  uint32_t struct_size;
+  /*
+   Graph's offset as last known: bytes it confirmed holding.
+   */
+  uint64_t bytes_confirmed;
+  /*
+   Body bytes written to the network over all attempts, re-sent ones included.
+   */
+  uint64_t bytes_sent;
+  /*
+   HTTP requests made (create, upload, offset).
+   */
+  uint64_t requests;
+  /*
+   Failed attempts that were tried again.
+   */
+  uint64_t retries;
+  /*
+   Times the upload went on from an offset Graph reported.
+   */
+  uint64_t resumes;
+  /*
+   Milliseconds spent waiting before retries.
+   */
+  uint64_t wait_ms;
+  /*
+   Milliseconds spent inside `fbup_upload`.
+   */
+  uint64_t elapsed_ms;
+} fbup_info;
+
+/*
  The last error of a session, as `fbup_error_info` reports it.
  */
 typedef struct fbup_error {
@@ -392,6 +433,21 @@ fbup_status fbup_upload(struct fbup_session *s, fbup_progress_fn on_progress, vo
  `s` is NULL or a live session; `out_offset` NULL or writable.
  */
 fbup_status fbup_get_offset(struct fbup_session *s, uint64_t *out_offset);
+
+/*
+ Writes the session's transfer figures into `*out`, whose `struct_size` the caller
+ set to `sizeof(fbup_info)`; fbup writes only that many bytes. Valid at any time,
+ also from the progress callback and from another thread while an upload runs;
+ changes nothing on the session (not even its last error). Returns
+ `FBUP_E_ARGUMENT` when `s` or `out` is NULL or `out->struct_size` is smaller than
+ the first layout of `fbup_info`, and `FBUP_E_STATE` for a session whose creation
+ failed.
+
+ # Safety
+ `s` is NULL or a live session; `out` is NULL or points to `out->struct_size`
+ writable bytes.
+ */
+fbup_status fbup_get_info(const struct fbup_session *s, struct fbup_info *out);
 
 /*
  Cancels the running `fbup_upload` on `s`, which then returns `FBUP_E_CANCELLED`

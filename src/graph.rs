@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io::{self, Read};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ureq::http::Response;
@@ -10,6 +11,7 @@ use ureq::{Agent, Body, SendBody};
 
 use crate::config::Config;
 use crate::error::{Error, GraphError, Status};
+use crate::info::Stats;
 
 /// The largest answer body fbup reads; Graph's answers are a few hundred bytes.
 pub(crate) const MAX_ANSWER: u64 = 1024 * 1024;
@@ -97,6 +99,8 @@ pub(crate) struct Graph {
     /// `host:port` of Graph's URL, for messages about the connection.
     authority: String,
     authorization: String,
+    /// Where each request sent is counted, when someone keeps count.
+    stats: Option<Arc<Stats>>,
 }
 
 impl fmt::Debug for Graph {
@@ -173,7 +177,19 @@ impl Graph {
                 config.api_version
             ),
             authority: authority(&config.graph_url),
+            stats: None,
             authorization: format!("OAuth {}", config.access_token),
+        }
+    }
+
+    /// Counts every request sent in `stats`.
+    pub fn count_into(&mut self, stats: Arc<Stats>) {
+        self.stats = Some(stats);
+    }
+
+    fn counted(&self) {
+        if let Some(s) = &self.stats {
+            Stats::add(&s.requests, 1);
         }
     }
 
@@ -202,6 +218,7 @@ impl Graph {
             encode_query_value(file_name),
             encode_query_value(file_type),
         );
+        self.counted();
         let resp = self
             .agent
             .post(&url)
@@ -214,6 +231,7 @@ impl Graph {
 
     /// Step 3: how many bytes Graph holds for the session.
     pub fn offset(&self, session_id: &str) -> Result<u64, RequestError> {
+        self.counted();
         let resp = self
             .agent
             .get(self.session_url(session_id))
@@ -232,6 +250,7 @@ impl Graph {
         length: u64,
         body: &mut dyn Read,
     ) -> Result<UploadAnswer, RequestError> {
+        self.counted();
         let resp = self
             .agent
             .post(self.session_url(session_id))

@@ -25,6 +25,7 @@ mod error;
 mod event;
 pub mod ffi;
 mod graph;
+mod info;
 pub mod journal;
 mod pace;
 mod progress;
@@ -38,6 +39,7 @@ pub use config::{
 };
 pub use error::{Error, GraphError, Status};
 pub use event::{Event, EventFn};
+pub use info::Info;
 pub use progress::ProgressFn;
 pub use session::{session_offset, CancelHandle, Session};
 pub use source::ReadAt;

@@ -14,6 +14,7 @@ use crate::config::{check_file_type, Config};
 use crate::error::{Error, Status};
 use crate::event::Event;
 use crate::graph::{self, Graph, RequestError, SourceFailure, UploadAnswer};
+use crate::info::{Info, Stats};
 use crate::journal::Claim;
 use crate::pace::Pacer;
 use crate::progress::{Progress, ProgressFn};
@@ -80,6 +81,8 @@ pub struct Session {
     /// The resume journal's entry for this file, held while the session lives.
     claim: Option<Claim>,
     cancel: Arc<CancelState>,
+    /// The transfer figures, shared with whoever reads them during an upload.
+    stats: Arc<Stats>,
 }
 
 impl fmt::Debug for Session {
@@ -303,9 +306,12 @@ impl Session {
     ) -> Result<Session, Error> {
         let agent_config = graph::agent_config(config)?;
         let agent = agent_config.new_agent();
+        let stats = Arc::new(Stats::default());
+        let mut graph = Graph::new(config, agent.clone());
+        graph.count_into(stats.clone());
         Ok(Session {
             config: config.clone(),
-            graph: Graph::new(config, agent.clone()),
+            graph,
             agent_config,
             source,
             id,
@@ -321,6 +327,7 @@ impl Session {
                 cancelled: AtomicBool::new(false),
                 agent: Mutex::new(agent),
             }),
+            stats,
         })
     }
 
@@ -347,6 +354,17 @@ impl Session {
     /// Always false: empty files are refused when a session is made.
     pub fn is_empty(&self) -> bool {
         false
+    }
+
+    /// The transfer figures so far: bytes confirmed and sent, requests, retries,
+    /// resumes, time waited and time spent uploading.
+    pub fn info(&self) -> Info {
+        self.stats.snapshot()
+    }
+
+    /// The live counters behind [`Session::info`], for a reader on another thread.
+    pub(crate) fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
     }
 
     /// A handle that cancels this session's upload from any thread.
@@ -382,7 +400,9 @@ impl Session {
                 "this upload is already complete; read its handle instead of uploading again",
             ));
         }
+        self.stats.running(true);
         let result = self.upload_loop(progress);
+        self.stats.running(false);
         if self.cancel.cancelled.swap(false, Ordering::SeqCst) {
             // A cancel shut the agent's connections down for good: make a new one so
             // that the session can be resumed.
@@ -436,8 +456,13 @@ impl Session {
         }
     }
 
-    /// Reports a retry that `budget` just granted.
+    /// Reports a retry that `budget` just granted, and counts it.
     fn retrying(&self, budget: &Budget, wait: Duration, e: &RequestError) {
+        Stats::add(&self.stats.retries, 1);
+        Stats::add(
+            &self.stats.wait_us,
+            wait.as_micros().min(u64::MAX as u128) as u64,
+        );
         if self.config.on_event.is_some() {
             self.emit(Event::Retry {
                 attempt: budget.failures(),
@@ -471,6 +496,7 @@ impl Session {
                         if off > before {
                             budget.progressed();
                         }
+                        Stats::add(&self.stats.resumes, 1);
                         self.emit(Event::Resume { offset: off, total });
                     }
                     Err(e) => {
@@ -494,6 +520,7 @@ impl Session {
                     cancelled: &self.cancel.cancelled,
                 };
                 let answer = self.graph.upload(&self.id, start, total - start, &mut body);
+                Stats::add(&self.stats.sent, body.pos - start);
                 self.sent_max = self.sent_max.max(body.pos);
                 answer
             };
@@ -504,6 +531,7 @@ impl Session {
                     self.source.check_unchanged()?;
                     self.confirmed = total;
                     self.confirmed_max = total;
+                    self.stats.confirmed.store(total, Ordering::Relaxed);
                     self.stale = false;
                     self.asked = true;
                     self.handle = Some(h);
@@ -663,6 +691,7 @@ impl Session {
         }
         self.confirmed = off;
         self.confirmed_max = off;
+        self.stats.confirmed.store(off, Ordering::Relaxed);
         self.asked = true;
         self.sent_max = self.sent_max.max(off);
         Ok(())

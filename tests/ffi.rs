@@ -465,3 +465,72 @@ fn create_with_a_null_out_asks_graph_for_nothing() {
         "a journal entry was made"
     );
 }
+
+extern "C" fn read_info_in_progress(user: *mut c_void, _done: u64, _total: u64) -> i32 {
+    let (s, seen) = unsafe { &mut *(user as *mut (*const fbup_session, u64)) };
+    let mut info: fbup_info = unsafe { std::mem::zeroed() };
+    info.struct_size = std::mem::size_of::<fbup_info>() as u32;
+    if unsafe { fbup_get_info(*s, &mut info) } == FBUP_OK {
+        *seen = (*seen).max(info.bytes_sent);
+    }
+    0
+}
+
+#[test]
+fn fbup_get_info_counts_a_cut_upload_and_reads_during_it() {
+    let emu = Emulator::start(Default::default()).unwrap();
+    emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::CutAt { offset: 1_000_000 },
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(&dir, "a.mp4", 3_000_000);
+    let s = strings(&emu);
+    let mut cfg = config(&s);
+    cfg.retry_base_ms = 1;
+    let mut session = ptr::null_mut();
+    assert_eq!(
+        unsafe { fbup_create_session(&cfg, path.as_ptr(), &mut session) },
+        FBUP_OK
+    );
+    let mut ctx: (*const fbup_session, u64) = (session, 0);
+    let st = unsafe {
+        fbup_upload(
+            session,
+            Some(read_info_in_progress),
+            &mut ctx as *mut _ as *mut c_void,
+        )
+    };
+    assert_eq!(st, FBUP_OK, "{}", errmsg(session));
+    assert!(
+        ctx.1 > 0,
+        "figures were readable from the progress callback"
+    );
+    let mut info: fbup_info = unsafe { std::mem::zeroed() };
+    info.struct_size = std::mem::size_of::<fbup_info>() as u32;
+    assert_eq!(unsafe { fbup_get_info(session, &mut info) }, FBUP_OK);
+    let server = &emu.sessions()[0];
+    assert_eq!(info.bytes_confirmed, 3_000_000);
+    assert!(info.bytes_sent >= 3_000_000, "{}", info.bytes_sent);
+    assert!(info.bytes_sent >= server.bytes_received_total);
+    // create, the cut upload, the offset GET, the rest.
+    assert!(info.requests >= 4, "{} requests", info.requests);
+    assert_eq!((info.retries, info.resumes), (1, 1));
+    assert!(info.elapsed_ms >= info.wait_ms);
+    // The wrong sizes and NULLs.
+    let mut small: fbup_info = unsafe { std::mem::zeroed() };
+    small.struct_size = 8;
+    assert_eq!(
+        unsafe { fbup_get_info(session, &mut small) },
+        FBUP_E_ARGUMENT
+    );
+    assert_eq!(
+        unsafe { fbup_get_info(session, ptr::null_mut()) },
+        FBUP_E_ARGUMENT
+    );
+    assert_eq!(
+        unsafe { fbup_get_info(ptr::null(), &mut info) },
+        FBUP_E_ARGUMENT
+    );
+    unsafe { fbup_free(session) };
+}

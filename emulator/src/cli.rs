@@ -47,10 +47,10 @@ pub struct Args {
     /// Inject a fault (repeatable): KIND,KEY[=VALUE],... with KIND create, upload or
     /// offset and keys cut-after=N, cut-at=OFFSET, stall=MS [after=N] [then=close|continue],
     /// status=HTTP [code=N] [subcode=N] [transient] [type=T] [message=M] [header=Name:Value],
-    /// lose-response, times=N|always, session=ID. Example: upload,cut-after=1048576
+    /// lose-response, late=MS, times=N|always, session=ID. Example: upload,cut-after=1048576
     #[arg(long = "fault", value_name = "SPEC")]
     pub faults: Vec<FaultRule>,
-    /// Random faults on upload requests: the chance (0 to 1) that a request meets one.
+    /// Random faults on every request: the chance (0 to 1) that a request meets one.
     #[arg(long, value_name = "RATE")]
     pub random_faults: Option<f64>,
     /// Seed of the random fault mode.

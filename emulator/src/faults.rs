@@ -103,6 +103,12 @@ pub enum Fault {
     },
     /// Do the work (commit every byte), then close the connection without answering.
     LoseResponse,
+    /// Do the work, then wait this long before answering (an answer that comes after
+    /// the client's timeout).
+    LateAnswer {
+        /// How long to wait before the answer.
+        millis: u64,
+    },
 }
 
 impl Fault {
@@ -140,6 +146,21 @@ impl Fault {
         }
     }
 
+    /// A 400 with Graph code 613 (calls within one hour exceeded) and `Retry-After`.
+    pub fn throttled_retry_after(secs: u64) -> Fault {
+        Fault::Respond {
+            status: 400,
+            error: Some(ErrorSpec {
+                message: "(#613) Calls to this api have exceeded the rate limit.".into(),
+                error_type: "OAuthException".into(),
+                code: 613,
+                subcode: None,
+                is_transient: true,
+            }),
+            headers: vec![("Retry-After".into(), secs.to_string())],
+        }
+    }
+
     /// A 503 with an empty body, as a load balancer sends it.
     pub fn unavailable_503() -> Fault {
         Fault::Respond {
@@ -149,16 +170,29 @@ impl Fault {
         }
     }
 
-    /// A short name of the fault's kind: `cut`, `stall`, `respond`, `reject`,
-    /// `report-offset` or `lose-response`.
+    /// A short name of the fault's kind: `cut`, `stall` (then close),
+    /// `stall-continue`, `respond`, `reject`, `retry-after` (an answer, read or not,
+    /// that carries `Retry-After`), `report-offset`, `lose-response` or `late-answer`.
     pub fn name(&self) -> &'static str {
+        let asks_to_wait =
+            |h: &[(String, String)]| h.iter().any(|(n, _)| n.eq_ignore_ascii_case("retry-after"));
         match self {
             Fault::Cut { .. } | Fault::CutAt { .. } => "cut",
-            Fault::Stall { .. } => "stall",
+            Fault::Stall {
+                then: AfterStall::Close,
+                ..
+            } => "stall",
+            Fault::Stall { .. } => "stall-continue",
+            Fault::Respond { headers, .. } | Fault::Reject { headers, .. }
+                if asks_to_wait(headers) =>
+            {
+                "retry-after"
+            }
             Fault::Respond { .. } => "respond",
             Fault::Reject { .. } => "reject",
             Fault::ReportOffset { .. } => "report-offset",
             Fault::LoseResponse => "lose-response",
+            Fault::LateAnswer { .. } => "late-answer",
         }
     }
 
@@ -296,6 +330,11 @@ impl FromStr for FaultRule {
                     }
                 }
                 "lose-response" => fault = Some(Fault::LoseResponse),
+                "late" => {
+                    fault = Some(Fault::LateAnswer {
+                        millis: num("late", value)?,
+                    })
+                }
                 "reject" => reject = true,
                 "report-offset" => {
                     fault = Some(Fault::ReportOffset {
@@ -359,14 +398,15 @@ impl FromStr for FaultRule {
     }
 }
 
-/// Random faults on upload requests, drawn from a seeded generator.
+/// Random faults on every request, drawn from a seeded generator.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RandomFaults {
     /// The seed: the same seed and the same request order give the same faults.
     pub seed: u64,
-    /// The chance, from 0.0 to 1.0, that an upload request meets a fault.
+    /// The chance, from 0.0 to 1.0, that a request meets a fault.
     pub rate: f64,
-    /// How long a random stall lasts (it then closes the connection).
+    /// How long a random stall lasts (it then closes the connection), and how late a
+    /// late answer comes; a stall that goes on lasts a tenth of it.
     pub stall_ms: u64,
 }
 
@@ -402,12 +442,22 @@ impl Rng {
 }
 
 impl RandomFaults {
-    /// Draws the fault for an upload request whose body is `body_len` bytes long.
-    pub(crate) fn draw(&self, rng: &mut Rng, body_len: u64) -> Option<Fault> {
+    /// Draws the fault for a request of `kind` whose body is `body_len` bytes long.
+    pub(crate) fn draw(&self, kind: RequestKind, rng: &mut Rng, body_len: u64) -> Option<Fault> {
         if !rng.chance(self.rate) {
             return None;
         }
-        Some(match rng.below(6) {
+        if kind != RequestKind::Upload {
+            return Some(match rng.below(4) {
+                0 => Fault::transient_500(),
+                1 => Fault::unavailable_503(),
+                2 => Fault::throttled_retry_after(1),
+                _ => Fault::LateAnswer {
+                    millis: self.stall_ms,
+                },
+            });
+        }
+        Some(match rng.below(10) {
             0 | 1 => Fault::Cut {
                 after_bytes: rng.below(body_len.max(1)),
             },
@@ -416,12 +466,21 @@ impl RandomFaults {
                 millis: self.stall_ms,
                 then: AfterStall::Close,
             },
-            // Front ends answer errors before reading bodies: nothing is re-sent.
-            3 => match rng.below(2) {
+            3 => Fault::Stall {
+                after_bytes: rng.below(body_len.max(1)),
+                millis: self.stall_ms / 10,
+                then: AfterStall::Continue,
+            },
+            // Front ends answer errors before reading bodies.
+            4 => match rng.below(2) {
                 0 => Fault::transient_500().early(),
                 _ => Fault::unavailable_503().early(),
             },
-            4 => Fault::throttled().early(),
+            5 => Fault::throttled().early(),
+            6 => Fault::throttled_retry_after(1).early(),
+            7 => Fault::LateAnswer {
+                millis: self.stall_ms,
+            },
             _ => Fault::LoseResponse,
         })
     }
@@ -494,7 +553,9 @@ mod tests {
         };
         let draw = || {
             let mut rng = Rng::new(rf.seed);
-            (0..50).map(|_| rf.draw(&mut rng, 1000)).collect::<Vec<_>>()
+            (0..50)
+                .map(|_| rf.draw(RequestKind::Upload, &mut rng, 1000))
+                .collect::<Vec<_>>()
         };
         let a = draw();
         assert_eq!(a, draw());

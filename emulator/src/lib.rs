@@ -316,6 +316,7 @@ pub(crate) fn snapshot(state: &State) -> Vec<SessionInfo> {
                     complete: s.offset == s.file_length,
                     handle: s.handle.clone(),
                     bytes_received_total: s.bytes_received_total,
+                    bytes_discarded_by_faults: s.bytes_discarded_by_faults,
                     upload_requests: s.upload_requests,
                     path: s.path.clone(),
                 },

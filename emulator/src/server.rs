@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,7 +15,7 @@ use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
 use crate::faults::{AfterStall, ErrorSpec, Fault, RequestKind};
-use crate::state::{lock, LoggedRequest, State};
+use crate::state::{lock, LoggedRequest, Session, State};
 
 /// The five file types the documentation lists.
 pub const DOCUMENTED_TYPES: [&str; 5] = [
@@ -334,6 +334,10 @@ async fn simple_fault(state: &State, fault: &Fault) -> Option<Reply> {
             error,
             headers,
         } => Some(Ok(respond(state, *status, error.as_ref(), headers))),
+        Fault::LateAnswer { millis } => {
+            tokio::time::sleep(Duration::from_millis(*millis)).await;
+            None
+        }
         Fault::LoseResponse | Fault::ReportOffset { .. } => None,
     }
 }
@@ -480,6 +484,35 @@ async fn offset(state: &State, id: &str, shown_id: &str) -> Reply {
 }
 
 /// Step 2: receive bytes from `file_offset` on.
+/// Who refuses a body: the protocol's rules (the client sent what it should not) or
+/// an injected fault (the client did nothing wrong).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refuser {
+    Rule,
+    Fault,
+}
+
+/// Reads a body to its end, counting its bytes for the session, then gives `refusal`:
+/// an answer that stores nothing still reads what the client sent.
+async fn refuse_after_reading(
+    mut body: Incoming,
+    session: &Mutex<Session>,
+    refusal: Reply,
+    by: Refuser,
+) -> Reply {
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| Hangup("client went away"))?;
+        if let Some(d) = frame.data_ref() {
+            let mut s = lock(session);
+            s.bytes_received_total += d.len() as u64;
+            if by == Refuser::Fault {
+                s.bytes_discarded_by_faults += d.len() as u64;
+            }
+        }
+    }
+    refusal
+}
+
 async fn upload(state: &State, req: Request<Incoming>, id: &str) -> Reply {
     let Some(session) = state.session(id) else {
         let shown = id.split_once("?sig=").map_or(id, |(p, _)| p);
@@ -507,20 +540,24 @@ async fn upload(state: &State, req: Request<Incoming>, id: &str) -> Reply {
             )
         }
     };
-    let Some(file_offset) = headers.get("file_offset") else {
-        return param_error(state, "(#100) The header file_offset is required".into());
-    };
-    let Some(file_offset) = file_offset
-        .to_str()
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    else {
-        return param_error(
-            state,
-            "(#100) The header file_offset must be a non-negative integer".into(),
-        );
-    };
+    let file_offset = match headers
+        .get("file_offset")
+        .map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()))
     {
+        Some(Some(n)) => n,
+        Some(None) => {
+            let refusal = param_error(
+                state,
+                "(#100) The header file_offset must be a non-negative integer".into(),
+            );
+            return refuse_after_reading(req.into_body(), &session, refusal, Refuser::Rule).await;
+        }
+        None => {
+            let refusal = param_error(state, "(#100) The header file_offset is required".into());
+            return refuse_after_reading(req.into_body(), &session, refusal, Refuser::Rule).await;
+        }
+    };
+    let refusal = {
         let mut s = lock(&session);
         s.upload_requests += 1;
         if s.offset == s.file_length && file_offset == s.file_length && content_length == 0 {
@@ -537,25 +574,31 @@ async fn upload(state: &State, req: Request<Incoming>, id: &str) -> Reply {
             return Ok(json(StatusCode::OK, serde_json::json!({ "h": h })));
         }
         if file_offset != s.offset {
-            return param_error(
+            Some(param_error(
                 state,
                 format!(
                     "(#100) file_offset {file_offset} does not match the {} bytes received so \
                      far; resume from file_offset {}",
                     s.offset, s.offset
                 ),
-            );
-        }
-        if file_offset + content_length > s.file_length {
-            return param_error(
+            ))
+        } else if file_offset.saturating_add(content_length) > s.file_length {
+            Some(param_error(
                 state,
                 format!(
                     "(#100) The body ({content_length} bytes from file_offset {file_offset}) runs \
                      past file_length {}",
                     s.file_length
                 ),
-            );
+            ))
+        } else {
+            None
         }
+    };
+    if let Some(refusal) = refusal {
+        // Nothing is stored, but every byte the client sent is read and counted: a
+        // client that re-sends from a wrong offset shows up in bytes_received_total.
+        return refuse_after_reading(req.into_body(), &session, refusal, Refuser::Rule).await;
     }
     let fault = state.take_fault(RequestKind::Upload, Some(id), content_length);
     if let Some(Fault::Reject {
@@ -578,17 +621,8 @@ async fn upload(state: &State, req: Request<Incoming>, id: &str) -> Reply {
     }) = &fault
     {
         // Drain the body first so that the client reads the answer.
-        while let Some(frame) = body.frame().await {
-            match frame {
-                Ok(f) => {
-                    if let Some(d) = f.data_ref() {
-                        lock(&session).bytes_received_total += d.len() as u64;
-                    }
-                }
-                Err(_) => return Err(Hangup("client went away")),
-            }
-        }
-        return Ok(respond(state, *status, error.as_ref(), headers));
+        let answer = Ok(respond(state, *status, error.as_ref(), headers));
+        return refuse_after_reading(body, &session, answer, Refuser::Fault).await;
     }
     // How many body bytes may arrive before the fault acts.
     let limit = match &fault {
@@ -599,6 +633,8 @@ async fn upload(state: &State, req: Request<Incoming>, id: &str) -> Reply {
     };
     let mut received = 0u64;
     let mut stalled = false;
+    // Bytes of a frame past a stall that goes on: stored after the stall.
+    let mut carried: Option<Bytes> = None;
     loop {
         if let (Some(lim), Some(f)) = (limit, &fault) {
             if received >= lim && !stalled {
@@ -618,52 +654,75 @@ async fn upload(state: &State, req: Request<Incoming>, id: &str) -> Reply {
                 }
             }
         }
-        let Some(frame) = body.frame().await else {
-            break;
-        };
-        let frame = frame.map_err(|_| Hangup("client went away"))?;
-        let Ok(mut data) = frame.into_data() else {
-            continue;
+        let mut data = match carried.take() {
+            Some(rest) => rest,
+            None => {
+                let Some(frame) = body.frame().await else {
+                    break;
+                };
+                let frame = frame.map_err(|_| Hangup("client went away"))?;
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                // Every byte read from the socket counts, stored or not.
+                lock(&session).bytes_received_total += data.len() as u64;
+                data
+            }
         };
         if let Some(lim) = limit.filter(|_| !stalled) {
             let room = (lim - received) as usize;
             if data.len() > room {
                 // Keep what arrives before the fault point; the fault acts on the
-                // next turn of the loop.
+                // next turn of the loop. After a stall that goes on, the rest of the
+                // frame is stored too; after a cut or a closing stall it is not.
                 let rest = data.split_off(room);
-                drop(rest);
+                let goes_on = matches!(
+                    fault,
+                    Some(Fault::Stall {
+                        then: AfterStall::Continue,
+                        ..
+                    })
+                );
+                if goes_on {
+                    carried = Some(rest);
+                } else {
+                    lock(&session).bytes_discarded_by_faults += rest.len() as u64;
+                }
             }
         }
-        let mut s = lock(&session);
-        s.bytes_received_total += data.len() as u64;
         let at = file_offset + received;
-        match s.append(at, &data) {
+        match lock(&session).append(at, &data) {
             Ok(true) => {}
             Ok(false) => return Err(Hangup("another request wrote to this session")),
             Err(_) => return Err(Hangup("emulator storage failed")),
         }
         received += data.len() as u64;
     }
-    let mut s = lock(&session);
-    let reply = if s.offset == s.file_length {
-        let h = match &s.handle {
-            Some(h) => h.clone(),
-            None => {
-                let h = state.make_handle(&s);
-                s.handle = Some(h.clone());
-                h
-            }
-        };
-        json(StatusCode::OK, serde_json::json!({ "h": h }))
-    } else {
-        json(
-            StatusCode::OK,
-            serde_json::json!({ "id": id, "file_offset": s.offset }),
-        )
+    let reply = {
+        let mut s = lock(&session);
+        if s.offset == s.file_length {
+            let h = match &s.handle {
+                Some(h) => h.clone(),
+                None => {
+                    let h = state.make_handle(&s);
+                    s.handle = Some(h.clone());
+                    h
+                }
+            };
+            json(StatusCode::OK, serde_json::json!({ "h": h }))
+        } else {
+            json(
+                StatusCode::OK,
+                serde_json::json!({ "id": id, "file_offset": s.offset }),
+            )
+        }
     };
-    drop(s);
-    if matches!(fault, Some(Fault::LoseResponse)) {
-        return Err(Hangup("injected lost response"));
+    match fault {
+        Some(Fault::LoseResponse) => return Err(Hangup("injected lost response")),
+        Some(Fault::LateAnswer { millis }) => {
+            tokio::time::sleep(Duration::from_millis(millis)).await
+        }
+        _ => {}
     }
     Ok(reply)
 }

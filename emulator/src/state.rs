@@ -41,6 +41,9 @@ pub(crate) struct Session {
     pub path: Option<PathBuf>,
     pub handle: Option<String>,
     pub bytes_received_total: u64,
+    /// Of those, the bytes an injected fault threw away: read past a cut or a closing
+    /// stall, or drained before an injected error answer.
+    pub bytes_discarded_by_faults: u64,
     pub upload_requests: u64,
     pub created: Instant,
 }
@@ -100,8 +103,12 @@ pub struct SessionInfo {
     pub complete: bool,
     /// The handle, once complete.
     pub handle: Option<String>,
-    /// Every body byte ever received for this session, re-sent ones included.
+    /// Every body byte read from the socket for this session, stored or not, re-sent
+    /// ones included.
     pub bytes_received_total: u64,
+    /// Of those, the bytes an injected fault threw away: read past a cut or a closing
+    /// stall, or drained before an injected error answer.
+    pub bytes_discarded_by_faults: u64,
     /// How many upload (step 2) requests reached this session.
     pub upload_requests: u64,
     /// Where the bytes are kept, when they are.
@@ -121,6 +128,7 @@ impl SessionInfo {
             "complete": self.complete,
             "handle": self.handle,
             "bytes_received_total": self.bytes_received_total,
+            "bytes_discarded_by_faults": self.bytes_discarded_by_faults,
             "upload_requests": self.upload_requests,
         })
     }
@@ -261,6 +269,7 @@ impl State {
             path,
             handle: None,
             bytes_received_total: 0,
+            bytes_discarded_by_faults: 0,
             upload_requests: 0,
             created: Instant::now(),
         };
@@ -323,15 +332,23 @@ impl State {
                 }
             }
             Some(fault)
-        } else if kind == RequestKind::Upload {
-            let mut random = lock(&self.random);
-            random.as_mut().and_then(|(rf, rng)| rf.draw(rng, body_len))
         } else {
-            None
+            let mut random = lock(&self.random);
+            random
+                .as_mut()
+                .and_then(|(rf, rng)| rf.draw(kind, rng, body_len))
         };
         if let Some(f) = &fault {
             self.faults_injected.fetch_add(1, Ordering::Relaxed);
-            *lock(&self.fault_tally).entry(f.name()).or_insert(0) += 1;
+            let mut tally = lock(&self.fault_tally);
+            *tally.entry(f.name()).or_insert(0) += 1;
+            // Also by the step it struck: "on-create", "on-upload", "on-offset".
+            let step = match kind {
+                RequestKind::Create => "on-create",
+                RequestKind::Upload => "on-upload",
+                RequestKind::Offset => "on-offset",
+            };
+            *tally.entry(step).or_insert(0) += 1;
         }
         fault
     }

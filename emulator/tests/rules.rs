@@ -429,18 +429,21 @@ fn faults_can_be_scoped_to_a_session_and_a_count() {
 #[test]
 fn random_faults_replay_from_the_seed() {
     let run = |seed| {
-        let emu = start_with(|c| {
-            c.random_faults = Some(RandomFaults {
-                seed,
-                rate: 0.5,
-                stall_ms: 20,
-            })
-        });
+        // The sessions first: random faults strike creates too.
+        let emu = start();
+        let ids: Vec<String> = (0..20)
+            .map(|_| create(emu.url(), 1000, "image/png"))
+            .collect();
+        emu.set_random_faults(Some(RandomFaults {
+            seed,
+            rate: 0.5,
+            stall_ms: 20,
+        }));
         let mut outcomes = Vec::new();
-        for _ in 0..20 {
-            let id = create(emu.url(), 1000, "image/png");
-            let out = raw_upload(emu.url(), &id, 0, &[1u8; 1000]);
-            outcomes.push((out.len().min(12), emu.session(&id).unwrap().file_offset));
+        for id in &ids {
+            let id = id.as_str();
+            let out = raw_upload(emu.url(), id, 0, &[1u8; 1000]);
+            outcomes.push((out.len().min(12), emu.session(id).unwrap().file_offset));
         }
         (outcomes, emu.faults_injected())
     };
@@ -558,4 +561,69 @@ fn report_offset_lies_once() {
     ));
     assert_eq!(offset(emu.url(), &id).body["file_offset"], 2);
     assert_eq!(offset(emu.url(), &id).body["file_offset"], 5);
+}
+
+#[test]
+fn every_body_byte_is_counted_so_a_client_that_re_sends_shows() {
+    let emu = start();
+    let len = 400_000u64;
+    let file = data(len as usize, 7);
+    let id = create(emu.url(), len, "video/mp4");
+    emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::CutAt { offset: 100_000 },
+    ));
+    // A whole body, cut at 100 kB: what arrived past the cut point counts too.
+    raw_upload(emu.url(), &id, 0, &file);
+    let after_cut = emu.session(&id).unwrap();
+    assert_eq!(after_cut.file_offset, 100_000);
+    assert!(after_cut.bytes_received_total >= 100_000);
+    // A careless client re-sends from 0: refused (wrong file_offset), read and counted.
+    let a = upload(emu.url(), &id, 0, &file);
+    assert_eq!((a.status, a.error_code()), (400, 100), "{}", a.body);
+    let refused = emu.session(&id).unwrap();
+    assert_eq!(refused.file_offset, 100_000, "nothing stored");
+    assert_eq!(
+        refused.bytes_received_total,
+        after_cut.bytes_received_total + len,
+        "the refused body was counted"
+    );
+    // Then the rest, from the right offset: more bytes received than the file holds.
+    let a = upload(emu.url(), &id, 100_000, &file[100_000..]);
+    assert_eq!(a.status, 200, "{}", a.body);
+    let done = emu.session(&id).unwrap();
+    assert!(done.complete);
+    assert_eq!(done.sha256.as_deref(), Some(sha256_hex(&file).as_str()));
+    assert!(
+        done.bytes_received_total >= 2 * len,
+        "{} received for a {len}-byte file re-sent once",
+        done.bytes_received_total
+    );
+    // A body running past file_length is read and counted too.
+    let id2 = create(emu.url(), 10, "image/png");
+    let a = upload(emu.url(), &id2, 0, &[1u8; 50]);
+    assert_eq!(a.status, 400);
+    assert_eq!(emu.session(&id2).unwrap().bytes_received_total, 50);
+}
+
+#[test]
+fn a_stall_that_goes_on_keeps_every_byte() {
+    let emu = start();
+    let file = data(2_000_000, 3);
+    let id = create(emu.url(), file.len() as u64, "video/mp4");
+    // The stall point falls inside a frame: the rest of that frame must be kept.
+    emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::Stall {
+            after_bytes: 1_001,
+            millis: 100,
+            then: AfterStall::Continue,
+        },
+    ));
+    let a = upload(emu.url(), &id, 0, &file);
+    assert_eq!(a.status, 200, "{}", a.body);
+    let info = emu.session(&id).unwrap();
+    assert!(info.complete);
+    assert_eq!(info.sha256.as_deref(), Some(sha256_hex(&file).as_str()));
+    assert_eq!(info.bytes_received_total, file.len() as u64);
 }
