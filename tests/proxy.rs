@@ -30,11 +30,7 @@ fn tinyproxy() -> Option<Proxy> {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        assert!(
-            std::env::var("FBUP_REQUIRE_ALL").as_deref() != Ok("1"),
-            "tinyproxy not found and FBUP_REQUIRE_ALL=1"
-        );
-        eprintln!("SKIP: tinyproxy not found");
+        common::skip("tinyproxy not found");
         return None;
     }
     let port = TcpListener::bind("127.0.0.1:0")

@@ -36,6 +36,13 @@ pub fn require_all() -> bool {
     std::env::var("FBUP_REQUIRE_ALL").as_deref() == Ok("1")
 }
 
+/// A test that cannot run here says so loudly (`SKIP: why`) and passes, unless
+/// `FBUP_REQUIRE_ALL=1`, where it fails: the one place that decides.
+pub fn skip(why: &str) {
+    assert!(!require_all(), "{why}, and FBUP_REQUIRE_ALL=1");
+    eprintln!("SKIP: {why}");
+}
+
 /// True when `tool` runs (`tool arg` succeeds). Otherwise prints `SKIP: <tool> not found`
 /// and returns false, or fails when `FBUP_REQUIRE_ALL=1`.
 pub fn have(tool: &str, arg: &str) -> bool {
@@ -44,8 +51,7 @@ pub fn have(tool: &str, arg: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        assert!(!require_all(), "{tool} not found and FBUP_REQUIRE_ALL=1");
-        eprintln!("SKIP: {tool} not found");
+        skip(&format!("{tool} not found"));
     }
     found
 }
