@@ -311,3 +311,47 @@ fn a_file_offset_header_lost_on_the_way_is_named() {
         e.message
     );
 }
+
+#[test]
+fn hostile_answers_to_the_offset_request_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(dir.path(), "a.png", 100);
+    let huge = vec![b' '; 2 * 1024 * 1024];
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("body over 1 MiB", http("200 OK", "", &huge)),
+        ("not JSON", http("200 OK", "", b"offset: 10")),
+        (
+            "no file_offset",
+            http("200 OK", "", br#"{"id":"upload:abc?sig=AR"}"#),
+        ),
+        (
+            "negative file_offset",
+            http(
+                "200 OK",
+                "",
+                br#"{"id":"upload:abc?sig=AR","file_offset":-5}"#,
+            ),
+        ),
+        (
+            "file_offset past the file's length",
+            http(
+                "200 OK",
+                "",
+                br#"{"id":"upload:abc?sig=AR","file_offset":"101"}"#,
+            ),
+        ),
+        (
+            "file_offset past u64",
+            http(
+                "200 OK",
+                "",
+                br#"{"id":"upload:abc?sig=AR","file_offset":18446744073709551616}"#,
+            ),
+        ),
+    ];
+    for (what, answer) in cases {
+        let server = hostile(move |_| answer.clone());
+        let e = Session::resume(&config(&server.url), &path, "upload:abc?sig=AR").unwrap_err();
+        assert_eq!(e.status, Status::Protocol, "{what}: {}", e.message);
+    }
+}

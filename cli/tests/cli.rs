@@ -559,3 +559,184 @@ fn completions_and_the_manual_page_come_from_the_same_definitions() {
     );
     assert!(page.contains("completions"), "{page}");
 }
+
+#[test]
+fn every_reachable_exit_code_and_json_error_objects() {
+    let fx = fx();
+    let (png, _) = fx.file("e.png", 5_000);
+    let rule = |spec: &str| spec.parse::<FaultRule>().unwrap();
+    // 14: the stall timeout keeps firing.
+    fx.emu
+        .add_fault(rule("upload,stall=3000,after=0,times=always"));
+    let out = fx.run(&[
+        "upload",
+        "--no-resume",
+        "--stall-timeout",
+        "0.2",
+        "--retries",
+        "2",
+        p(&png),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(14),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fx.emu.clear_faults();
+    // 16 and 17, with --json error objects.
+    for (spec, code, key) in [
+        ("upload,status=400,code=100", 16, "graph"),
+        ("upload,status=400,code=4,times=always", 17, "throttled"),
+    ] {
+        fx.emu.clear_faults();
+        fx.emu.add_fault(rule(spec));
+        let out = fx.run(&["upload", "--json", "--no-resume", "--retries", "1", p(&png)]);
+        assert_eq!(out.status.code(), Some(code), "{spec}");
+        let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        assert_eq!(json["status"], key, "{json}");
+        assert_eq!(json["exit_code"], code);
+        assert!(json["error"].as_str().unwrap().contains("rule:"), "{json}");
+        assert!(json["session_id"].as_str().unwrap().starts_with("upload:"));
+    }
+    fx.emu.clear_faults();
+    // 18: a redirect is outside the protocol.
+    fx.emu.add_fault(rule(
+        "create,status=302,header=Location:http://127.0.0.1:9/",
+    ));
+    let out = fx.run(&["upload", "--no-resume", p(&png)]);
+    assert_eq!(
+        out.status.code(),
+        Some(18),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fx.emu.clear_faults();
+    // With several files, the first one's code wins, whatever finishes first.
+    let (missing_type, _) = fx.file("late.png", 3_000);
+    fx.emu.add_fault(rule("upload,status=400,code=100"));
+    let out = fx.run(&[
+        "upload",
+        "--no-resume",
+        "--jobs",
+        "1",
+        p(&png),
+        p(&missing_type),
+    ]);
+    assert_eq!(out.status.code(), Some(16));
+    let out = fx.run(&[
+        "upload",
+        "--no-resume",
+        "--type",
+        "image/gif",
+        p(&png),
+        p(&missing_type),
+    ]);
+    assert_eq!(out.status.code(), Some(11));
+}
+
+#[test]
+fn a_second_process_on_the_same_file_gets_exit_20() {
+    let fx = fx();
+    let (path, _) = fx.file("twice.mp4", 4_000_000);
+    fx.emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::Stall {
+            after_bytes: 1_000_000,
+            millis: 20_000,
+            then: AfterStall::Close,
+        },
+    ));
+    let child = fx
+        .fbup()
+        .args(["upload", "--quiet", p(&path)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fx.emu.sessions().first().map_or(0, |s| s.file_offset) < 1_000_000 {
+        assert!(Instant::now() < deadline, "the first upload never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = fx.run(&["upload", "--quiet", p(&path)]);
+    assert_eq!(
+        out.status.code(),
+        Some(20),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another process"));
+    // SAFETY: a plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait_with_output();
+}
+
+#[test]
+fn options_reach_graph_as_given() {
+    let fx = fx();
+    let (path, _) = fx.file("opts.mp4", 10_000);
+    let state = fx.dir.path().join("elsewhere");
+    let out = fx.run(&[
+        "upload",
+        "--type",
+        "video/mp4",
+        "--name",
+        "shown-name.mp4",
+        "--api-version",
+        "v23.0",
+        "--state-dir",
+        p(&state),
+        p(&path),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = &fx.emu.sessions()[0];
+    assert_eq!(s.file_name, "shown-name.mp4");
+    assert_eq!(s.file_type, "video/mp4");
+    assert!(
+        fx.emu
+            .requests()
+            .iter()
+            .all(|r| r.path_and_query.starts_with("/v23.0/")),
+        "every request used --api-version"
+    );
+    assert!(state.exists(), "--state-dir holds the journal");
+    // FBUP_STATE_DIR moves the journal too: an entry of a stalled upload shows there.
+    let env_state = fx.dir.path().join("from-env");
+    fx.emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::Cut { after_bytes: 100 },
+    ));
+    let out = fx
+        .fbup()
+        .env("FBUP_STATE_DIR", &env_state)
+        .args(["upload", "--quiet", "--retries", "1", p(&path)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(13));
+    let listed = fx
+        .fbup()
+        .env("FBUP_STATE_DIR", &env_state)
+        .args(["sessions"])
+        .output()
+        .unwrap();
+    assert!(stdout(&listed).contains("upload:"), "{}", stdout(&listed));
+    // sessions --prune keeps a fresh entry and drops one of another format.
+    std::fs::write(env_state.join("0123456789abcdef.json"), b"{\"version\":0}").unwrap();
+    let pruned = fx
+        .fbup()
+        .env("FBUP_STATE_DIR", &env_state)
+        .args(["sessions", "--prune"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&pruned.stderr).contains("pruned 1 entries"),
+        "{}",
+        String::from_utf8_lossy(&pruned.stderr)
+    );
+    assert!(stdout(&pruned).contains("upload:"), "the fresh entry stays");
+}
