@@ -740,3 +740,68 @@ fn options_reach_graph_as_given() {
     );
     assert!(stdout(&pruned).contains("upload:"), "the fresh entry stays");
 }
+
+#[test]
+fn proxy_settings_and_no_proxy_are_honoured() {
+    let fx = fx();
+    let (path, _) = fx.file("p.png", 5_000);
+    // Nothing listens on the proxy's port.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let out = fx
+        .fbup()
+        .args([
+            "upload",
+            "--no-resume",
+            "--retries",
+            "1",
+            "--proxy",
+            &dead,
+            p(&path),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(13), "--proxy is used");
+    for var in [
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "HTTP_PROXY",
+        "https_proxy",
+        "all_proxy",
+        "http_proxy",
+    ] {
+        let out = fx
+            .fbup()
+            .env(var, &dead)
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .args(["upload", "--no-resume", "--retries", "1", p(&path)])
+            .output()
+            .unwrap();
+        let through_proxy = out.status.code() == Some(13);
+        if var == "HTTPS_PROXY" || var == "ALL_PROXY" {
+            assert!(through_proxy, "{var} is documented and must be used");
+        }
+        // With NO_PROXY naming the host, the same environment goes direct.
+        let direct = fx
+            .fbup()
+            .env(var, &dead)
+            .env("NO_PROXY", "127.0.0.1")
+            .args(["upload", "--no-resume", "--retries", "1", p(&path)])
+            .output()
+            .unwrap();
+        if through_proxy {
+            assert!(
+                direct.status.success(),
+                "{var} with NO_PROXY=127.0.0.1: {}",
+                String::from_utf8_lossy(&direct.stderr)
+            );
+        }
+        eprintln!(
+            "{var}: proxy used {through_proxy}, NO_PROXY direct {}",
+            direct.status.success()
+        );
+    }
+}
