@@ -412,4 +412,25 @@ mod tests {
             "{refused} of 3000 takes were refused while listing"
         );
     }
+
+    #[test]
+    fn a_crash_between_write_and_rename_leaves_the_old_entry() {
+        let (dir, file, id, config) = setup();
+        let j = dir.path().join("journal");
+        let claim = Claim::take(&config, &j, &file, &id).unwrap();
+        claim.record("upload:old?sig=ARx", &config, 3).unwrap();
+        // What a writer that died before its rename leaves: the temporary file, half
+        // written, beside the entry.
+        let tmp = claim.entry.with_extension("json.tmp.999999");
+        std::fs::write(&tmp, b"{\"version\":1,\"session_id\":\"upload:ne").unwrap();
+        assert_eq!(claim.recorded().as_deref(), Some("upload:old?sig=ARx"));
+        let entries = list(&j);
+        assert_eq!(entries.len(), 1, "the temporary file is no entry");
+        assert_eq!(entries[0].session_id, "upload:old?sig=ARx");
+        // The next record replaces the entry whole.
+        claim.record("upload:new?sig=ARy", &config, 3).unwrap();
+        assert_eq!(claim.recorded().as_deref(), Some("upload:new?sig=ARy"));
+        let text = std::fs::read_to_string(&claim.entry).unwrap();
+        assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok());
+    }
 }
