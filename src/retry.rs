@@ -289,11 +289,18 @@ mod tests {
     fn the_business_use_case_wait_is_the_wait_taken() {
         let buc = r#"{"1":[{"type":"pages","estimated_time_to_regain_access":2},{"estimated_time_to_regain_access":1}]}"#;
         let hint = server_wait_hint(None, Some(buc));
-        assert_eq!(hint, Some(Duration::from_secs(120)), "the largest, in minutes");
+        assert_eq!(
+            hint,
+            Some(Duration::from_secs(120)),
+            "the largest, in minutes"
+        );
         let config = crate::config::Config::new("1", "t");
         let mut budget = Budget::new(&config);
         let throttled = classify(&graph(400, 32, false));
-        assert_eq!(budget.next_wait(&throttled, hint), Ok(Duration::from_secs(120)));
+        assert_eq!(
+            budget.next_wait(&throttled, hint),
+            Ok(Duration::from_secs(120))
+        );
     }
 
     #[test]

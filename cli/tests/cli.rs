@@ -805,3 +805,23 @@ fn proxy_settings_and_no_proxy_are_honoured() {
         );
     }
 }
+
+#[test]
+fn ca_file_reaches_the_tls_config() {
+    let fx = fx();
+    let (path, _) = fx.file("ca.png", 1_000);
+    let missing = fx.dir.path().join("no-such-ca.pem");
+    let out = fx.run(&["upload", "--ca-file", p(&missing), p(&path)]);
+    assert_eq!(out.status.code(), Some(11));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--ca-file") && err.contains("no-such-ca.pem"),
+        "{err}"
+    );
+    let empty = fx.dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let out = fx.run(&["upload", "--ca-file", p(&empty), p(&path)]);
+    assert_eq!(out.status.code(), Some(11));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no PEM certificate"));
+    assert!(fx.emu.sessions().is_empty(), "nothing reached Graph");
+}
