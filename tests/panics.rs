@@ -3,6 +3,8 @@
 //! the process lives on. Run with `cargo test --features force-panic --test panics`.
 #![cfg(feature = "force-panic")]
 
+mod common;
+
 use std::ffi::{CStr, CString};
 use std::ptr;
 
@@ -23,15 +25,8 @@ fn each_layer_panics_inside_and_the_process_lives_on() {
     let path = dir.path().join("p.png");
     std::fs::write(&path, vec![1u8; 300_000]).unwrap();
     let path = CString::new(path.to_str().unwrap()).unwrap();
-    let app = CString::new("1234").unwrap();
-    let token = CString::new("EAApanic").unwrap();
-    let url = CString::new(emu.url()).unwrap();
-    let mut cfg = std::mem::MaybeUninit::<fbup_config>::uninit();
-    unsafe { fbup_config_init(cfg.as_mut_ptr()) };
-    let mut cfg = unsafe { cfg.assume_init() };
-    cfg.app_id = app.as_ptr();
-    cfg.access_token = token.as_ptr();
-    cfg.graph_url = url.as_ptr();
+    let strings = common::CConfig::new("1234", "EAApanic", emu.url());
+    let cfg = strings.config();
     let errmsg = |s| {
         unsafe { CStr::from_ptr(fbup_errmsg(s)) }
             .to_string_lossy()

@@ -181,16 +181,9 @@ fn more_cuts_than_max_attempts_succeed_while_the_offset_advances() {
 
 /// Creates a session for `path` and runs `fbup_upload` on it through the C ABI.
 fn c_upload(fx: &Fx, path: &std::path::Path) -> (fbup_status, String) {
-    let app = CString::new("1234").unwrap();
-    let token = CString::new("EAApromises").unwrap();
-    let url = CString::new(fx.emu.url()).unwrap();
+    let strings = common::CConfig::new("1234", "EAApromises", fx.emu.url());
     let file = CString::new(path.to_str().unwrap()).unwrap();
-    let mut cfg = std::mem::MaybeUninit::<fbup_config>::uninit();
-    unsafe { fbup_config_init(cfg.as_mut_ptr()) };
-    let mut cfg = unsafe { cfg.assume_init() };
-    cfg.app_id = app.as_ptr();
-    cfg.access_token = token.as_ptr();
-    cfg.graph_url = url.as_ptr();
+    let mut cfg = strings.config();
     cfg.retry_base_ms = 1;
     let mut s = ptr::null_mut();
     let mut st = unsafe { fbup_create_session(&cfg, file.as_ptr(), &mut s) };

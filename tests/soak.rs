@@ -4,6 +4,8 @@
 //!
 //! `FBUP_SOAK_SEED` replays a run; `FBUP_SOAK_UPLOADS` runs a longer one.
 
+mod common;
+
 use std::ffi::{c_void, CStr, CString};
 use std::io::Write;
 use std::ptr;
@@ -117,9 +119,7 @@ fn soak(seed: u64, uploads: u64, max_bits: u64, show: bool) -> Run {
     })
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let app = CString::new("1234").unwrap();
-    let token = CString::new("EAAsoak-token").unwrap();
-    let url = CString::new(emu.url()).unwrap();
+    let strings = common::CConfig::new("1234", "EAAsoak-token", emu.url());
     let mut rng = Rng(seed);
 
     let mut exact = 0u64;
@@ -149,12 +149,7 @@ fn soak(seed: u64, uploads: u64, max_bits: u64, show: bool) -> Run {
         drop(bytes);
         let cpath = CString::new(path.to_str().unwrap()).unwrap();
 
-        let mut cfg = std::mem::MaybeUninit::<fbup_config>::uninit();
-        unsafe { fbup_config_init(cfg.as_mut_ptr()) };
-        let mut cfg = unsafe { cfg.assume_init() };
-        cfg.app_id = app.as_ptr();
-        cfg.access_token = token.as_ptr();
-        cfg.graph_url = url.as_ptr();
+        let mut cfg = strings.config();
         // The emulator's stalls (700 ms) and late answers (700 ms) outlast these; its
         // stalls that go on (70 ms) do not.
         cfg.stall_timeout_ms = 300;

@@ -56,6 +56,21 @@ impl Fx {
     }
 }
 
+impl Fx {
+    /// Waits until the emulator's first session holds `offset` bytes: an upload
+    /// running beside the test is then in the middle of the file.
+    fn wait_for_offset(&self, offset: u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.emu.sessions().first().map_or(0, |s| s.file_offset) < offset {
+            assert!(
+                Instant::now() < deadline,
+                "the upload never reached byte {offset}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 fn sha(b: &[u8]) -> String {
     Sha256::digest(b)
         .iter()
@@ -194,11 +209,7 @@ fn kill_9_mid_upload_then_the_same_command_resumes_the_same_session() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while fx.emu.sessions().first().map_or(0, |s| s.file_offset) < len as u64 * 4 / 10 {
-        assert!(Instant::now() < deadline, "the upload never reached 40%");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    fx.wait_for_offset(len as u64 * 4 / 10);
     // SAFETY: a plain kill(2) of our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();
@@ -426,14 +437,7 @@ fn sigint_cancels_says_what_graph_holds_and_the_same_command_resumes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while fx.emu.sessions().first().map_or(0, |s| s.file_offset) < 3 * 1024 * 1024 {
-        assert!(
-            Instant::now() < deadline,
-            "the upload never reached the stall"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    fx.wait_for_offset(3 * 1024 * 1024);
     let sent = Instant::now();
     // SAFETY: a plain kill(2) of our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -654,11 +658,7 @@ fn a_second_process_on_the_same_file_gets_exit_20() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while fx.emu.sessions().first().map_or(0, |s| s.file_offset) < 1_000_000 {
-        assert!(Instant::now() < deadline, "the first upload never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    fx.wait_for_offset(1_000_000);
     let out = fx.run(&["upload", "--quiet", p(&path)]);
     assert_eq!(
         out.status.code(),

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -54,4 +55,35 @@ pub fn have(tool: &str, arg: &str) -> bool {
         skip(&format!("{tool} not found"));
     }
     found
+}
+
+/// The strings of a C config, kept alive as long as the config that points at them.
+pub struct CConfig {
+    app: CString,
+    token: CString,
+    url: CString,
+}
+
+impl CConfig {
+    pub fn new(app_id: &str, token: &str, graph_url: &str) -> CConfig {
+        CConfig {
+            app: CString::new(app_id).unwrap(),
+            token: CString::new(token).unwrap(),
+            url: CString::new(graph_url).unwrap(),
+        }
+    }
+
+    /// An `fbup_config` with the defaults (`fbup_config_init`) and these strings.
+    pub fn config(&self) -> fbup::ffi::fbup_config {
+        let mut cfg = std::mem::MaybeUninit::<fbup::ffi::fbup_config>::uninit();
+        // SAFETY: fbup_config_init writes the whole struct.
+        let mut cfg = unsafe {
+            fbup::ffi::fbup_config_init(cfg.as_mut_ptr());
+            cfg.assume_init()
+        };
+        cfg.app_id = self.app.as_ptr();
+        cfg.access_token = self.token.as_ptr();
+        cfg.graph_url = self.url.as_ptr();
+        cfg
+    }
 }
