@@ -42,6 +42,8 @@ struct Outcome {
     file: PathBuf,
     session_id: Option<String>,
     result: Result<String, fbup::Error>,
+    /// The session's transfer figures, when there was a session.
+    info: Option<fbup::Info>,
 }
 
 /// Checks every file before any upload starts: each must be a regular, non-empty file
@@ -170,6 +172,7 @@ fn run_session(
         file: path.to_path_buf(),
         session_id: Some(id),
         result,
+        info: Some(session.info()),
     }
 }
 
@@ -195,6 +198,7 @@ fn upload_one(
                 file: path.to_path_buf(),
                 session_id: None,
                 result: Err(e),
+                info: None,
             };
         }
     };
@@ -207,6 +211,17 @@ fn report(o: &Outcome, several: bool, json: bool, display: &Display) -> u8 {
         "file": o.file.display().to_string(),
         "session_id": o.session_id,
     });
+    if let Some(i) = &o.info {
+        object["info"] = serde_json::json!({
+            "bytes_confirmed": i.bytes_confirmed,
+            "bytes_sent": i.bytes_sent,
+            "requests": i.requests,
+            "retries": i.retries,
+            "resumes": i.resumes,
+            "wait_ms": i.wait.as_millis() as u64,
+            "elapsed_ms": i.elapsed.as_millis() as u64,
+        });
+    }
     let code = match &o.result {
         Ok(handle) => {
             if json {
@@ -263,6 +278,7 @@ pub(crate) fn upload_files(
                             Status::Cancelled,
                             "cancelled before its upload started",
                         )),
+                        info: None,
                     }
                 } else {
                     upload_one(config, path, sizes[i], &display, journal)
@@ -304,6 +320,7 @@ pub(crate) fn resume(
                 file: file.to_path_buf(),
                 session_id: Some(session_id.to_string()),
                 result: Err(e),
+                info: None,
             }
         }
     };

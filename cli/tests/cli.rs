@@ -140,6 +140,10 @@ fn several_files_print_in_order_and_json_keeps_newlines() {
     assert_eq!(handle.split('\n').count(), 3);
     assert_eq!(json["file"], p(&b));
     assert!(json["session_id"].as_str().unwrap().contains("?sig="));
+    // The transfer figures ride along.
+    assert_eq!(json["info"]["bytes_confirmed"], 500_000);
+    assert!(json["info"]["bytes_sent"].as_u64().unwrap() >= 500_000, "{json}");
+    assert!(json["info"]["requests"].as_u64().unwrap() >= 2, "{json}");
 }
 
 #[test]
