@@ -552,9 +552,8 @@ impl Session {
                     if self.cancelled() {
                         return Err(self.cancel_error());
                     }
-                    if self.offset_mismatch(&e, start)? {
-                        // Bytes of a broken connection landed after Graph was asked:
-                        // go on from the offset it reports now.
+                    if self.offset_settles(&e, start)? {
+                        // The refusal was about the offset: go on from Graph's.
                         if self.confirmed > start {
                             budget.progressed();
                             continue;
@@ -569,20 +568,31 @@ impl Session {
         }
     }
 
-    /// A code 100 answer to an upload is most often a `file_offset` that no longer
-    /// matches because late bytes landed: true (with the offset taken) when Graph's
-    /// offset has moved since `start`.
-    fn offset_mismatch(&mut self, e: &RequestError, start: u64) -> Result<bool, Error> {
-        let RequestError::Graph { error, .. } = e else {
-            return Ok(false);
+    /// After Graph refused an upload request (any answer but a token or permission
+    /// error), or answered it with something outside the protocol, its own offset
+    /// decides before the error's code does: a refusal is most often about the
+    /// `file_offset` (late bytes landed, or an offset read right after a cut lagged
+    /// behind), whatever code, subcode or body Graph chose to say so. True (with the
+    /// offset taken) when Graph's offset differs from the `file_offset` sent.
+    fn offset_settles(&mut self, e: &RequestError, start: u64) -> Result<bool, Error> {
+        let worth_asking = match e {
+            RequestError::Graph { error, .. } => !matches!(error.code, 190 | 102 | 10 | 200..=299),
+            RequestError::Http { .. } => true,
+            RequestError::Protocol { http_status, .. } => (200..300).contains(http_status),
+            _ => false,
         };
-        if error.code != 100 || error.subcode != 0 {
+        if !worth_asking {
             return Ok(false);
         }
         match self.graph.offset(&self.id) {
             Ok(off) if off != start => {
                 self.reconcile(off)?;
                 self.stale = false;
+                Stats::add(&self.stats.resumes, 1);
+                self.emit(Event::Resume {
+                    offset: off,
+                    total: self.source.len(),
+                });
                 Ok(true)
             }
             _ => Ok(false),

@@ -142,7 +142,10 @@ fn several_files_print_in_order_and_json_keeps_newlines() {
     assert!(json["session_id"].as_str().unwrap().contains("?sig="));
     // The transfer figures ride along.
     assert_eq!(json["info"]["bytes_confirmed"], 500_000);
-    assert!(json["info"]["bytes_sent"].as_u64().unwrap() >= 500_000, "{json}");
+    assert!(
+        json["info"]["bytes_sent"].as_u64().unwrap() >= 500_000,
+        "{json}"
+    );
     assert!(json["info"]["requests"].as_u64().unwrap() >= 2, "{json}");
 }
 

@@ -62,9 +62,31 @@ pub struct Args {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Refuse a wrong file_offset with this Graph code (and subcode), e.g. 6001,1363037,
+    /// instead of code 100 naming the expected offset.
+    #[arg(long, value_name = "CODE[,SUBCODE]", value_parser = parse_code)]
+    pub offset_mismatch_code: Option<(i64, i64)>,
+    /// Refuse the empty POST at file_length on a complete session instead of answering
+    /// the handle again.
+    #[arg(long)]
+    pub refuse_final_empty_post: bool,
+    /// Right after a cut, report one offset from before the cut request (a lagging read).
+    #[arg(long)]
+    pub lagging_offset: bool,
     /// How long a random stall lasts, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 3000)]
     pub stall_ms: u64,
+}
+
+/// `CODE` or `CODE,SUBCODE`.
+fn parse_code(s: &str) -> Result<(i64, i64), String> {
+    let (code, sub) = s.split_once(',').unwrap_or((s, "0"));
+    match (code.trim().parse(), sub.trim().parse()) {
+        (Ok(c), Ok(sc)) => Ok((c, sc)),
+        _ => Err(format!(
+            "'{s}': write CODE or CODE,SUBCODE, e.g. 6001,1363037"
+        )),
+    }
 }
 
 /// Runs the emulator as the command line asks, until SIGINT or SIGTERM.
@@ -95,6 +117,11 @@ pub fn run(args: Args) -> ExitCode {
         tls: match (args.tls_cert, args.tls_key) {
             (Some(cert), Some(key)) => Some(crate::TlsFiles { cert, key }),
             _ => None,
+        },
+        unknowns: crate::Unknowns {
+            offset_mismatch: args.offset_mismatch_code,
+            refuse_final_empty_post: args.refuse_final_empty_post,
+            lagging_offset: args.lagging_offset,
         },
         random_faults: args.random_faults.map(|rate| RandomFaults {
             seed: args.seed,

@@ -65,6 +65,25 @@ pub struct Config {
     pub random_faults: Option<RandomFaults>,
     /// Serve HTTPS with this certificate chain and key (PEM files) instead of HTTP.
     pub tls: Option<TlsFiles>,
+    /// How the answers Meta does not document are given.
+    pub unknowns: Unknowns,
+}
+
+/// How the emulator answers what Meta leaves undocumented, so that every recovery
+/// path of a client can be tested against each plausible answer. The default is the
+/// guess this emulator was written with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Unknowns {
+    /// A wrong `file_offset` is refused with this Graph code and subcode (as Meta's
+    /// other upload APIs do, e.g. 6001 / 1363037) instead of code 100 naming the
+    /// expected offset.
+    pub offset_mismatch: Option<(i64, i64)>,
+    /// The empty POST at `file_offset = file_length` on a complete session is refused
+    /// (code 100) instead of answering the handle again.
+    pub refuse_final_empty_post: bool,
+    /// Right after a cut, one offset request reports the offset from before the cut
+    /// request, less than is stored (an eventually consistent read).
+    pub lagging_offset: bool,
 }
 
 /// The PEM files of an HTTPS emulator.
@@ -113,6 +132,7 @@ impl Default for Config {
             faults: Vec::new(),
             random_faults: None,
             tls: None,
+            unknowns: Unknowns::default(),
         }
     }
 }
@@ -153,6 +173,7 @@ impl Emulator {
             app_ids: config.app_ids,
             any_type: config.any_type,
             offset_as_string: config.offset_as_string,
+            unknowns: config.unknowns,
             session_ttl: config.session_ttl,
             storage: config.storage,
             dir,

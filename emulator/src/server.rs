@@ -470,7 +470,10 @@ async fn offset(state: &State, id: &str, shown_id: &str) -> Reply {
     }
     let off = match fault_offset {
         Some(lie) => lie,
-        None => lock(&session).offset,
+        None => {
+            let mut s = lock(&session);
+            s.lagging_report.take().unwrap_or(s.offset)
+        }
     };
     let value = if state.offset_as_string {
         serde_json::Value::String(off.to_string())
@@ -484,6 +487,14 @@ async fn offset(state: &State, id: &str, shown_id: &str) -> Reply {
 }
 
 /// Step 2: receive bytes from `file_offset` on.
+/// With `Unknowns::lagging_offset`: after a cut that stored bytes, the next offset
+/// request reports where the cut request began, as a read that lags behind would.
+fn lag_after_cut(state: &State, session: &Mutex<Session>, file_offset: u64, stored: u64) {
+    if state.unknowns.lagging_offset && stored > 0 {
+        lock(session).lagging_report = Some(file_offset);
+    }
+}
+
 /// Who refuses a body: the protocol's rules (the client sent what it should not) or
 /// an injected fault (the client did nothing wrong).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -560,6 +571,16 @@ async fn upload(state: &State, req: Request<Incoming>, id: &str) -> Reply {
     let refusal = {
         let mut s = lock(&session);
         s.upload_requests += 1;
+        if s.offset == s.file_length
+            && file_offset == s.file_length
+            && content_length == 0
+            && state.unknowns.refuse_final_empty_post
+        {
+            return param_error(
+                state,
+                "(#100) This upload session is already complete".into(),
+            );
+        }
         if s.offset == s.file_length && file_offset == s.file_length && content_length == 0 {
             // Not documented by Meta: an empty POST at the end of a complete session
             // answers the handle again, so a client can recover a lost final answer.
@@ -573,7 +594,20 @@ async fn upload(state: &State, req: Request<Incoming>, id: &str) -> Reply {
             };
             return Ok(json(StatusCode::OK, serde_json::json!({ "h": h })));
         }
-        if file_offset != s.offset {
+        if file_offset != s.offset && state.unknowns.offset_mismatch.is_some() {
+            let (code, subcode) = state.unknowns.offset_mismatch.unwrap_or_default();
+            Some(Ok(graph_error(
+                state,
+                400,
+                &ErrorSpec {
+                    message: "An unknown error occurred".into(),
+                    error_type: "OAuthException".into(),
+                    code,
+                    subcode: Some(subcode),
+                    is_transient: false,
+                },
+            )))
+        } else if file_offset != s.offset {
             Some(param_error(
                 state,
                 format!(
@@ -644,11 +678,13 @@ async fn upload(state: &State, req: Request<Incoming>, id: &str) -> Reply {
                         tokio::time::sleep(Duration::from_millis(*millis)).await;
                         if *then == AfterStall::Close {
                             state.note_hangup();
+                            lag_after_cut(state, &session, file_offset, received);
                             return Err(Hangup("injected stall"));
                         }
                     }
                     _ => {
                         state.note_hangup();
+                        lag_after_cut(state, &session, file_offset, received);
                         return Err(Hangup("injected cut"));
                     }
                 }

@@ -46,6 +46,9 @@ pub(crate) struct Session {
     pub bytes_discarded_by_faults: u64,
     pub upload_requests: u64,
     pub created: Instant,
+    /// With `Unknowns::lagging_offset`: what the next offset request reports instead
+    /// of the truth, once (set by a cut).
+    pub lagging_report: Option<u64>,
 }
 
 impl Session {
@@ -167,6 +170,7 @@ pub(crate) struct State {
     pub app_ids: Vec<String>,
     pub any_type: bool,
     pub offset_as_string: bool,
+    pub unknowns: crate::Unknowns,
     pub session_ttl: Duration,
     pub storage: Storage,
     pub dir: Option<PathBuf>,
@@ -272,6 +276,7 @@ impl State {
             bytes_discarded_by_faults: 0,
             upload_requests: 0,
             created: Instant::now(),
+            lagging_report: None,
         };
         lock(&self.sessions).insert(id.clone(), Arc::new(Mutex::new(session)));
         Ok(id)

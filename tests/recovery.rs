@@ -1,0 +1,124 @@
+//! Recovery that does not rest on one guess: each path Meta leaves undocumented is run
+//! through the C ABI against the emulator answering each plausible way, and the bytes
+//! Graph holds are checked by SHA-256.
+
+mod common;
+
+use std::ffi::{c_void, CStr, CString};
+use std::ptr;
+
+use fbup::ffi::*;
+use fbup_emulator::{Emulator, Fault, FaultRule, RequestKind, Unknowns};
+
+/// Uploads `len` bytes through the C ABI; returns the status, the message, the
+/// session's id and the file's SHA-256.
+fn upload(
+    emu: &Emulator,
+    dir: &std::path::Path,
+    len: usize,
+) -> (fbup_status, String, String, String) {
+    let (path, sha) = common::test_file(dir, "r.mp4", len);
+    let strings = common::CConfig::new("1234", "EAArecovery", emu.url());
+    let mut cfg = strings.config();
+    cfg.retry_base_ms = 1;
+    let file = CString::new(path.to_str().unwrap()).unwrap();
+    let mut s = ptr::null_mut();
+    let mut st = unsafe { fbup_create_session(&cfg, file.as_ptr(), &mut s) };
+    if st == FBUP_OK {
+        st = unsafe { fbup_upload(s, None, ptr::null_mut::<c_void>()) };
+    }
+    let msg = unsafe { CStr::from_ptr(fbup_errmsg(s)) }
+        .to_string_lossy()
+        .into_owned();
+    let id = unsafe { fbup_session_id(s) };
+    let id = if id.is_null() {
+        String::new()
+    } else {
+        unsafe { CStr::from_ptr(id) }.to_string_lossy().into_owned()
+    };
+    if st == FBUP_OK {
+        let h = unsafe { CStr::from_ptr(fbup_file_handle(s)) };
+        assert!(!h.to_bytes().is_empty(), "FBUP_OK comes with a handle");
+    }
+    unsafe { fbup_free(s) };
+    (st, msg, id, sha)
+}
+
+fn emulator(unknowns: Unknowns) -> Emulator {
+    Emulator::start(fbup_emulator::Config {
+        unknowns,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_cut_resumes_byte_exact_whatever_graph_says_of_a_wrong_offset() {
+    for mismatch in [None, Some((6001, 1_363_037)), Some((1, 0))] {
+        for lagging in [false, true] {
+            let emu = emulator(Unknowns {
+                offset_mismatch: mismatch,
+                lagging_offset: lagging,
+                ..Default::default()
+            });
+            emu.add_fault(FaultRule::once(
+                RequestKind::Upload,
+                Fault::CutAt { offset: 1_000_000 },
+            ));
+            let dir = tempfile::tempdir().unwrap();
+            let (st, msg, id, sha) = upload(&emu, dir.path(), 3_000_000);
+            let what = format!("mismatch answered {mismatch:?}, lagging offset {lagging}");
+            assert_eq!(st, FBUP_OK, "{what}: {msg}");
+            let info = emu.session(&id).unwrap();
+            assert_eq!(info.sha256.as_deref(), Some(sha.as_str()), "{what}");
+            // What was read beyond the file: the faults' leftovers and, with a lagging
+            // offset, one refused re-send of the bytes the lag hid.
+            let extra = info.bytes_received_total - 3_000_000 - info.bytes_discarded_by_faults;
+            eprintln!(
+                "{what}: {} upload requests, {extra} bytes re-sent",
+                info.upload_requests
+            );
+            if lagging {
+                assert!(info.upload_requests >= 3, "{what}: the lag was met");
+            } else {
+                assert_eq!(extra, 0, "{what}: nothing re-sent");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_lost_final_answer_never_becomes_a_false_success() {
+    for refuse in [false, true] {
+        let emu = emulator(Unknowns {
+            refuse_final_empty_post: refuse,
+            ..Default::default()
+        });
+        emu.add_fault(FaultRule::once(RequestKind::Upload, Fault::LoseResponse));
+        let dir = tempfile::tempdir().unwrap();
+        let (st, msg, id, sha) = upload(&emu, dir.path(), 500_000);
+        let info = emu.session(&id).unwrap();
+        assert_eq!(
+            info.sha256.as_deref(),
+            Some(sha.as_str()),
+            "every byte arrived"
+        );
+        let empty_posts = emu
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.kind == Some(RequestKind::Upload) && r.header("file_offset") == Some("500000")
+            })
+            .count();
+        if refuse {
+            // Graph holds every byte but will not give the handle again: an error,
+            // after one try of the empty POST, never FBUP_OK without a handle.
+            assert_ne!(st, FBUP_OK, "{msg}");
+            assert_eq!(empty_posts, 1, "one try at the empty POST");
+        } else {
+            assert_eq!(st, FBUP_OK, "{msg}");
+            assert_eq!(empty_posts, 1);
+        }
+        eprintln!("empty POST refused {refuse}: status {st}: {msg}");
+    }
+}
