@@ -195,7 +195,7 @@ impl Session {
                     return Ok(session);
                 }
                 // Graph no longer knows the session: start a new one.
-                Err(e) if e.graph.as_ref().is_some_and(|g| g.code == 100) => {
+                Err(e) if graph_forgot(&e) => {
                     source = session.source;
                 }
                 Err(e) => return Err(e),
@@ -243,7 +243,9 @@ impl Session {
             len: length,
         });
         let mut session = Session::with_id(config, source, session_id.into(), true)?;
-        session.offset()?;
+        session
+            .offset()
+            .map_err(|e| unknown_session(e, session_id))?;
         Ok(session)
     }
 
@@ -294,7 +296,9 @@ impl Session {
         let source = FileSource::open(path)?;
         name_and_type(config, path)?;
         let mut session = Session::with_id(config, Box::new(source), session_id.into(), true)?;
-        session.offset()?;
+        session
+            .offset()
+            .map_err(|e| unknown_session(e, session_id))?;
         Ok(session)
     }
 
@@ -705,6 +709,36 @@ impl Session {
         self.asked = true;
         self.sent_max = self.sent_max.max(off);
         Ok(())
+    }
+}
+
+/// True when Graph's answer to an offset request says it does not know the session
+/// (unknown or expired): any 4xx refusal but a token, permission or throttling one,
+/// with a Graph error object (code 100 and any subcode, ...) or without (a bare 400,
+/// 404 or 410).
+fn graph_forgot(e: &Error) -> bool {
+    if !(400..500).contains(&e.http_status) || e.http_status == 429 {
+        return false;
+    }
+    match &e.graph {
+        Some(g) => !matches!(g.code, 190 | 102 | 10 | 200..=299 | 4 | 17 | 32 | 341 | 613),
+        None => matches!(e.http_status, 400 | 404 | 410),
+    }
+}
+
+/// A resume of a session Graph no longer knows: a Graph error that says so.
+fn unknown_session(e: Error, session_id: &str) -> Error {
+    if !graph_forgot(&e) {
+        return e;
+    }
+    Error {
+        status: Status::Graph,
+        message: format!(
+            "Graph does not know session {session_id}: it is unknown or has expired ({}); \
+             start a new upload of the file",
+            e.message
+        ),
+        ..e
     }
 }
 

@@ -122,3 +122,69 @@ fn a_lost_final_answer_never_becomes_a_false_success() {
         eprintln!("empty POST refused {refuse}: status {st}: {msg}");
     }
 }
+
+#[test]
+fn a_recorded_session_graph_forgot_is_replaced_whatever_graph_says() {
+    let answers = [
+        Fault::Respond {
+            status: 404,
+            error: None,
+            headers: Vec::new(),
+        },
+        Fault::Respond {
+            status: 400,
+            error: None,
+            headers: Vec::new(),
+        },
+        "offset,status=400,code=100,subcode=33"
+            .parse::<FaultRule>()
+            .unwrap()
+            .fault,
+        "offset,status=400,code=100,subcode=2018001"
+            .parse::<FaultRule>()
+            .unwrap()
+            .fault,
+    ];
+    for answer in answers {
+        let emu = emulator(Unknowns::default());
+        let dir = tempfile::tempdir().unwrap();
+        let (path, sha) = common::test_file(dir.path(), "j.mp4", 400_000);
+        let mut config = fbup::Config::new("1234", "EAArecovery");
+        config.graph_url = emu.url().to_string();
+        config.state_dir = Some(dir.path().join("journal"));
+        let first = fbup::Session::create(&config, &path).unwrap();
+        let first_id = first.id().to_string();
+        drop(first);
+        emu.add_fault(FaultRule::once(RequestKind::Offset, answer.clone()));
+        let mut s = fbup::Session::create(&config, &path).unwrap();
+        assert_ne!(s.id(), first_id, "{answer:?}: a new session");
+        s.upload(&mut |_, _| true).unwrap();
+        let info = emu.session(s.id()).unwrap();
+        assert_eq!(info.sha256.as_deref(), Some(sha.as_str()));
+    }
+}
+
+#[test]
+fn resuming_a_session_graph_does_not_know_says_so() {
+    let emu = emulator(Unknowns::default());
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = common::test_file(dir.path(), "k.mp4", 1000);
+    let strings = common::CConfig::new("1234", "EAArecovery", emu.url());
+    let cfg = strings.config();
+    let file = CString::new(path.to_str().unwrap()).unwrap();
+    for id in [
+        "upload:MTpnb25lP2ZpbGVfbGVuZ3RoPTEwMDA=?sig=ARforgotten",
+        "upload:x",
+    ] {
+        let id = CString::new(id).unwrap();
+        let mut s = ptr::null_mut();
+        let st = unsafe { fbup_resume_session(&cfg, file.as_ptr(), id.as_ptr(), &mut s) };
+        let msg = unsafe { CStr::from_ptr(fbup_errmsg(s)) }
+            .to_string_lossy()
+            .into_owned();
+        unsafe { fbup_free(s) };
+        assert_eq!(st, FBUP_E_GRAPH, "{msg}");
+        assert!(msg.contains("unknown or has expired"), "{msg}");
+        assert!(msg.contains("start a new upload"), "{msg}");
+    }
+}
