@@ -319,6 +319,12 @@ typedef struct fbup_error {
  */
 #define FBUP_E_INTERNAL 11
 
+/*
+ Graph holds every byte, but the answer carrying the file handle was lost and Graph
+ would not give it again: upload the file once more, in a new session.
+ */
+#define FBUP_E_HANDLE_LOST 12
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

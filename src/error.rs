@@ -33,11 +33,14 @@ pub enum Status {
     State = 10,
     /// A bug inside fbup, caught at the C boundary.
     Internal = 11,
+    /// Graph holds every byte but the answer carrying the handle was lost and Graph
+    /// would not give it again: upload the file once more, in a new session.
+    HandleLost = 12,
 }
 
 impl Status {
     /// Every status, in numeric order.
-    pub const ALL: [Status; 12] = [
+    pub const ALL: [Status; 13] = [
         Status::Ok,
         Status::Argument,
         Status::File,
@@ -50,6 +53,7 @@ impl Status {
         Status::Cancelled,
         Status::State,
         Status::Internal,
+        Status::HandleLost,
     ];
 
     /// The status with this number, if there is one.
@@ -79,6 +83,7 @@ impl Status {
             Status::Cancelled => "cancelled",
             Status::State => "state",
             Status::Internal => "internal",
+            Status::HandleLost => "handle_lost",
         }
     }
 
@@ -97,6 +102,7 @@ impl Status {
             Status::Cancelled => c"cancelled",
             Status::State => c"call does not fit the session's state",
             Status::Internal => c"internal error in fbup",
+            Status::HandleLost => c"every byte reached Graph but the handle was lost",
         }
     }
 }
@@ -168,7 +174,7 @@ mod tests {
             assert_eq!(*s as i32, i as i32);
             assert_eq!(Status::from_code(i as i32), Some(*s));
         }
-        assert_eq!(Status::from_code(12), None);
+        assert_eq!(Status::from_code(13), None);
         assert_eq!(Status::from_code(-1), None);
     }
 

@@ -453,6 +453,37 @@ impl Session {
         )
     }
 
+    /// Graph holds every byte, but the one empty POST that asks for the handle again
+    /// failed (`why`, or an answer without `h`). Never a success without a handle, never
+    /// a loop: the session is done for, and its journal entry is forgotten so that a
+    /// new upload of the file starts a new session.
+    fn handle_lost(&mut self, why: Option<RequestError>) -> Error {
+        if let Some(claim) = self.claim.take() {
+            claim.forget();
+        }
+        let detail = match &why {
+            Some(e) => e.to_string(),
+            None => "Graph answered without a handle".into(),
+        };
+        let mut e = Error::new(
+            Status::HandleLost,
+            format!(
+                "every byte of the file ({} bytes) reached Graph, but the answer carrying the \
+                 handle was lost and asking again failed ({detail}); upload the file again, \
+                 in a new session",
+                self.source.len()
+            ),
+        );
+        if let Some(RequestError::Graph {
+            http_status, error, ..
+        }) = why
+        {
+            e.http_status = http_status;
+            e.graph = Some(Box::new(error));
+        }
+        e
+    }
+
     /// Tells the caller's event function, if any.
     fn emit(&self, event: Event) {
         if let Some(f) = &self.config.on_event {
@@ -530,6 +561,12 @@ impl Session {
             };
             // Whatever happened, only Graph's own offset says where to go on from.
             self.stale = true;
+            if start == total && !matches!(answer, Ok(UploadAnswer::Handle(_))) {
+                if self.cancelled() {
+                    return Err(self.cancel_error());
+                }
+                return Err(self.handle_lost(answer.err()));
+            }
             match answer {
                 Ok(UploadAnswer::Handle(h)) => {
                     self.source.check_unchanged()?;

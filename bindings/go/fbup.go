@@ -48,6 +48,8 @@ const (
 	ErrCancelled Status = C.FBUP_E_CANCELLED
 	ErrState     Status = C.FBUP_E_STATE
 	ErrInternal  Status = C.FBUP_E_INTERNAL
+	// ErrHandleLost: every byte reached Graph but the handle was lost; upload again.
+	ErrHandleLost Status = C.FBUP_E_HANDLE_LOST
 )
 
 // String is libfbup's description of the status.

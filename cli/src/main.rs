@@ -25,6 +25,8 @@ Exit codes:
   19  cancelled (Ctrl-C, SIGTERM); the session stays resumable
   20  another process is uploading the same file
   21  internal error in fbup
+  22  every byte reached Graph but the handle was lost (with --no-reupload; without
+      it, fbup uploads the file once more in a new session)
 With several files, the first failure's code.
 
 The access token comes from FBUP_ACCESS_TOKEN or --token-file, never from the command
@@ -157,6 +159,10 @@ struct UploadArgs {
     /// Do not use the resume journal: always start new sessions.
     #[arg(long)]
     no_resume: bool,
+    /// When Graph holds every byte but the handle is lost, fail (exit 22) instead of
+    /// uploading the file once more in a new session.
+    #[arg(long)]
+    no_reupload: bool,
     /// The resume journal's folder (default: $XDG_STATE_HOME/fbup).
     #[arg(long, value_name = "DIR", env = "FBUP_STATE_DIR")]
     state_dir: Option<PathBuf>,
@@ -336,7 +342,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             if !args.no_resume {
                 config.state_dir = args.state_dir.clone().or_else(default_state_dir);
             }
-            upload::upload_files(&config, &args.files, args.jobs, &args.common)
+            upload::upload_files(
+                &config,
+                &args.files,
+                args.jobs,
+                !args.no_reupload,
+                &args.common,
+            )
         }
         Command::Resume {
             session_id,

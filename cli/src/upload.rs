@@ -176,7 +176,30 @@ fn run_session(
     }
 }
 
+/// Uploads one file; when Graph holds every byte but the handle is lost, uploads it
+/// once more in a new session if `reupload`.
 fn upload_one(
+    config: &Config,
+    path: &Path,
+    size: u64,
+    display: &Display,
+    journal: bool,
+    reupload: bool,
+) -> Outcome {
+    let outcome = upload_once(config, path, size, display, journal);
+    let lost = matches!(&outcome.result, Err(e) if e.status == Status::HandleLost);
+    if !(lost && reupload) {
+        return outcome;
+    }
+    display.error(&format!(
+        "fbup: {}: every byte reached Graph but the handle was lost; uploading the file again \
+         in a new session (--no-reupload turns this off)",
+        path.display()
+    ));
+    upload_once(config, path, size, display, journal)
+}
+
+fn upload_once(
     config: &Config,
     path: &Path,
     size: u64,
@@ -255,6 +278,7 @@ pub(crate) fn upload_files(
     config: &Config,
     files: &[PathBuf],
     jobs: usize,
+    reupload: bool,
     common: &Common,
 ) -> Result<(), Failure> {
     let sizes = check_files(files, config.file_type.as_deref())?;
@@ -281,7 +305,7 @@ pub(crate) fn upload_files(
                         info: None,
                     }
                 } else {
-                    upload_one(config, path, sizes[i], &display, journal)
+                    upload_one(config, path, sizes[i], &display, journal, reupload)
                 };
                 let code = report(&outcome, several, common.json, &display);
                 codes.lock().unwrap_or_else(|e| e.into_inner())[i] = code;

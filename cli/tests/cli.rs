@@ -832,3 +832,56 @@ fn ca_file_reaches_the_tls_config() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no PEM certificate"));
     assert!(fx.emu.sessions().is_empty(), "nothing reached Graph");
 }
+
+#[test]
+fn a_lost_handle_is_uploaded_again_unless_no_reupload() {
+    let fx = Fx {
+        emu: Emulator::start(fbup_emulator::Config {
+            tokens: vec![TOKEN.into()],
+            unknowns: fbup_emulator::Unknowns {
+                refuse_final_empty_post: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .unwrap(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let (path, sum) = fx.file("lost.mp4", 300_000);
+    fx.emu
+        .add_fault(FaultRule::once(RequestKind::Upload, Fault::LoseResponse));
+    let out = fx.run(&["upload", "--no-reupload", p(&path)]);
+    assert_eq!(
+        out.status.code(),
+        Some(22),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("handle was lost"));
+
+    fx.emu
+        .add_fault(FaultRule::once(RequestKind::Upload, Fault::LoseResponse));
+    let out = fx.run(&["upload", p(&path)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("uploading the file again in a new session"),
+        "{err}"
+    );
+    let sessions = fx.emu.sessions();
+    let done: Vec<_> = sessions.iter().filter(|s| s.handle.is_some()).collect();
+    assert_eq!(
+        sessions.len(),
+        3,
+        "the first run's, and the second run's two"
+    );
+    let handle = stdout(&out).trim().replace("\\n", "\n");
+    assert!(
+        done.iter()
+            .any(|s| s.handle.as_deref() == Some(handle.as_str())),
+        "the printed handle is a real one"
+    );
+    assert!(sessions
+        .iter()
+        .all(|s| s.sha256.as_deref() == Some(sum.as_str())));
+}

@@ -52,6 +52,9 @@ pub const FBUP_E_CANCELLED: fbup_status = 9;
 pub const FBUP_E_STATE: fbup_status = 10;
 /// A bug inside fbup, caught at the C boundary; the process may go on.
 pub const FBUP_E_INTERNAL: fbup_status = 11;
+/// Graph holds every byte, but the answer carrying the file handle was lost and Graph
+/// would not give it again: upload the file once more, in a new session.
+pub const FBUP_E_HANDLE_LOST: fbup_status = 12;
 
 /// How an upload is set up. Call `fbup_config_init` first, then set the fields you
 /// need. fbup reads only the first `struct_size` bytes, so programs built against an
@@ -965,6 +968,7 @@ mod tests {
             FBUP_E_CANCELLED,
             FBUP_E_STATE,
             FBUP_E_INTERNAL,
+            FBUP_E_HANDLE_LOST,
         ];
         // Every status has its constant, and every constant its status.
         assert_eq!(

@@ -77,6 +77,7 @@ class Status:
     CANCELLED = 9
     STATE = 10
     INTERNAL = 11
+    HANDLE_LOST = 12
 
 
 def _load() -> ctypes.CDLL:
