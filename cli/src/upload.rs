@@ -17,9 +17,9 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static RUNNING: Mutex<Vec<CancelHandle>> = Mutex::new(Vec::new());
 
 /// Ctrl-C and SIGTERM cancel the running uploads (they then report what Graph holds
-/// and exit 19); a second one ends the process at once. A signal that arrives while a
-/// session is still being created ends the process after a few seconds if the create
-/// does not return by then.
+/// and exit 19); a second one ends the process at once. Whatever is still running five
+/// seconds later (a create being retried, an offset request that hangs) is ended then,
+/// with exit 19 too.
 pub(crate) fn handle_signals() {
     let _ = ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
@@ -29,9 +29,17 @@ pub(crate) fn handle_signals() {
         for h in RUNNING.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             h.cancel();
         }
-        std::thread::spawn(|| {
+        let uploading = !RUNNING.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
+        std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_secs(5));
-            eprintln!("\nfbup: cancelled before Graph answered; nothing to resume");
+            if uploading {
+                eprintln!(
+                    "\nfbup: cancelled; Graph did not say in time what it holds; run the same \
+                     command again to resume"
+                );
+            } else {
+                eprintln!("\nfbup: cancelled before Graph created a session; nothing to resume");
+            }
             std::process::exit(exit_code(Status::Cancelled).into());
         });
     });
