@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::ffi::{c_void, CStr, CString};
 use std::path::PathBuf;
-use std::ptr;
 use std::time::{Duration, Instant};
 
 use fbup::ffi::*;
@@ -179,22 +177,13 @@ fn more_cuts_than_max_attempts_succeed_while_the_offset_advances() {
     assert_eq!(info.sha256.as_deref(), Some(sha.as_str()));
 }
 
-/// Creates a session for `path` and runs `fbup_upload` on it through the C ABI.
+/// `fbup_upload` through the C ABI, with quick retries.
 fn c_upload(fx: &Fx, path: &std::path::Path) -> (fbup_status, String) {
     let strings = common::CConfig::new("1234", "EAApromises", fx.emu.url());
-    let file = CString::new(path.to_str().unwrap()).unwrap();
     let mut cfg = strings.config();
     cfg.retry_base_ms = 1;
-    let mut s = ptr::null_mut();
-    let mut st = unsafe { fbup_create_session(&cfg, file.as_ptr(), &mut s) };
-    if st == FBUP_OK {
-        st = unsafe { fbup_upload(s, None, ptr::null_mut::<c_void>()) };
-    }
-    let msg = unsafe { CStr::from_ptr(fbup_errmsg(s)) }
-        .to_string_lossy()
-        .into_owned();
-    unsafe { fbup_free(s) };
-    (st, msg)
+    let u = common::c_upload(&cfg, path);
+    (u.status, u.message)
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::ffi::{c_void, CStr, CString};
+use std::ffi::{CStr, CString};
 use std::ptr;
 
 use fbup::ffi::*;
@@ -21,27 +21,8 @@ fn upload(
     let strings = common::CConfig::new("1234", "EAArecovery", emu.url());
     let mut cfg = strings.config();
     cfg.retry_base_ms = 1;
-    let file = CString::new(path.to_str().unwrap()).unwrap();
-    let mut s = ptr::null_mut();
-    let mut st = unsafe { fbup_create_session(&cfg, file.as_ptr(), &mut s) };
-    if st == FBUP_OK {
-        st = unsafe { fbup_upload(s, None, ptr::null_mut::<c_void>()) };
-    }
-    let msg = unsafe { CStr::from_ptr(fbup_errmsg(s)) }
-        .to_string_lossy()
-        .into_owned();
-    let id = unsafe { fbup_session_id(s) };
-    let id = if id.is_null() {
-        String::new()
-    } else {
-        unsafe { CStr::from_ptr(id) }.to_string_lossy().into_owned()
-    };
-    if st == FBUP_OK {
-        let h = unsafe { CStr::from_ptr(fbup_file_handle(s)) };
-        assert!(!h.to_bytes().is_empty(), "FBUP_OK comes with a handle");
-    }
-    unsafe { fbup_free(s) };
-    (st, msg, id, sha)
+    let u = common::c_upload(&cfg, &path);
+    (u.status, u.message, u.session_id, sha)
 }
 
 fn emulator(unknowns: Unknowns) -> Emulator {

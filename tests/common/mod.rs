@@ -87,3 +87,47 @@ impl CConfig {
         cfg
     }
 }
+
+/// What `c_upload` saw.
+pub struct CUpload {
+    pub status: fbup::ffi::fbup_status,
+    pub message: String,
+    pub session_id: String,
+}
+
+/// Creates a session for `path` with `cfg` and runs `fbup_upload` on it, through the
+/// C ABI. A success must come with a handle.
+pub fn c_upload(cfg: &fbup::ffi::fbup_config, path: &Path) -> CUpload {
+    use fbup::ffi::*;
+    use std::ffi::CStr;
+    let file = CString::new(path.to_str().unwrap()).unwrap();
+    let mut s = std::ptr::null_mut();
+    // SAFETY: cfg and file are valid for the calls; s is released below.
+    unsafe {
+        let mut status = fbup_create_session(cfg, file.as_ptr(), &mut s);
+        if status == FBUP_OK {
+            status = fbup_upload(s, None, std::ptr::null_mut());
+        }
+        let message = CStr::from_ptr(fbup_errmsg(s))
+            .to_string_lossy()
+            .into_owned();
+        let id = fbup_session_id(s);
+        let session_id = if id.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(id).to_string_lossy().into_owned()
+        };
+        if status == FBUP_OK {
+            assert!(
+                !CStr::from_ptr(fbup_file_handle(s)).to_bytes().is_empty(),
+                "FBUP_OK comes with a handle"
+            );
+        }
+        fbup_free(s);
+        CUpload {
+            status,
+            message,
+            session_id,
+        }
+    }
+}
