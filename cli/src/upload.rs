@@ -13,8 +13,12 @@ use crate::{cli_words, exit_code, Common, Failure};
 /// Set by the first Ctrl-C or SIGTERM.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// The uploads running now, cancelled by a signal.
-static RUNNING: Mutex<Vec<CancelHandle>> = Mutex::new(Vec::new());
+/// The uploads running now (each under a number of its own), cancelled by a signal.
+/// A finished upload leaves, so that its connections close with its session.
+static RUNNING: Mutex<Vec<(usize, CancelHandle)>> = Mutex::new(Vec::new());
+
+/// The next number in `RUNNING`.
+static NEXT_RUNNING: AtomicUsize = AtomicUsize::new(0);
 
 /// Ctrl-C and SIGTERM cancel the running uploads (they then report what Graph holds
 /// and exit 19); a second one ends the process at once. Whatever is still running five
@@ -26,7 +30,7 @@ pub(crate) fn handle_signals() {
             eprintln!("\nfbup: interrupted again; stopping now");
             std::process::exit(exit_code(Status::Cancelled).into());
         }
-        for h in RUNNING.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for (_, h) in RUNNING.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             h.cancel();
         }
         let uploading = !RUNNING.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
@@ -157,10 +161,11 @@ fn run_session(
 ) -> Outcome {
     let id = session.id().to_string();
     let cancel = session.cancel_handle();
+    let number = NEXT_RUNNING.fetch_add(1, Ordering::SeqCst);
     RUNNING
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .push(cancel.clone());
+        .push((number, cancel.clone()));
     if INTERRUPTED.load(Ordering::SeqCst) {
         cancel.cancel();
     }
@@ -170,6 +175,10 @@ fn run_session(
             true
         })
         .map(str::to_string);
+    RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(n, _)| *n != number);
     progress.finish(result.is_ok());
     if let Err(e) = &mut result {
         if e.status == Status::Cancelled {
