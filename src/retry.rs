@@ -38,6 +38,21 @@ const fn verdict(action: Action, status: Status, rule: &'static str) -> Verdict 
 /// Graph codes that mean "slow down".
 const THROTTLE_CODES: [i64; 5] = [4, 17, 32, 341, 613];
 
+/// Graph codes that refuse the token (190) or the session it belongs to (102).
+pub(crate) fn is_token_code(code: i64) -> bool {
+    matches!(code, 190 | 102)
+}
+
+/// Graph codes that refuse a permission (10, 200-299).
+pub(crate) fn is_permission_code(code: i64) -> bool {
+    matches!(code, 10 | 200..=299)
+}
+
+/// Graph codes that throttle the app.
+pub(crate) fn is_throttling_code(code: i64) -> bool {
+    THROTTLE_CODES.contains(&code)
+}
+
 /// Sorts a failure, following Graph's published error codes.
 pub(crate) fn classify(e: &RequestError) -> Verdict {
     use Action::*;
@@ -70,12 +85,12 @@ pub(crate) fn classify(e: &RequestError) -> Verdict {
         RequestError::Graph {
             http_status, error, ..
         } => match error.code {
-            190 | 102 => verdict(
+            c if is_token_code(c) => verdict(
                 Reauthenticate,
                 Status::Auth,
                 "token refused (code 190/102): not retried without a new token",
             ),
-            c if THROTTLE_CODES.contains(&c) => verdict(
+            c if is_throttling_code(c) => verdict(
                 Throttle,
                 Status::Throttled,
                 "throttling (code 4/17/32/341/613): retried after longer waits",
@@ -95,7 +110,7 @@ pub(crate) fn classify(e: &RequestError) -> Verdict {
                 Status::Graph,
                 "parameter error (code 100): not retried",
             ),
-            10 | 200..=299 => verdict(
+            c if is_permission_code(c) => verdict(
                 Stop,
                 Status::Graph,
                 "permission error (code 10/200-299): not retried",

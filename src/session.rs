@@ -18,7 +18,9 @@ use crate::info::{Info, Stats};
 use crate::journal::Claim;
 use crate::pace::Pacer;
 use crate::progress::{Progress, ProgressFn};
-use crate::retry::{classify, Action, Budget};
+use crate::retry::{
+    classify, is_permission_code, is_throttling_code, is_token_code, Action, Budget,
+};
 use crate::source::{ByteSource, FileSource, ReadAt, ReaderSource};
 
 /// Shared between a session and its [`CancelHandle`]s.
@@ -491,6 +493,15 @@ impl Session {
         }
     }
 
+    /// Reports (and counts) that the upload goes on from Graph's offset `off`.
+    fn resuming(&self, off: u64) {
+        Stats::add(&self.stats.resumes, 1);
+        self.emit(Event::Resume {
+            offset: off,
+            total: self.source.len(),
+        });
+    }
+
     /// Reports a retry that `budget` just granted, and counts it.
     fn retrying(&self, budget: &Budget, wait: Duration, e: &RequestError) {
         Stats::add(&self.stats.retries, 1);
@@ -531,8 +542,7 @@ impl Session {
                         if off > before {
                             budget.progressed();
                         }
-                        Stats::add(&self.stats.resumes, 1);
-                        self.emit(Event::Resume { offset: off, total });
+                        self.resuming(off);
                     }
                     Err(e) => {
                         self.recover(&mut budget, e, "cannot get the session's offset from Graph")?;
@@ -617,7 +627,9 @@ impl Session {
     /// offset taken) when Graph's offset differs from the `file_offset` sent.
     fn offset_settles(&mut self, e: &RequestError, start: u64) -> Result<bool, Error> {
         let worth_asking = match e {
-            RequestError::Graph { error, .. } => !matches!(error.code, 190 | 102 | 10 | 200..=299),
+            RequestError::Graph { error, .. } => {
+                !is_token_code(error.code) && !is_permission_code(error.code)
+            }
             RequestError::Http { .. } => true,
             RequestError::Protocol { http_status, .. } => (200..300).contains(http_status),
             _ => false,
@@ -629,11 +641,7 @@ impl Session {
             Ok(off) if off != start => {
                 self.reconcile(off)?;
                 self.stale = false;
-                Stats::add(&self.stats.resumes, 1);
-                self.emit(Event::Resume {
-                    offset: off,
-                    total: self.source.len(),
-                });
+                self.resuming(off);
                 Ok(true)
             }
             _ => Ok(false),
@@ -758,7 +766,9 @@ fn graph_forgot(e: &Error) -> bool {
         return false;
     }
     match &e.graph {
-        Some(g) => !matches!(g.code, 190 | 102 | 10 | 200..=299 | 4 | 17 | 32 | 341 | 613),
+        Some(g) => {
+            !is_token_code(g.code) && !is_permission_code(g.code) && !is_throttling_code(g.code)
+        }
         None => matches!(e.http_status, 400 | 404 | 410),
     }
 }
