@@ -36,6 +36,14 @@ typedef struct fbup_session fbup_session;
 typedef int32_t (*fbup_token_fn)(void *user_data, char *buf, size_t buf_len);
 
 /*
+ Receives one trace line: `level` is 1 (error), 2 (warning), 3 (info) or 4 (debug);
+ `line` is NUL-terminated UTF-8 without a newline, valid only during the call.
+ Called synchronously on the thread that called the fbup function, never after it
+ returns; it should return quickly. Must not unwind or `longjmp` out.
+ */
+typedef void (*fbup_log_fn)(void *user_data, int32_t level, const char *line);
+
+/*
  How an upload is set up. Call `fbup_config_init` first, then set the fields you
  need. fbup reads only the first `struct_size` bytes, so programs built against an
  older header keep working when fields are appended. Every string is copied during
@@ -151,6 +159,24 @@ typedef struct fbup_config {
    Added in 0.1 after `proxy`: a caller built without it gets no limit.
    */
   uint64_t max_send_rate;
+  /*
+   Receives the trace, one line a call: each HTTP request and answer (method, URL,
+   HTTP status, `file_offset` sent and received, body bytes, milliseconds, Graph's
+   trace ids and limit headers), each decision (the rule, the wait, the attempt)
+   and, at level 4, connection events. NULL (the default) turns the trace off and
+   costs nothing. The access token never appears in a line. Added after
+   `max_send_rate`: a caller built without it has no trace.
+   */
+  fbup_log_fn log_fn;
+  /*
+   Passed back to `log_fn` untouched.
+   */
+  void *log_user_data;
+  /*
+   The least important lines `log_fn` receives: 1 error, 2 warning, 3 info, 4
+   debug; 0 takes the default, 3.
+   */
+  int32_t log_level;
 } fbup_config;
 
 /*

@@ -81,6 +81,12 @@ pub struct Config {
     pub max_send_rate: u64,
     /// Told of each retry and resume as it happens (see [`Event`](crate::Event)).
     pub on_event: Option<crate::event::EventFn>,
+    /// Receives the trace: each HTTP request and answer, each decision and, at
+    /// [`Level::Debug`](crate::Level::Debug), connection events. Never holds the token.
+    pub log: Option<crate::trace::LogFn>,
+    /// The least important lines [`log`](Config::log) receives; [`Level::Info`](crate::Level::Info)
+    /// by default.
+    pub log_level: crate::trace::Level,
 }
 
 impl Config {
@@ -108,6 +114,8 @@ impl Config {
             state_dir: None,
             max_send_rate: 0,
             on_event: None,
+            log: None,
+            log_level: crate::trace::Level::Info,
         }
     }
 
@@ -295,6 +303,8 @@ impl fmt::Debug for Config {
             .field("state_dir", &self.state_dir)
             .field("max_send_rate", &self.max_send_rate)
             .field("on_event", &self.on_event.is_some())
+            .field("log", &self.log.is_some())
+            .field("log_level", &self.log_level)
             .finish()
     }
 }

@@ -2,16 +2,22 @@
 //! and turns answers (or their absence) into typed results. Knows nothing of retries.
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::io::{self, Read};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::http::Response;
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{
+    ConnectProxyConnector, Connector, RustlsConnector, TcpConnector,
+};
 use ureq::{Agent, Body, SendBody};
 
 use crate::config::Config;
 use crate::error::{Error, GraphError, Status};
 use crate::info::Stats;
+use crate::trace::{Level, Step, Trace, Watch};
 
 /// The largest answer body fbup reads; Graph's answers are a few hundred bytes.
 pub(crate) const MAX_ANSWER: u64 = 1024 * 1024;
@@ -72,6 +78,35 @@ impl RequestError {
         }
     }
 
+    /// True when a server answered (the error is in its answer), false when none did.
+    pub fn had_answer(&self) -> bool {
+        self.http_status() != 0
+    }
+
+    /// The error as a trace line tells it: every field of a Graph error object.
+    fn trace_detail(&self) -> String {
+        match self {
+            RequestError::Graph { error, .. } => {
+                let mut d = format!("error code {}", error.code);
+                if error.subcode != 0 {
+                    let _ = write!(d, ", subcode {}", error.subcode);
+                }
+                if !error.error_type.is_empty() {
+                    let _ = write!(d, ", type {}", error.error_type);
+                }
+                if error.is_transient {
+                    d.push_str(", is_transient");
+                }
+                let _ = write!(d, ": {}", shorten(&error.message));
+                if !error.fbtrace_id.is_empty() {
+                    let _ = write!(d, "; fbtrace_id: {}", error.fbtrace_id);
+                }
+                d
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// The HTTP status of the answer behind the error, 0 when none.
     pub fn http_status(&self) -> u16 {
         match self {
@@ -101,6 +136,8 @@ pub(crate) struct Graph {
     authorization: String,
     /// Where each request sent is counted, when someone keeps count.
     stats: Option<Arc<Stats>>,
+    /// Where each request and answer is told, when someone listens.
+    trace: Trace,
 }
 
 impl fmt::Debug for Graph {
@@ -150,8 +187,16 @@ pub(crate) fn agent_config(config: &Config) -> Result<ureq::config::Config, Erro
                 ),
             )
         })?),
-        None => ureq::Proxy::try_from_env(),
+        // An HTTP proxy from the environment is used as curl would; a SOCKS one is
+        // passed over (fbup speaks CONNECT only), as ureq does without its SOCKS feature.
+        None => ureq::Proxy::try_from_env().filter(|p| !is_socks(p)),
     };
+    if proxy.as_ref().is_some_and(is_socks) {
+        return Err(Error::new(
+            Status::Argument,
+            "SOCKS proxies are not supported; use an HTTP proxy (CONNECT), e.g. http://proxy:3128",
+        ));
+    }
     Ok(Agent::config_builder()
         .tls_config(tls.build())
         .proxy(proxy)
@@ -167,9 +212,108 @@ pub(crate) fn agent_config(config: &Config) -> Result<ureq::config::Config, Erro
         .build())
 }
 
+fn is_socks(p: &ureq::Proxy) -> bool {
+    use ureq::ProxyProtocol as P;
+    matches!(
+        p.protocol(),
+        P::Socks4 | P::Socks4A | P::Socks5 | P::Socks5h
+    )
+}
+
+/// An agent made from `config` whose connections report to `trace` at debug level:
+/// ureq's own chain for HTTP proxies, TCP and rustls, each step watched.
+pub(crate) fn new_agent(config: &ureq::config::Config, trace: &Trace) -> Agent {
+    let watch = |step| (trace.clone(), step);
+    let ((t1, s1), (t2, s2), (t3, s3)) = (watch(Step::Proxy), watch(Step::Tcp), watch(Step::Tls));
+    let connector = ()
+        .chain(Watch {
+            inner: ConnectProxyConnector::default(),
+            trace: t1,
+            step: s1,
+        })
+        .chain(Watch {
+            inner: TcpConnector::default(),
+            trace: t2,
+            step: s2,
+        })
+        .chain(Watch {
+            inner: RustlsConnector::default(),
+            trace: t3,
+            step: s3,
+        });
+    Agent::with_parts(config.clone(), connector, DefaultResolver::default())
+}
+
+/// What a request is, for its trace lines.
+struct Ask<'a> {
+    method: &'static str,
+    url: &'a str,
+    /// The `file_offset` header and the body's length, for step 2.
+    body: Option<(u64, u64)>,
+    start: Instant,
+    /// The body bytes ureq took, once the request is over (step 2).
+    sent: std::cell::Cell<Option<u64>>,
+}
+
+impl<'a> Ask<'a> {
+    fn new(method: &'static str, url: &'a str, body: Option<(u64, u64)>) -> Ask<'a> {
+        Ask {
+            method,
+            url,
+            body,
+            start: Instant::now(),
+            sent: std::cell::Cell::new(None),
+        }
+    }
+
+    /// `; N body bytes sent; M ms`: what the trace adds to an answer or its absence.
+    fn tally(&self) -> String {
+        let mut t = String::new();
+        if let Some(n) = self.sent.get() {
+            let _ = write!(t, "; {n} body bytes sent");
+        }
+        let _ = write!(t, "; {} ms", self.start.elapsed().as_millis());
+        t
+    }
+}
+
+/// What came with an answer, beside its body, for the trace.
+#[derive(Default)]
+struct Heard {
+    /// The headers worth showing, as ` name=value` pairs.
+    headers: String,
+    /// The answer body's length.
+    body_bytes: usize,
+}
+
+/// The answer headers a trace shows when present: Graph's request ids and its limits.
+const TRACED_HEADERS: [&str; 6] = [
+    "x-fb-trace-id",
+    "x-fb-rev",
+    "x-fb-debug",
+    "retry-after",
+    "x-app-usage",
+    "x-business-use-case-usage",
+];
+
+/// Counts the body bytes ureq takes from a reader.
+struct Counted<'a> {
+    inner: &'a mut dyn Read,
+    n: u64,
+}
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+}
+
 impl Graph {
-    pub fn new(config: &Config, agent: Agent) -> Graph {
+    pub fn new(config: &Config, agent: Agent, trace: Trace) -> Graph {
         Graph {
+            trace,
             agent,
             base: format!(
                 "{}/{}",
@@ -187,14 +331,9 @@ impl Graph {
         self.stats = Some(stats);
     }
 
-    fn counted(&self) {
-        if let Some(s) = &self.stats {
-            Stats::add(&s.requests, 1);
-        }
-    }
-
     /// Uses another token from now on (after a refresh).
     pub fn set_token(&mut self, token: &str) {
+        self.trace.secret(token);
         self.authorization = format!("OAuth {token}");
     }
 
@@ -218,28 +357,33 @@ impl Graph {
             encode_query_value(file_name),
             encode_query_value(file_type),
         );
-        self.counted();
-        let resp = self
-            .agent
-            .post(&url)
-            .header("Authorization", &self.authorization)
-            .send_empty()
-            .map_err(|e| transport_error(e, &self.authority))?;
-        let (status, json) = read_answer(resp)?;
-        parse_create_answer(status, &json)
+        let ask = Ask::new("POST", &url, None);
+        self.exchange(&ask, || {
+            let (status, json) = self.answer(
+                self.agent
+                    .post(&url)
+                    .header("Authorization", &self.authorization)
+                    .send_empty(),
+                &ask,
+            )?;
+            parse_create_answer(status, &json)
+        })
     }
 
     /// Step 3: how many bytes Graph holds for the session.
     pub fn offset(&self, session_id: &str) -> Result<u64, RequestError> {
-        self.counted();
-        let resp = self
-            .agent
-            .get(self.session_url(session_id))
-            .header("Authorization", &self.authorization)
-            .call()
-            .map_err(|e| transport_error(e, &self.authority))?;
-        let (status, json) = read_answer(resp)?;
-        parse_offset(&json).map_err(|m| protocol(status, &m))
+        let url = self.session_url(session_id);
+        let ask = Ask::new("GET", &url, None);
+        self.exchange(&ask, || {
+            let (status, json) = self.answer(
+                self.agent
+                    .get(&url)
+                    .header("Authorization", &self.authorization)
+                    .call(),
+                &ask,
+            )?;
+            parse_offset(&json).map_err(|m| protocol(status, &m))
+        })
     }
 
     /// Step 2: send `length` bytes from `body`, which start at `file_offset`.
@@ -250,18 +394,89 @@ impl Graph {
         length: u64,
         body: &mut dyn Read,
     ) -> Result<UploadAnswer, RequestError> {
-        self.counted();
-        let resp = self
-            .agent
-            .post(self.session_url(session_id))
-            .header("Authorization", &self.authorization)
-            .header("file_offset", file_offset.to_string())
-            .header("Content-Type", "application/octet-stream")
-            .header("Content-Length", length.to_string())
-            .send(SendBody::from_reader(body))
-            .map_err(|e| transport_error(e, &self.authority))?;
-        let (status, json) = read_answer(resp)?;
-        parse_upload_answer(status, &json)
+        let url = self.session_url(session_id);
+        let ask = Ask::new("POST", &url, Some((file_offset, length)));
+        let mut body = Counted { inner: body, n: 0 };
+        self.exchange(&ask, || {
+            let resp = self
+                .agent
+                .post(&url)
+                .header("Authorization", &self.authorization)
+                .header("file_offset", file_offset.to_string())
+                .header("Content-Type", "application/octet-stream")
+                .header("Content-Length", length.to_string())
+                .send(SendBody::from_reader(&mut body));
+            ask.sent.set(Some(body.n));
+            let (status, json) = self.answer(resp, &ask)?;
+            parse_upload_answer(status, &json)
+        })
+    }
+
+    /// Makes one request through `run`, counting it and tracing it: a line before it,
+    /// and one when no answer came (the answer's own line is [`Graph::answer`]'s).
+    fn exchange<T>(
+        &self,
+        ask: &Ask<'_>,
+        run: impl FnOnce() -> Result<T, RequestError>,
+    ) -> Result<T, RequestError> {
+        if let Some(s) = &self.stats {
+            Stats::add(&s.requests, 1);
+        }
+        if !self.trace.on(Level::Info) {
+            return run();
+        }
+        self.trace.log(Level::Info, || {
+            let mut line = format!("-> {} {}", ask.method, ask.url);
+            if let Some((offset, length)) = ask.body {
+                let _ = write!(line, " file_offset: {offset}, body {length} bytes");
+            }
+            line
+        });
+        let connects = self.trace.connects();
+        let result = run();
+        match &result {
+            Err(e) if !e.had_answer() => self.trace.log(Level::Info, || {
+                format!(
+                    "<- no answer to {} {}: {e}{}",
+                    ask.method,
+                    ask.url,
+                    ask.tally()
+                )
+            }),
+            _ if self.trace.connects() == connects => self.trace.log(Level::Debug, || {
+                format!("   (reused the open connection to {})", self.authority)
+            }),
+            _ => {}
+        }
+        result
+    }
+
+    /// Turns what ureq returned into the answer's status and JSON, tracing the answer
+    /// as it came (status, headers, body) before anything is made of it.
+    fn answer(
+        &self,
+        resp: Result<Response<Body>, ureq::Error>,
+        ask: &Ask<'_>,
+    ) -> Result<(u16, serde_json::Value), RequestError> {
+        let resp = resp.map_err(|e| transport_error(e, &self.authority))?;
+        let status = resp.status().as_u16();
+        let mut heard = Heard::default();
+        let result = read_answer(resp, self.trace.on(Level::Info).then_some(&mut heard));
+        self.trace.log(Level::Info, || {
+            let what = match &result {
+                Ok((_, json)) => summarize(json),
+                Err(e) => e.trace_detail(),
+            };
+            format!(
+                "<- HTTP {status} to {} {}: {what}; answer {} bytes{}{}",
+                ask.method,
+                ask.url,
+                heard.body_bytes,
+                ask.tally(),
+                heard.headers
+            )
+        });
+        result
     }
 
     /// The URL of a session: the id verbatim, `?sig=` and all. Percent-encoding it
@@ -352,11 +567,22 @@ pub(crate) fn parse_graph_error(json: &serde_json::Value) -> Option<GraphError> 
 
 /// Reads an answer to the end (so the connection can be reused) and splits success
 /// from failure.
-fn read_answer(resp: Response<Body>) -> Result<(u16, serde_json::Value), RequestError> {
+fn read_answer(
+    resp: Response<Body>,
+    heard: Option<&mut Heard>,
+) -> Result<(u16, serde_json::Value), RequestError> {
     let status = resp.status().as_u16();
     let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
     let wait_hint =
         crate::retry::server_wait_hint(header("retry-after"), header("x-business-use-case-usage"));
+    let mut heard = heard;
+    if let Some(h) = heard.as_deref_mut() {
+        for name in TRACED_HEADERS {
+            if let Some(v) = header(name) {
+                let _ = write!(h.headers, "; {name}: {}", shorten(v));
+            }
+        }
+    }
     let mut text = String::new();
     let read = resp
         .into_body()
@@ -381,6 +607,9 @@ fn read_answer(resp: Response<Body>) -> Result<(u16, serde_json::Value), Request
             }
             _ => RequestError::Network(format!("the answer was cut while being read: {e}")),
         });
+    }
+    if let Some(h) = heard {
+        h.body_bytes = text.len();
     }
     parse_answer(status, wait_hint, &text)
 }
@@ -466,6 +695,35 @@ pub(crate) fn parse_upload_answer(
             Ok(UploadAnswer::Handle(h.to_string()))
         }
     }
+}
+
+/// A successful answer as a trace line tells it: the protocol's fields (a handle by its
+/// size: a trace is no place to copy it from), then the names of any others.
+fn summarize(json: &serde_json::Value) -> String {
+    let mut parts = Vec::new();
+    let mut others = Vec::new();
+    if let Some(map) = json.as_object() {
+        for (k, v) in map {
+            match (k.as_str(), v) {
+                ("id", serde_json::Value::String(id)) => parts.push(format!("id {}", shorten(id))),
+                ("file_offset", v) => parts.push(format!("file_offset {v}")),
+                ("h", serde_json::Value::String(h)) => parts.push(format!(
+                    "handle of {} bytes ({} part{})",
+                    h.len(),
+                    h.split('\n').count(),
+                    if h.contains('\n') { "s" } else { "" }
+                )),
+                (k, _) => others.push(shorten(k)),
+            }
+        }
+    }
+    if parts.is_empty() {
+        parts.push("no protocol field".into());
+    }
+    if !others.is_empty() {
+        parts.push(format!("other fields: {}", others.join(", ")));
+    }
+    parts.join(", ")
 }
 
 /// `host:port` of a URL, with the scheme's port when none is written.
@@ -637,7 +895,11 @@ mod tests {
         );
         assert_eq!(encode_query_value("image/png"), "image%2Fpng");
         let config = Config::new("1", "t");
-        let g = Graph::new(&config, agent_config(&config).unwrap().new_agent());
+        let g = Graph::new(
+            &config,
+            agent_config(&config).unwrap().new_agent(),
+            Trace::default(),
+        );
         assert_eq!(
             g.session_url("upload:MTp/x=?sig=ARz"),
             "https://graph.facebook.com/v24.0/upload:MTp/x=?sig=ARz"

@@ -32,6 +32,7 @@ mod progress;
 mod retry;
 mod session;
 mod source;
+mod trace;
 
 pub use config::{
     file_type_from_extension, Config, TokenRefresh, DEFAULT_API_VERSION, DEFAULT_GRAPH_URL,
@@ -43,6 +44,7 @@ pub use info::Info;
 pub use progress::ProgressFn;
 pub use session::{session_offset, CancelHandle, Session};
 pub use source::ReadAt;
+pub use trace::{Level, LogFn};
 
 /// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`): everything that
 /// parses what a server sends, and URL building from ids. Not a stable API.
@@ -95,7 +97,7 @@ pub mod fuzzing {
         graph::check_session_id(id).ok()?;
         let config = crate::Config::new("1", "t");
         let agent = graph::agent_config(&config).ok()?.new_agent();
-        Some(graph::Graph::new(&config, agent).session_url(id))
+        Some(graph::Graph::new(&config, agent, Default::default()).session_url(id))
     }
 
     /// The wait a throttling answer asks for, from its two headers, and what the retry

@@ -22,6 +22,7 @@ use crate::retry::{
     classify, is_permission_code, is_throttling_code, is_token_code, Action, Budget,
 };
 use crate::source::{ByteSource, FileSource, ReadAt, ReaderSource};
+use crate::trace::{Level, Trace};
 
 /// Shared between a session and its [`CancelHandle`]s.
 struct CancelState {
@@ -85,6 +86,8 @@ pub struct Session {
     cancel: Arc<CancelState>,
     /// The transfer figures, shared with whoever reads them during an upload.
     stats: Arc<Stats>,
+    /// Where the session tells what it asks, hears and decides.
+    trace: Trace,
 }
 
 impl fmt::Debug for Session {
@@ -108,17 +111,30 @@ pub fn session_offset(config: &Config, session_id: &str) -> Result<u64, Error> {
             format!("{m}; pass the id exactly as Graph gave it"),
         )
     })?;
-    let graph = Graph::new(config, graph::agent_config(config)?.new_agent());
-    graph.offset(session_id).map_err(|e| {
-        let v = classify(&e);
-        to_error(
-            e,
-            v.status,
-            "cannot get the session's offset from Graph",
-            v.rule,
-            session_id,
-        )
-    })
+    let trace = Trace::new(config);
+    let agent = graph::new_agent(&graph::agent_config(config)?, &trace);
+    let graph = Graph::new(config, agent, trace.clone());
+    graph
+        .offset(session_id)
+        .map_err(|e| {
+            let v = classify(&e);
+            to_error(
+                e,
+                v.status,
+                "cannot get the session's offset from Graph",
+                v.rule,
+                session_id,
+            )
+        })
+        .map_err(|e| failed(&trace, e))
+}
+
+/// Tells the trace why a call fails, and hands the error on.
+fn failed(trace: &Trace, e: Error) -> Error {
+    trace.log(Level::Error, || {
+        format!("failed ({}): {}", e.status.key(), e.message)
+    });
+    e
 }
 
 /// A session id from a caller, checked before it goes into a URL.
@@ -179,6 +195,10 @@ impl Session {
     /// for the same file (same app, Graph, path, size, modification time and inode) is
     /// resumed instead, and a new one is recorded as soon as Graph returns its id.
     pub fn create(config: &Config, path: &Path) -> Result<Session, Error> {
+        Session::create_or_take_up(config, path).map_err(|e| failed(&Trace::new(config), e))
+    }
+
+    fn create_or_take_up(config: &Config, path: &Path) -> Result<Session, Error> {
         config.validate()?;
         let source = FileSource::open(path)?;
         let (name, file_type) = name_and_type(config, path)?;
@@ -191,6 +211,12 @@ impl Session {
         let mut source: Box<dyn ByteSource> = Box::new(source);
         if let Some(id) = claim.recorded() {
             let mut session = Session::with_id(config, source, id, true)?;
+            session.trace.log(Level::Info, || {
+                format!(
+                    "the resume journal records session {} for this file: asking Graph's offset",
+                    session.id
+                )
+            });
             match session.offset() {
                 Ok(_) => {
                     session.claim = Some(claim);
@@ -198,6 +224,13 @@ impl Session {
                 }
                 // Graph no longer knows the session: start a new one.
                 Err(e) if graph_forgot(&e) => {
+                    session.trace.log(Level::Warning, || {
+                        format!(
+                            "Graph no longer knows the recorded session (unknown or expired: \
+                             {}); starting a new session",
+                            e.message
+                        )
+                    });
                     source = session.source;
                 }
                 Err(e) => return Err(e),
@@ -228,6 +261,7 @@ impl Session {
             &name,
             &file_type,
         )
+        .map_err(|e| failed(&Trace::new(config), e))
     }
 
     /// Like [`Session::resume`] for bytes read through `reader`.
@@ -247,7 +281,7 @@ impl Session {
         let mut session = Session::with_id(config, source, session_id.into(), true)?;
         session
             .offset()
-            .map_err(|e| unknown_session(e, session_id))?;
+            .map_err(|e| failed(&session.trace, unknown_session(e, session_id)))?;
         Ok(session)
     }
 
@@ -269,7 +303,7 @@ impl Session {
                     let verdict = classify(&e);
                     match budget.next_wait(&verdict, e.wait_hint()) {
                         Ok(wait) => {
-                            session.retrying(&budget, wait, &e);
+                            session.retrying(&budget, wait, &e, verdict.rule);
                             std::thread::sleep(wait)
                         }
                         Err(why) => {
@@ -286,6 +320,9 @@ impl Session {
             }
         };
         // The same agent goes on: its connection is warm.
+        session
+            .trace
+            .log(Level::Info, || format!("new upload session {id}"));
         session.id = id;
         Ok(session)
     }
@@ -300,7 +337,7 @@ impl Session {
         let mut session = Session::with_id(config, Box::new(source), session_id.into(), true)?;
         session
             .offset()
-            .map_err(|e| unknown_session(e, session_id))?;
+            .map_err(|e| failed(&session.trace, unknown_session(e, session_id)))?;
         Ok(session)
     }
 
@@ -311,9 +348,10 @@ impl Session {
         resumed: bool,
     ) -> Result<Session, Error> {
         let agent_config = graph::agent_config(config)?;
-        let agent = agent_config.new_agent();
+        let trace = Trace::new(config);
+        let agent = graph::new_agent(&agent_config, &trace);
         let stats = Arc::new(Stats::default());
-        let mut graph = Graph::new(config, agent.clone());
+        let mut graph = Graph::new(config, agent.clone(), trace.clone());
         graph.count_into(stats.clone());
         Ok(Session {
             config: config.clone(),
@@ -334,6 +372,7 @@ impl Session {
                 agent: Mutex::new(agent),
             }),
             stats,
+            trace,
         })
     }
 
@@ -412,10 +451,28 @@ impl Session {
         if self.cancel.cancelled.swap(false, Ordering::SeqCst) {
             // A cancel shut the agent's connections down for good: make a new one so
             // that the session can be resumed.
+            self.trace.log(Level::Debug, || {
+                "the cancel shut this session's connections down; the next call opens new ones"
+                    .into()
+            });
             self.rebuild_agent();
             self.stale = true;
         }
-        result?;
+        result.map_err(|e| failed(&self.trace, e))?;
+        self.trace.log(Level::Info, || {
+            let i = self.stats.snapshot();
+            format!(
+                "complete: Graph holds all {} bytes; {} body bytes sent in {} requests, {} \
+                 retries, {} resumes, {} ms waited, {} ms in all",
+                self.source.len(),
+                i.bytes_sent,
+                i.requests,
+                i.retries,
+                i.resumes,
+                i.wait.as_millis(),
+                i.elapsed.as_millis()
+            )
+        });
         if let Some(claim) = self.claim.take() {
             claim.forget();
         }
@@ -424,7 +481,7 @@ impl Session {
 
     /// Gives the session (and its cancel handles) a fresh agent.
     fn rebuild_agent(&mut self) {
-        let agent = self.agent_config.new_agent();
+        let agent = graph::new_agent(&self.agent_config, &self.trace);
         *self.cancel.agent.lock().unwrap_or_else(|e| e.into_inner()) = agent.clone();
         self.graph.set_agent(agent);
     }
@@ -460,6 +517,11 @@ impl Session {
     /// a loop: the session is done for, and its journal entry is forgotten so that a
     /// new upload of the file starts a new session.
     fn handle_lost(&mut self, why: Option<RequestError>) -> Error {
+        self.trace.log(Level::Warning, || {
+            "Graph holds every byte but the empty POST at file_length brought no handle: the \
+             handle is lost (rule: one try at the empty POST, never a success without a handle)"
+                .into()
+        });
         if let Some(claim) = self.claim.take() {
             claim.forget();
         }
@@ -495,6 +557,12 @@ impl Session {
 
     /// Reports (and counts) that the upload goes on from Graph's offset `off`.
     fn resuming(&self, off: u64) {
+        self.trace.log(Level::Info, || {
+            format!(
+                "Graph holds {off} of {} bytes: going on from {off}",
+                self.source.len()
+            )
+        });
         Stats::add(&self.stats.resumes, 1);
         self.emit(Event::Resume {
             offset: off,
@@ -503,7 +571,15 @@ impl Session {
     }
 
     /// Reports a retry that `budget` just granted, and counts it.
-    fn retrying(&self, budget: &Budget, wait: Duration, e: &RequestError) {
+    fn retrying(&self, budget: &Budget, wait: Duration, e: &RequestError, rule: &str) {
+        self.trace.log(Level::Warning, || {
+            format!(
+                "retry: attempt {} of {} failed ({e}); rule: {rule}; waiting {} ms",
+                budget.failures(),
+                self.config.max_attempts,
+                wait.as_millis()
+            )
+        });
         Stats::add(&self.stats.retries, 1);
         Stats::add(
             &self.stats.wait_us,
@@ -591,6 +667,9 @@ impl Session {
                 }
                 Ok(UploadAnswer::Accepted) => {
                     // Graph took the request but not every byte: ask where it stands.
+                    self.trace.log(Level::Info, || {
+                        "Graph accepted the request without a handle: asking its offset".into()
+                    });
                     if !budget.count() {
                         return Err(Error::new(
                             Status::Protocol,
@@ -637,14 +716,31 @@ impl Session {
         if !worth_asking {
             return Ok(false);
         }
+        self.trace.log(Level::Info, || {
+            format!("the request sent at file_offset {start} was refused: asking Graph's offset before deciding")
+        });
         match self.graph.offset(&self.id) {
             Ok(off) if off != start => {
+                self.trace.log(Level::Info, || {
+                    format!(
+                        "Graph's offset {off} differs from the file_offset {start} sent: the \
+                         refusal was about the offset (rule: decide from Graph's offset)"
+                    )
+                });
                 self.reconcile(off)?;
                 self.stale = false;
                 self.resuming(off);
                 Ok(true)
             }
-            _ => Ok(false),
+            Ok(_) => {
+                self.trace.log(Level::Info, || {
+                    format!(
+                        "Graph's offset is the file_offset {start} sent: the error's class decides"
+                    )
+                });
+                Ok(false)
+            }
+            Err(_) => Ok(false),
         }
     }
 
@@ -668,7 +764,7 @@ impl Session {
             Ok(wait) => wait,
             Err(why) => return Err(to_error(e, verdict.status, context, &why, &self.id)),
         };
-        self.retrying(budget, wait, &e);
+        self.retrying(budget, wait, &e, verdict.rule);
         // Sleep in short slices so that a cancel is seen at once.
         let deadline = Instant::now() + wait;
         while Instant::now() < deadline {
@@ -701,12 +797,18 @@ impl Session {
                 &self.id,
             ));
         }
+        self.trace.log(Level::Warning, || {
+            format!("Graph refused the token ({e}): asking the token callback for a new one")
+        });
         match refresh() {
             Some(token)
                 if !token.is_empty()
                     && !token.bytes().any(|b| b.is_ascii_control() || b == b' ') =>
             {
                 self.graph.set_token(&token);
+                self.trace.log(Level::Info, || {
+                    "got a new token: trying again with it".into()
+                });
                 self.config.access_token = token;
                 Ok(())
             }

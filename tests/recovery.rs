@@ -11,18 +11,31 @@ use fbup::ffi::*;
 use fbup_emulator::{Emulator, Fault, FaultRule, RequestKind, Unknowns};
 
 /// Uploads `len` bytes through the C ABI; returns the status, the message, the
-/// session's id and the file's SHA-256.
+/// session's id and the file's SHA-256, and shows the trace (`what` names the path).
 fn upload(
     emu: &Emulator,
     dir: &std::path::Path,
     len: usize,
-) -> (fbup_status, String, String, String) {
+    what: &str,
+) -> (fbup_status, String, String, String, String) {
     let (path, sha) = common::test_file(dir, "r.mp4", len);
     let strings = common::CConfig::new("1234", "EAArecovery", emu.url());
     let mut cfg = strings.config();
     cfg.retry_base_ms = 1;
     let u = common::c_upload(&cfg, &path);
-    (u.status, u.message, u.session_id, sha)
+    let trace = show_trace(what, &u.trace);
+    (u.status, u.message, u.session_id, sha, trace)
+}
+
+/// Prints a trace under a title (the test's output shows what Graph said and what fbup
+/// decided) and returns it as one text to search.
+fn show_trace(what: &str, lines: &[String]) -> String {
+    eprintln!("--- trace: {what}");
+    for l in lines {
+        eprintln!("    {l}");
+    }
+    assert!(!lines.is_empty(), "{what}: the trace is empty");
+    lines.join("\n")
 }
 
 fn emulator(unknowns: Unknowns) -> Emulator {
@@ -47,9 +60,13 @@ fn a_cut_resumes_byte_exact_whatever_graph_says_of_a_wrong_offset() {
                 Fault::CutAt { offset: 1_000_000 },
             ));
             let dir = tempfile::tempdir().unwrap();
-            let (st, msg, id, sha) = upload(&emu, dir.path(), 3_000_000);
             let what = format!("mismatch answered {mismatch:?}, lagging offset {lagging}");
+            let (st, msg, id, sha, trace) = upload(&emu, dir.path(), 3_000_000, &what);
             assert_eq!(st, FBUP_OK, "{what}: {msg}");
+            assert!(
+                trace.contains("Graph holds 1000000 of 3000000 bytes"),
+                "{what}"
+            );
             let info = emu.session(&id).unwrap();
             assert_eq!(info.sha256.as_deref(), Some(sha.as_str()), "{what}");
             // What was read beyond the file: the faults' leftovers and, with a lagging
@@ -61,6 +78,10 @@ fn a_cut_resumes_byte_exact_whatever_graph_says_of_a_wrong_offset() {
             );
             if lagging {
                 assert!(info.upload_requests >= 3, "{what}: the lag was met");
+                assert!(
+                    trace.contains("the refusal was about the offset"),
+                    "{what}: the rule shows"
+                );
             } else {
                 assert_eq!(extra, 0, "{what}: nothing re-sent");
             }
@@ -77,7 +98,12 @@ fn a_lost_final_answer_never_becomes_a_false_success() {
         });
         emu.add_fault(FaultRule::once(RequestKind::Upload, Fault::LoseResponse));
         let dir = tempfile::tempdir().unwrap();
-        let (st, msg, id, sha) = upload(&emu, dir.path(), 500_000);
+        let what = format!("final answer lost, empty POST refused: {refuse}");
+        let (st, msg, id, sha, trace) = upload(&emu, dir.path(), 500_000, &what);
+        assert!(
+            trace.contains("file_offset: 500000, body 0 bytes"),
+            "the empty POST shows"
+        );
         let info = emu.session(&id).unwrap();
         assert_eq!(
             info.sha256.as_deref(),
@@ -100,6 +126,7 @@ fn a_lost_final_answer_never_becomes_a_false_success() {
                 "{msg}"
             );
             assert_eq!(empty_posts, 1, "one try at the empty POST");
+            assert!(trace.contains("the handle is lost"), "the rule shows");
         } else {
             assert_eq!(st, FBUP_OK, "{msg}");
             assert_eq!(empty_posts, 1);
@@ -134,17 +161,29 @@ fn a_recorded_session_graph_forgot_is_replaced_whatever_graph_says() {
         let emu = emulator(Unknowns::default());
         let dir = tempfile::tempdir().unwrap();
         let (path, sha) = common::test_file(dir.path(), "j.mp4", 400_000);
-        let mut config = fbup::Config::new("1234", "EAArecovery");
-        config.graph_url = emu.url().to_string();
-        config.state_dir = Some(dir.path().join("journal"));
-        let first = fbup::Session::create(&config, &path).unwrap();
-        let first_id = first.id().to_string();
-        drop(first);
+        let strings = common::CConfig::new("1234", "EAArecovery", emu.url());
+        let journal = CString::new(dir.path().join("journal").to_str().unwrap()).unwrap();
+        let mut cfg = strings.config();
+        cfg.state_dir = journal.as_ptr();
+        // A session recorded in the journal, never uploaded to (a process that died).
+        let file = CString::new(path.to_str().unwrap()).unwrap();
+        let mut first = ptr::null_mut();
+        let st = unsafe { fbup_create_session(&cfg, file.as_ptr(), &mut first) };
+        assert_eq!(st, FBUP_OK);
+        let first_id = unsafe { CStr::from_ptr(fbup_session_id(first)) }
+            .to_string_lossy()
+            .into_owned();
+        unsafe { fbup_free(first) };
         emu.add_fault(FaultRule::once(RequestKind::Offset, answer.clone()));
-        let mut s = fbup::Session::create(&config, &path).unwrap();
-        assert_ne!(s.id(), first_id, "{answer:?}: a new session");
-        s.upload(&mut |_, _| true).unwrap();
-        let info = emu.session(s.id()).unwrap();
+        let u = common::c_upload(&cfg, &path);
+        let trace = show_trace(&format!("recorded session forgotten: {answer:?}"), &u.trace);
+        assert_eq!(u.status, FBUP_OK, "{answer:?}: {}", u.message);
+        assert_ne!(u.session_id, first_id, "{answer:?}: a new session");
+        assert!(
+            trace.contains("Graph no longer knows the recorded session"),
+            "{answer:?}: the trace says why"
+        );
+        let info = emu.session(&u.session_id).unwrap();
         assert_eq!(info.sha256.as_deref(), Some(sha.as_str()));
     }
 }

@@ -197,10 +197,29 @@ fn log_request(state: &State, req: &Request<Incoming>, kind: Option<RequestKind>
 }
 
 /// The entry point of every request.
-pub(crate) async fn handle(
-    state: Arc<State>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Hangup> {
+/// Serves one request; every answer carries the request-id headers real Graph sends
+/// (`x-fb-trace-id`, `x-fb-rev`, `x-fb-debug`), so a client's trace can show them.
+pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
+    let mut reply = route(&state, req).await;
+    if let Ok(r) = &mut reply {
+        let h = r.headers_mut();
+        for (name, value) in [
+            ("x-fb-trace-id", state.random_token(11)),
+            ("x-fb-rev", "1029384756".to_string()),
+            ("x-fb-debug", state.random_token(40)),
+        ] {
+            if !h.contains_key(name) {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    h.insert(name, v);
+                }
+            }
+        }
+    }
+    reply
+}
+
+async fn route(state: &Arc<State>, req: Request<Incoming>) -> Reply {
+    let state = state.clone();
     let path = req.uri().path().to_string();
     if path == "/_emulator/sessions" && req.method() == Method::GET {
         log_request(&state, &req, None);

@@ -127,7 +127,26 @@ pub struct fbup_config {
     /// default) is no limit. Progress and `fbup_cancel` stay prompt while limited.
     /// Added in 0.1 after `proxy`: a caller built without it gets no limit.
     pub max_send_rate: u64,
+    /// Receives the trace, one line a call: each HTTP request and answer (method, URL,
+    /// HTTP status, `file_offset` sent and received, body bytes, milliseconds, Graph's
+    /// trace ids and limit headers), each decision (the rule, the wait, the attempt)
+    /// and, at level 4, connection events. NULL (the default) turns the trace off and
+    /// costs nothing. The access token never appears in a line. Added after
+    /// `max_send_rate`: a caller built without it has no trace.
+    pub log_fn: fbup_log_fn,
+    /// Passed back to `log_fn` untouched.
+    pub log_user_data: *mut c_void,
+    /// The least important lines `log_fn` receives: 1 error, 2 warning, 3 info, 4
+    /// debug; 0 takes the default, 3.
+    pub log_level: i32,
 }
+
+/// Receives one trace line: `level` is 1 (error), 2 (warning), 3 (info) or 4 (debug);
+/// `line` is NUL-terminated UTF-8 without a newline, valid only during the call.
+/// Called synchronously on the thread that called the fbup function, never after it
+/// returns; it should return quickly. Must not unwind or `longjmp` out.
+pub type fbup_log_fn =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, level: i32, line: *const c_char)>;
 
 /// Asked for a new access token: write it, NUL-terminated, into `buf` (at most
 /// `buf_len` bytes, the NUL included) and return 0; return non-zero when there is none
@@ -383,6 +402,30 @@ fn config_defaults() -> fbup_config {
         ca_file: std::ptr::null(),
         proxy: std::ptr::null(),
         max_send_rate: 0,
+        log_fn: None,
+        log_user_data: std::ptr::null_mut(),
+        log_level: 0,
+    }
+}
+
+/// The caller's log callback and its user data.
+struct CLogFn {
+    f: unsafe extern "C" fn(*mut c_void, i32, *const c_char),
+    user_data: *mut c_void,
+}
+
+// SAFETY: fbup calls the callback only from the thread of the fbup call that makes the
+// line, as the header documents; the pointer itself is just carried.
+unsafe impl Send for CLogFn {}
+unsafe impl Sync for CLogFn {}
+
+impl CLogFn {
+    fn call(&self, level: crate::Level, line: &str) {
+        // The trace replaced any NUL already; a line that still has one is dropped.
+        if let Ok(line) = CString::new(line) {
+            // SAFETY: the caller vouches for the callback; the line lives for the call.
+            unsafe { (self.f)(self.user_data, level as i32, line.as_ptr()) }
+        }
     }
 }
 
@@ -509,6 +552,25 @@ unsafe fn read_config(cfg: *const fbup_config) -> Result<Config, Error> {
             user_data: c.token_user_data,
         };
         config.token_refresh = Some(Arc::new(move || callback.call()));
+    }
+    config.log_level = crate::Level::from_number(c.log_level).ok_or_else(|| {
+        Error::new(
+            Status::Argument,
+            format!(
+                "log_level is {}; use 1 (error), 2 (warning), 3 (info), 4 (debug) or 0 for the \
+                 default",
+                c.log_level
+            ),
+        )
+    })?;
+    if let Some(f) = c.log_fn {
+        let callback = CLogFn {
+            f,
+            user_data: c.log_user_data,
+        };
+        config.log = Some(Arc::new(move |level, line: &str| {
+            callback.call(level, line)
+        }));
     }
     Ok(config)
 }

@@ -93,16 +93,42 @@ pub struct CUpload {
     pub status: fbup::ffi::fbup_status,
     pub message: String,
     pub session_id: String,
+    /// The trace, `level: line`, as the C log callback received it.
+    pub trace: Vec<String>,
+}
+
+/// Trace lines gathered by [`collect_line`].
+pub type Lines = std::sync::Mutex<Vec<String>>;
+
+/// A C log callback: appends `level: line` to the [`Lines`] that `user_data` points to.
+///
+/// # Safety
+/// `user_data` points to a live `Lines`; `line` is NUL-terminated.
+pub unsafe extern "C" fn collect_line(
+    user_data: *mut std::ffi::c_void,
+    level: i32,
+    line: *const std::ffi::c_char,
+) {
+    let lines = &*(user_data as *const Lines);
+    let line = std::ffi::CStr::from_ptr(line).to_string_lossy();
+    lines.lock().unwrap().push(format!("{level}: {line}"));
 }
 
 /// Creates a session for `path` with `cfg` and runs `fbup_upload` on it, through the
-/// C ABI. A success must come with a handle.
+/// C ABI, gathering the trace (at `cfg.log_level`) through a C log callback. A success
+/// must come with a handle.
 pub fn c_upload(cfg: &fbup::ffi::fbup_config, path: &Path) -> CUpload {
     use fbup::ffi::*;
     use std::ffi::CStr;
     let file = CString::new(path.to_str().unwrap()).unwrap();
     let mut s = std::ptr::null_mut();
-    // SAFETY: cfg and file are valid for the calls; s is released below.
+    let lines = Lines::default();
+    // SAFETY: a bitwise copy of a struct of plain values and borrowed pointers.
+    let mut cfg = unsafe { std::ptr::read(cfg) };
+    cfg.log_fn = Some(collect_line);
+    cfg.log_user_data = &lines as *const Lines as *mut std::ffi::c_void;
+    let cfg = &cfg;
+    // SAFETY: cfg, lines and file are valid for the calls; s is released below.
     unsafe {
         let mut status = fbup_create_session(cfg, file.as_ptr(), &mut s);
         if status == FBUP_OK {
@@ -128,6 +154,7 @@ pub fn c_upload(cfg: &fbup::ffi::fbup_config, path: &Path) -> CUpload {
             status,
             message,
             session_id,
+            trace: lines.into_inner().unwrap(),
         }
     }
 }
