@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fbup::{Config, Session, Status};
@@ -353,5 +353,98 @@ fn hostile_answers_to_the_offset_request_are_refused() {
         let server = hostile(move |_| answer.clone());
         let e = Session::resume(&config(&server.url), &path, "upload:abc?sig=AR").unwrap_err();
         assert_eq!(e.status, Status::Protocol, "{what}: {}", e.message);
+    }
+}
+
+/// A trace that keeps every line with its level.
+fn tracing(c: &mut Config, level: fbup::Level) -> Arc<Mutex<Vec<(fbup::Level, String)>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    c.log = Some(Arc::new(move |l, line: &str| {
+        sink.lock().unwrap().push((l, line.to_string()))
+    }));
+    c.log_level = level;
+    lines
+}
+
+#[test]
+fn the_trace_at_debug_never_holds_a_token_in_success_or_failure() {
+    const REFRESHED: &str = "EAArefreshed-secret-token";
+    let pki = Pki::new();
+    let emu = pki.emulator();
+    let path = file(pki.dir.path(), "trace.mp4", 2_000_000);
+    let mut c = config(emu.url());
+    c.ca_file = Some(pki.path("ca.pem"));
+    c.token_refresh = Some(Arc::new(|| Some(REFRESHED.to_string())));
+    let lines = tracing(&mut c, fbup::Level::Debug);
+
+    // Success: a cut, a server that echoes the token in its error, a refused token
+    // that a refresh replaces.
+    emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::CutAt { offset: 500_000 },
+    ));
+    emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::Respond {
+            status: 500,
+            error: Some(fbup_emulator::ErrorSpec {
+                message: format!("temporary failure for OAuth {TOKEN}"),
+                error_type: "OAuthException".into(),
+                code: 2,
+                subcode: None,
+                is_transient: true,
+            }),
+            headers: vec![("Retry-After".into(), "0".into())],
+        },
+    ));
+    emu.add_fault(
+        "upload,status=401,code=190,subcode=463"
+            .parse::<FaultRule>()
+            .unwrap(),
+    );
+    let mut s = Session::create(&c, &path).unwrap();
+    s.upload(&mut |_, _| true).unwrap();
+    assert_eq!(
+        emu.session_bytes(s.id()).unwrap(),
+        std::fs::read(&path).unwrap()
+    );
+
+    // Failure: the token is refused and no refresh helps.
+    c.token_refresh = Some(Arc::new(|| Some(REFRESHED.to_string())));
+    let mut failing = Session::create(&c, &path).unwrap();
+    emu.add_fault(
+        "upload,status=401,code=190,times=always"
+            .parse::<FaultRule>()
+            .unwrap(),
+    );
+    let e = failing.upload(&mut |_, _| true).unwrap_err();
+    assert_eq!(e.status, Status::Auth, "{}", e.message);
+
+    let lines = lines.lock().unwrap();
+    let text: Vec<String> = lines.iter().map(|(l, s)| format!("{l}: {s}")).collect();
+    for l in &text {
+        eprintln!("    {l}");
+    }
+    for l in &text {
+        assert!(
+            !l.contains(TOKEN) && !l.contains(REFRESHED),
+            "token in: {l}"
+        );
+    }
+    let all = text.join("\n");
+    // The blotted-out echo proves the search would have found it.
+    assert!(all.contains("temporary failure for OAuth <token>"), "echo");
+    for must in [
+        "TLS handshake with 127.0.0.1",
+        "connected to 127.0.0.1",
+        "reused the open connection",
+        "asking the token callback",
+        "x-fb-trace-id: ",
+        "fbtrace_id: ",
+        "retry-after: 0",
+        "error: failed (auth)",
+    ] {
+        assert!(all.contains(must), "the trace lacks '{must}'");
     }
 }
