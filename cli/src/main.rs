@@ -137,6 +137,10 @@ struct Common {
     /// Print nothing on stderr but errors.
     #[arg(long, short)]
     quiet: bool,
+    /// Print the trace on stderr: each request to Graph, its answer and what fbup
+    /// decided; twice (-vv) adds connection events. Never shows the token.
+    #[arg(long, short, action = clap::ArgAction::Count)]
+    verbose: u8,
     /// Print one JSON object per file on stdout instead of plain lines.
     #[arg(long)]
     json: bool,
@@ -322,6 +326,17 @@ fn base_config(common: &Common) -> Result<Config, Failure> {
     }
     if let Some(d) = common.stall_timeout {
         config.stall_timeout = d;
+    }
+    if common.verbose > 0 {
+        config.log_level = if common.verbose > 1 {
+            fbup::Level::Debug
+        } else {
+            fbup::Level::Info
+        };
+        // Commands that show progress put the trace between its lines instead.
+        config.log = Some(std::sync::Arc::new(|level, line: &str| {
+            eprintln!("{}", progress::trace_line(level, line))
+        }));
     }
     Ok(config)
 }

@@ -101,6 +101,23 @@ impl Display {
         }
     }
 
+    /// Prints the trace (`-v`) between the bars, when there are bars.
+    pub(crate) fn trace(&self) -> fbup::LogFn {
+        let printer = match &self.mode {
+            Mode::Bars(multi) => Some(multi.clone()),
+            _ => None,
+        };
+        Arc::new(move |level, line: &str| {
+            let line = trace_line(level, line);
+            match &printer {
+                Some(multi) => {
+                    let _ = multi.println(&line);
+                }
+                None => eprintln!("{line}"),
+            }
+        })
+    }
+
     /// An error line on stderr, shown even with `--quiet`.
     pub(crate) fn error(&self, text: &str) {
         match &self.mode {
@@ -411,4 +428,9 @@ impl Drop for Display {
             let _ = multi.clear();
         }
     }
+}
+
+/// A trace line as `-v` prints it: `fbup: info: ...`.
+pub(crate) fn trace_line(level: fbup::Level, line: &str) -> String {
+    format!("fbup: {level}: {line}")
 }

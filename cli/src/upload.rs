@@ -230,6 +230,9 @@ fn upload_once(
     let progress = display.file(&name, size);
     let mut config = config.clone();
     config.on_event = Some(progress.events());
+    if config.log.is_some() {
+        config.log = Some(display.trace());
+    }
     let mut session = match Session::create(&config, path) {
         Ok(s) => s,
         Err(e) => {
@@ -353,6 +356,9 @@ pub(crate) fn resume(
     let progress = display.file(&name, sizes[0]);
     let mut config = config.clone();
     config.on_event = Some(progress.events());
+    if config.log.is_some() {
+        config.log = Some(display.trace());
+    }
     let outcome = match Session::resume(&config, file, session_id) {
         Ok(mut s) => run_session(&mut s, file, progress, true),
         Err(e) => {

@@ -104,6 +104,43 @@ fn one_file_prints_its_handle() {
 }
 
 #[test]
+fn verbose_prints_the_trace_and_twice_adds_connections() {
+    let fx = fx();
+    let (path, sum) = fx.file("v.mp4", 2_000_000);
+    fx.emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::CutAt { offset: 700_000 },
+    ));
+    // fx.run checks that the token appears nowhere in the output.
+    let out = fx.run(&["upload", "-v", "--no-resume", p(&path)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(fx.emu.sessions()[0].sha256.as_deref(), Some(sum.as_str()));
+    for must in [
+        "fbup: info: -> POST ",
+        "file_offset: 0, body 2000000 bytes",
+        "fbup: info: <- HTTP 200 to GET ",
+        "file_offset 700000",
+        "fbup: warning: retry: attempt 1 of 8",
+        "x-fb-trace-id: ",
+        "fbup: info: complete: Graph holds all 2000000 bytes",
+    ] {
+        assert!(err.contains(must), "-v lacks '{must}':\n{err}");
+    }
+    assert!(!err.contains("fbup: debug: "), "{err}");
+    let out = fx.run(&["upload", "-vv", "--no-resume", p(&path)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("fbup: debug: connected to 127.0.0.1:"),
+        "{err}"
+    );
+    // Without -v, no trace.
+    let out = fx.run(&["upload", "--no-resume", p(&path)]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("fbup: info: "));
+}
+
+#[test]
 fn several_files_print_in_order_and_json_keeps_newlines() {
     let fx = fx();
     let (a, _) = fx.file("a.jpg", 200_000);
