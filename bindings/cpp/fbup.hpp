@@ -48,6 +48,9 @@ private:
     std::string graph_type_, fbtrace_id_;
 };
 
+/// Receives one trace line: level 1 (error) to 4 (debug), and the line.
+using log_fn = std::function<void(int, const std::string &)>;
+
 /// How an upload is set up; fields left empty or 0 take fbup's defaults.
 struct config {
     std::string app_id;
@@ -64,6 +67,25 @@ struct config {
     uint32_t max_retry_ms = 0;
     uint32_t retry_base_ms = 0;
     uint32_t retry_cap_ms = 0;
+    /// The most bytes per second sent to Graph; 0 is no limit.
+    uint64_t max_send_rate = 0;
+    /// Receives the trace (each request to Graph, its answer, each decision; never
+    /// the token) on the thread that calls into fbup. Empty: no trace. An exception it
+    /// throws is swallowed: a trace never breaks an upload.
+    log_fn log;
+    /// The least important lines `log` receives: 1 error .. 4 debug; 0 means 3 (info).
+    int log_level = 0;
+};
+
+/// A session's transfer figures (`session::info`).
+struct info {
+    uint64_t bytes_confirmed = 0;  ///< Graph's offset as last known.
+    uint64_t bytes_sent = 0;       ///< Body bytes sent, re-sent ones included.
+    uint64_t requests = 0;         ///< HTTP requests made.
+    uint64_t retries = 0;          ///< Failed attempts tried again.
+    uint64_t resumes = 0;          ///< Times the upload went on from Graph's offset.
+    uint64_t wait_ms = 0;          ///< Time waited before retries.
+    uint64_t elapsed_ms = 0;       ///< Time spent uploading.
 };
 
 /// Progress: (bytes_done, bytes_total); return false to cancel.
@@ -91,7 +113,17 @@ inline fbup_config to_c(const config &c) {
     if (c.max_retry_ms) out.max_retry_ms = c.max_retry_ms;
     if (c.retry_base_ms) out.retry_base_ms = c.retry_base_ms;
     if (c.retry_cap_ms) out.retry_cap_ms = c.retry_cap_ms;
+    out.max_send_rate = c.max_send_rate;
+    out.log_level = c.log_level;
     return out;
+}
+
+extern "C" inline void log_trampoline(void *user, int32_t level, const char *line) {
+    try {
+        (*static_cast<const log_fn *>(user))(level, line);
+    } catch (...) {
+        // Swallowed: no exception may cross the C frames that called us.
+    }
 }
 
 struct deleter {
@@ -122,17 +154,28 @@ public:
     /// Step 1: checks the file and creates a Graph upload session.
     static session create(const config &c, const std::string &path) {
         fbup_config cfg = detail::to_c(c);
+        auto log = with_log(c, cfg);
         fbup_session *raw = nullptr;
         fbup_status st = fbup_create_session(&cfg, path.c_str(), &raw);
-        return adopt(raw, st);
+        return adopt(raw, st, std::move(log));
     }
 
     /// Re-opens a saved session for the same file and asks Graph for its offset.
     static session resume(const config &c, const std::string &path, const std::string &id) {
         fbup_config cfg = detail::to_c(c);
+        auto log = with_log(c, cfg);
         fbup_session *raw = nullptr;
         fbup_status st = fbup_resume_session(&cfg, path.c_str(), id.c_str(), &raw);
-        return adopt(raw, st);
+        return adopt(raw, st, std::move(log));
+    }
+
+    /// The transfer figures so far; may be called from the progress callback.
+    fbup::info info() const {
+        fbup_info out{};
+        out.struct_size = sizeof out;
+        check(s_.get(), fbup_get_info(s_.get(), &out));
+        return {out.bytes_confirmed, out.bytes_sent, out.requests, out.retries,
+                out.resumes,         out.wait_ms,    out.elapsed_ms};
     }
 
     /// Step 2 with automatic resume; returns Graph's handle (it may hold '\n').
@@ -169,12 +212,22 @@ public:
     }
 
 private:
-    explicit session(fbup_session *s) : s_(s) {}
+    session(fbup_session *s, std::unique_ptr<log_fn> log) : log_(std::move(log)), s_(s) {}
 
-    static session adopt(fbup_session *raw, fbup_status st) {
+    /// A copy of the config's log function at a stable address, which the session
+    /// keeps as long as fbup may call it; `cfg` is pointed at it.
+    static std::unique_ptr<log_fn> with_log(const config &c, fbup_config &cfg) {
+        if (!c.log) return nullptr;
+        auto log = std::make_unique<log_fn>(c.log);
+        cfg.log_fn = detail::log_trampoline;
+        cfg.log_user_data = log.get();
+        return log;
+    }
+
+    static session adopt(fbup_session *raw, fbup_status st, std::unique_ptr<log_fn> log) {
         std::unique_ptr<fbup_session, detail::deleter> owned(raw);
         check(owned.get(), st);
-        return session(owned.release());
+        return session(owned.release(), std::move(log));
     }
 
     static void check(const fbup_session *s, fbup_status st) {
@@ -187,6 +240,8 @@ private:
         throw error(st, 0, 0, 0, "", "", fbup_status_str(st));
     }
 
+    // Declared first, so destroyed last: after the session that calls it.
+    std::unique_ptr<log_fn> log_;
     std::unique_ptr<fbup_session, detail::deleter> s_;
 };
 

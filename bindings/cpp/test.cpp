@@ -52,6 +52,35 @@ int main(int argc, char **argv) {
     EXPECT(r.handle().value_or("") == handle);
     EXPECT(r.offset() == last);
 
+    // The figures of the resumed session: it went on from Graph's offset.
+    fbup::info figures = r.info();
+    EXPECT(figures.bytes_confirmed == last);
+    EXPECT(figures.resumes >= 1);
+    EXPECT(figures.requests >= 2);
+    EXPECT(figures.bytes_sent > 0 && figures.bytes_sent <= 2 * last);
+    int lines = 0;
+    bool token_seen = false, request_seen = false;
+    fbup::config traced = cfg;
+    traced.log_level = 4;
+    traced.log = [&](int level, const std::string &line) {
+        lines++;
+        token_seen = token_seen || line.find(cfg.access_token) != std::string::npos;
+        request_seen = request_seen || (level == 3 && line.rfind("-> POST ", 0) == 0);
+        if (lines == 1) throw std::runtime_error("swallowed: a trace never breaks an upload");
+    };
+    {
+        auto t = fbup::session::create(traced, argv[2]);
+        uint64_t figures_in_callback = 0;
+        t.upload([&](uint64_t, uint64_t) {
+            figures_in_callback = t.info().requests;
+            return true;
+        });
+        EXPECT(figures_in_callback >= 1);
+    }
+    EXPECT(lines > 3);
+    EXPECT(request_seen);
+    EXPECT(!token_seen);
+
     // A refused token is an fbup::error with Graph's fields.
     fbup::config bad = cfg;
     bad.access_token = "EAAnot-valid";

@@ -13,6 +13,18 @@ package fbup
 #include <fbup.h>
 
 extern int32_t fbupGoProgress(void *user_data, uint64_t done, uint64_t total);
+extern void fbupGoLog(void *user_data, int32_t level, char *line);
+
+static void fbup_go_log_line(void *user_data, int32_t level, const char *line) {
+	fbupGoLog(user_data, level, (char *)line);
+}
+
+// Points the config's trace at the Go function behind handle (a cgo.Handle).
+static void fbup_go_set_log(fbup_config *c, uintptr_t handle, int32_t level) {
+	c->log_fn = fbup_go_log_line;
+	c->log_user_data = (void *)handle;
+	c->log_level = level;
+}
 
 // Passes the Go handle as an integer, so that no Go pointer is kept by C.
 static fbup_status fbup_go_upload(fbup_session *s, uintptr_t handle) {
@@ -28,6 +40,7 @@ import (
 	"runtime"
 	"runtime/cgo"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -68,6 +81,17 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("fbup: %s: %s", e.Status, e.Message) }
 
+// LogLevel says how much of the trace a Config's Log function receives.
+type LogLevel int32
+
+// The trace's levels; the zero value takes libfbup's default, LogInfo.
+const (
+	LogError   LogLevel = 1
+	LogWarning LogLevel = 2
+	LogInfo    LogLevel = 3
+	LogDebug   LogLevel = 4
+)
+
 // Config sets up an upload; empty or zero fields take libfbup's defaults.
 type Config struct {
 	AppID          string
@@ -80,6 +104,30 @@ type Config struct {
 	StallTimeoutMs uint32
 	MaxAttempts    uint32
 	RetryBaseMs    uint32
+	// Log receives the trace: each request to Graph, its answer and each decision,
+	// one line a call, on the goroutine that called into fbup. nil: no trace. The
+	// access token never appears in a line.
+	Log func(level LogLevel, line string)
+	// LogLevel is the least important level Log receives (LogInfo when zero).
+	LogLevel LogLevel
+}
+
+// Info holds a session's transfer figures (Session.Info).
+type Info struct {
+	// BytesConfirmed is Graph's offset as last known.
+	BytesConfirmed uint64
+	// BytesSent counts body bytes handed to the network, re-sent ones included.
+	BytesSent uint64
+	// Requests counts HTTP requests made.
+	Requests uint64
+	// Retries counts failed attempts that were tried again.
+	Retries uint64
+	// Resumes counts the times the upload went on from an offset Graph reported.
+	Resumes uint64
+	// Wait is the time spent waiting before retries.
+	Wait time.Duration
+	// Elapsed is the time spent inside Upload.
+	Elapsed time.Duration
 }
 
 // Version is libfbup's version.
@@ -89,6 +137,8 @@ func Version() string { return C.GoString(C.fbup_version()) }
 type cConfig struct {
 	c       C.fbup_config
 	strings []*C.char
+	// log is the handle of the Log function; the session it is given to keeps it.
+	log cgo.Handle
 }
 
 func newCConfig(cfg Config) *cConfig {
@@ -118,6 +168,12 @@ func newCConfig(cfg Config) *cConfig {
 	if cfg.RetryBaseMs != 0 {
 		cc.c.retry_base_ms = C.uint32_t(cfg.RetryBaseMs)
 	}
+	if cfg.Log != nil {
+		cc.log = cgo.NewHandle(cfg.Log)
+		C.fbup_go_set_log(&cc.c, C.uintptr_t(cc.log), C.int32_t(cfg.LogLevel))
+	} else {
+		cc.c.log_level = C.int32_t(cfg.LogLevel)
+	}
 	return cc
 }
 
@@ -130,7 +186,11 @@ func (cc *cConfig) free() {
 // Session is one upload session. Close it when done; a finalizer closes a forgotten one.
 type Session struct {
 	mu sync.Mutex
-	s  *C.fbup_session
+	// life guards s against Close while Info reads it (Upload holds mu throughout).
+	life sync.RWMutex
+	s    *C.fbup_session
+	// log is the handle of the Log function libfbup calls for this session.
+	log cgo.Handle
 }
 
 func errorOf(s *C.fbup_session, st C.fbup_status) error {
@@ -152,12 +212,15 @@ func errorOf(s *C.fbup_session, st C.fbup_status) error {
 	return &Error{Status: Status(st), Message: Status(st).String()}
 }
 
-func adopt(s *C.fbup_session, st C.fbup_status) (*Session, error) {
+func adopt(s *C.fbup_session, st C.fbup_status, cc *cConfig) (*Session, error) {
 	if err := errorOf(s, st); err != nil {
 		C.fbup_free(s)
+		if cc.log != 0 {
+			cc.log.Delete()
+		}
 		return nil, err
 	}
-	sess := &Session{s: s}
+	sess := &Session{s: s, log: cc.log}
 	runtime.SetFinalizer(sess, (*Session).Close)
 	return sess, nil
 }
@@ -170,7 +233,7 @@ func Create(cfg Config, path string) (*Session, error) {
 	defer C.free(unsafe.Pointer(cpath))
 	var s *C.fbup_session
 	st := C.fbup_create_session(&cc.c, cpath, &s)
-	return adopt(s, st)
+	return adopt(s, st, cc)
 }
 
 // Resume re-opens a session saved earlier (its ID, "?sig=" part included) for the
@@ -184,7 +247,7 @@ func Resume(cfg Config, path, sessionID string) (*Session, error) {
 	defer C.free(unsafe.Pointer(cid))
 	var s *C.fbup_session
 	st := C.fbup_resume_session(&cc.c, cpath, cid, &s)
-	return adopt(s, st)
+	return adopt(s, st, cc)
 }
 
 // ID is the session id, "?sig=" part included: save it to resume later.
@@ -254,11 +317,44 @@ func (s *Session) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.s != nil {
+		s.life.Lock()
+		defer s.life.Unlock()
 		C.fbup_free(s.s)
 		s.s = nil
+		if s.log != 0 {
+			s.log.Delete()
+			s.log = 0
+		}
 		runtime.SetFinalizer(s, nil)
 	}
 	return nil
+}
+
+// Info returns the session's transfer figures so far; it may be called while
+// Upload runs on another goroutine.
+func (s *Session) Info() (Info, error) {
+	// Not under s.mu: Upload holds it for the whole upload, and fbup_get_info is
+	// safe beside a running upload.
+	s.life.RLock()
+	defer s.life.RUnlock()
+	sess := s.s
+	if sess == nil {
+		return Info{}, &Error{Status: ErrState, Message: "the session is closed"}
+	}
+	var out C.fbup_info
+	out.struct_size = C.uint32_t(unsafe.Sizeof(out))
+	if err := errorOf(sess, C.fbup_get_info(sess, &out)); err != nil {
+		return Info{}, err
+	}
+	return Info{
+		BytesConfirmed: uint64(out.bytes_confirmed),
+		BytesSent:      uint64(out.bytes_sent),
+		Requests:       uint64(out.requests),
+		Retries:        uint64(out.retries),
+		Resumes:        uint64(out.resumes),
+		Wait:           time.Duration(out.wait_ms) * time.Millisecond,
+		Elapsed:        time.Duration(out.elapsed_ms) * time.Millisecond,
+	}, nil
 }
 
 // Upload creates a session for path, uploads the file and returns Graph's handle.

@@ -174,3 +174,50 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version %q", Version())
 	}
 }
+
+func TestTheTraceAndTheFiguresReachGo(t *testing.T) {
+	url, token := graph(t)
+	path, sum := makeFile(t, "trace.mp4", 2_000_000)
+	var lines []string
+	var infoDuring Info
+	cfg := Config{AppID: "1234", AccessToken: token, GraphURL: url, RetryBaseMs: 5,
+		LogLevel: LogDebug,
+		Log: func(level LogLevel, line string) {
+			lines = append(lines, line)
+		}}
+	s, err := Create(cfg, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Upload(context.Background(), func(done, total uint64) {
+		infoDuring, _ = s.Info()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lookup(t, url, s.ID()); got.SHA256 != sum {
+		t.Errorf("server has %s, file is %s", got.SHA256, sum)
+	}
+	// The emulator cuts the first upload at 1 MB: one retry, one resume, and more
+	// body bytes sent than the file holds.
+	if info.BytesConfirmed != 2_000_000 || info.Retries != 1 || info.Resumes != 1 ||
+		info.BytesSent <= 2_000_000 || info.Requests < 4 || info.Elapsed <= 0 {
+		t.Errorf("figures %+v", info)
+	}
+	if infoDuring.Requests == 0 {
+		t.Errorf("figures read from the progress callback: %+v", infoDuring)
+	}
+	all := strings.Join(lines, "\n")
+	for _, must := range []string{"-> POST ", "<- HTTP 200 to GET ", "retry: attempt 1 of", "connected to 127.0.0.1"} {
+		if !strings.Contains(all, must) {
+			t.Errorf("the trace lacks %q:\n%s", must, all)
+		}
+	}
+	if strings.Contains(all, token) {
+		t.Errorf("the token is in the trace")
+	}
+}

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import dataclasses
 import os
 from typing import Callable, Optional
 
-__all__ = ["FbupError", "Session", "upload", "version", "Status"]
+__all__ = ["FbupError", "Info", "LogLevel", "Session", "upload", "version", "Status"]
 
 _PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
 _TOKEN_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+_LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int32, ctypes.c_char_p)
 
 
 class _Config(ctypes.Structure):
@@ -47,7 +49,53 @@ class _Config(ctypes.Structure):
         ("allow_insecure_http", ctypes.c_uint32),
         ("ca_file", ctypes.c_char_p),
         ("proxy", ctypes.c_char_p),
+        ("max_send_rate", ctypes.c_uint64),
+        ("log_fn", _LOG_FN),
+        ("log_user_data", ctypes.c_void_p),
+        ("log_level", ctypes.c_int32),
     ]
+
+
+class _Info(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("bytes_confirmed", ctypes.c_uint64),
+        ("bytes_sent", ctypes.c_uint64),
+        ("requests", ctypes.c_uint64),
+        ("retries", ctypes.c_uint64),
+        ("resumes", ctypes.c_uint64),
+        ("wait_ms", ctypes.c_uint64),
+        ("elapsed_ms", ctypes.c_uint64),
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Info:
+    """A session's transfer figures (:meth:`Session.info`)."""
+
+    bytes_confirmed: int
+    """Graph's offset as last known."""
+    bytes_sent: int
+    """Body bytes handed to the network, re-sent ones included."""
+    requests: int
+    """HTTP requests made."""
+    retries: int
+    """Failed attempts that were tried again."""
+    resumes: int
+    """Times the upload went on from an offset Graph reported."""
+    wait_ms: int
+    """Time spent waiting before retries."""
+    elapsed_ms: int
+    """Time spent inside :meth:`Session.upload`."""
+
+
+class LogLevel:
+    """The trace's levels: a ``log`` function receives lines of ``log_level`` and below."""
+
+    ERROR = 1
+    WARNING = 2
+    INFO = 3
+    DEBUG = 4
 
 
 class _Error(ctypes.Structure):
@@ -101,6 +149,7 @@ def _load() -> ctypes.CDLL:
         "fbup_status_str": (ctypes.c_char_p, [ctypes.c_int32]),
         "fbup_version": (ctypes.c_char_p, []),
         "fbup_free": (None, [p]),
+        "fbup_get_info": (ctypes.c_int32, [p, ctypes.POINTER(_Info)]),
     }
     for name, (res, args) in sig.items():
         fn = getattr(lib, name)
@@ -168,13 +217,17 @@ class Session:
     Create one with :meth:`create` (step 1) or :meth:`resume` (an id saved earlier).
     """
 
-    def __init__(self, handle: int) -> None:
+    def __init__(self, handle: int, keep: object = None) -> None:
         self._handle: Optional[int] = handle
+        # The C callbacks the session calls (the trace): alive as long as it is.
+        self._keep = keep
 
     @staticmethod
     def _config(app_id: str, access_token: str, graph_url: Optional[str], api_version: Optional[str],
                 file_name: Optional[str], file_type: Optional[str], state_dir: Optional[str],
-                stall_timeout_ms: int, max_attempts: int, retry_base_ms: int) -> _Config:
+                stall_timeout_ms: int, max_attempts: int, retry_base_ms: int,
+                max_send_rate: int = 0, log: Optional[Callable[[int, str], object]] = None,
+                log_level: int = 0) -> _Config:
         cfg = _Config()
         _lib.fbup_config_init_sized(ctypes.byref(cfg), ctypes.sizeof(_Config))
         cfg.app_id = _enc(app_id)
@@ -190,35 +243,55 @@ class Session:
             cfg.max_attempts = max_attempts
         if retry_base_ms:
             cfg.retry_base_ms = retry_base_ms
+        cfg.max_send_rate = max_send_rate
+        cfg.log_level = log_level
+        if log is not None:
+            def line(_user, level, text):
+                try:
+                    log(level, text.decode(errors="replace"))
+                except Exception:  # noqa: BLE001 - a trace must never break the upload
+                    pass
+
+            cfg.log_fn = _LOG_FN(line)
         return cfg
 
     @classmethod
     def create(cls, path: str, *, app_id: str, access_token: str, graph_url: Optional[str] = None,
                api_version: Optional[str] = None, file_name: Optional[str] = None,
                file_type: Optional[str] = None, state_dir: Optional[str] = None,
-               stall_timeout_ms: int = 0, max_attempts: int = 0, retry_base_ms: int = 0) -> "Session":
-        """Checks the file and creates a Graph upload session for it."""
+               stall_timeout_ms: int = 0, max_attempts: int = 0, retry_base_ms: int = 0,
+               max_send_rate: int = 0, log: Optional[Callable[[int, str], object]] = None,
+               log_level: int = 0) -> "Session":
+        """Checks the file and creates a Graph upload session for it.
+
+        ``log(level, line)`` receives the trace (each request to Graph, its answer and
+        each decision; never the token) for lines of ``log_level`` (a :class:`LogLevel`,
+        INFO when 0) and below, on the thread that calls into fbup. Exceptions it raises
+        are ignored. ``max_send_rate`` caps bytes per second (0: no cap).
+        """
         cfg = cls._config(app_id, access_token, graph_url, api_version, file_name, file_type, state_dir,
-                          stall_timeout_ms, max_attempts, retry_base_ms)
+                          stall_timeout_ms, max_attempts, retry_base_ms, max_send_rate, log, log_level)
         out = ctypes.c_void_p()
         status = _lib.fbup_create_session(ctypes.byref(cfg), os.fsencode(path), ctypes.byref(out))
-        return cls._adopt(out.value, status)
+        return cls._adopt(out.value, status, cfg.log_fn)
 
     @classmethod
     def resume(cls, path: str, session_id: str, *, app_id: str, access_token: str,
                graph_url: Optional[str] = None, api_version: Optional[str] = None,
                file_name: Optional[str] = None, file_type: Optional[str] = None,
-               stall_timeout_ms: int = 0, max_attempts: int = 0, retry_base_ms: int = 0) -> "Session":
+               stall_timeout_ms: int = 0, max_attempts: int = 0, retry_base_ms: int = 0,
+               max_send_rate: int = 0, log: Optional[Callable[[int, str], object]] = None,
+               log_level: int = 0) -> "Session":
         """Re-opens a session saved earlier (its id, ``?sig=`` included) for the same file."""
         cfg = cls._config(app_id, access_token, graph_url, api_version, file_name, file_type, None,
-                          stall_timeout_ms, max_attempts, retry_base_ms)
+                          stall_timeout_ms, max_attempts, retry_base_ms, max_send_rate, log, log_level)
         out = ctypes.c_void_p()
         status = _lib.fbup_resume_session(ctypes.byref(cfg), os.fsencode(path), session_id.encode(),
                                           ctypes.byref(out))
-        return cls._adopt(out.value, status)
+        return cls._adopt(out.value, status, cfg.log_fn)
 
     @classmethod
-    def _adopt(cls, handle: Optional[int], status: int) -> "Session":
+    def _adopt(cls, handle: Optional[int], status: int, keep: object = None) -> "Session":
         try:
             _raise_for(handle, status)
         except FbupError:
@@ -226,7 +299,7 @@ class Session:
                 _lib.fbup_free(handle)
             raise
         assert handle is not None
-        return cls(handle)
+        return cls(handle, keep)
 
     def _live(self) -> int:
         if not self._handle:
@@ -275,6 +348,16 @@ class Session:
         handle = self._live()
         _raise_for(handle, _lib.fbup_get_offset(handle, ctypes.byref(off)))
         return off.value
+
+    def info(self) -> Info:
+        """The transfer figures so far; may be called during an upload (from its
+        progress callback or another thread)."""
+        out = _Info()
+        out.struct_size = ctypes.sizeof(_Info)
+        handle = self._live()
+        _raise_for(handle, _lib.fbup_get_info(handle, ctypes.byref(out)))
+        return Info(out.bytes_confirmed, out.bytes_sent, out.requests, out.retries, out.resumes,
+                    out.wait_ms, out.elapsed_ms)
 
     def cancel(self) -> None:
         """From any thread: the running upload returns with ``Status.CANCELLED``."""

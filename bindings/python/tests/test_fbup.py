@@ -89,3 +89,22 @@ def test_bad_input_is_an_argument_error(tmp_path):
 
 def test_version_matches_the_library():
     assert fbup.version().count(".") == 2
+
+
+def test_the_trace_and_the_figures_reach_python(tmp_path):
+    path, sha = make_file(tmp_path, "trace.mp4", 2_000_000)
+    lines = []
+    during = []
+    with fbup.Session.create(path, log=lambda level, line: lines.append((level, line)),
+                             log_level=fbup.LogLevel.DEBUG, **OPTS) as s:
+        s.upload(lambda done, total: during.append(s.info()))
+        info = s.info()
+        assert server_sha(s.id) == sha
+    text = "\n".join(line for _, line in lines)
+    for must in ("-> POST ", "<- HTTP 200 to POST ", "connected to 127.0.0.1"):
+        assert must in text, must
+    assert TOKEN not in text
+    assert {level for level, _ in lines} <= {1, 2, 3, 4}
+    assert info.bytes_confirmed == 2_000_000 and info.requests >= 2 and info.elapsed_ms >= 0
+    assert info.bytes_sent >= 2_000_000
+    assert during and during[-1].requests >= 1
