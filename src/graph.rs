@@ -479,6 +479,61 @@ impl Graph {
         result
     }
 
+    /// One request exactly as given (the `file_offset` header when set, and `body` for
+    /// a POST), and the answer's status and text as they came, whatever they are: for
+    /// experiments ([`probe`](crate::probe())), never for uploads.
+    pub fn raw(
+        &self,
+        method: &'static str,
+        url: &str,
+        file_offset: Option<u64>,
+        body: &[u8],
+    ) -> Result<(u16, String), RequestError> {
+        let ask = Ask::new(method, url, file_offset.map(|o| (o, body.len() as u64)));
+        self.exchange(&ask, || {
+            let resp = if method == "GET" {
+                self.agent
+                    .get(url)
+                    .header("Authorization", &self.authorization)
+                    .call()
+            } else {
+                let mut req = self
+                    .agent
+                    .post(url)
+                    .header("Authorization", &self.authorization)
+                    .header("Content-Type", "application/octet-stream");
+                if let Some(o) = file_offset {
+                    req = req.header("file_offset", o.to_string());
+                }
+                req.send(body)
+            };
+            let resp = resp.map_err(|e| transport_error(e, &self.authority))?;
+            let status = resp.status().as_u16();
+            let mut text = String::new();
+            resp.into_body()
+                .into_with_config()
+                .limit(MAX_ANSWER)
+                .reader()
+                .read_to_string(&mut text)
+                .map_err(|e| {
+                    RequestError::Network(format!("the answer was cut while being read: {e}"))
+                })?;
+            self.trace.log(Level::Info, || {
+                format!(
+                    "<- HTTP {status} to {method} {url}: {}{}",
+                    shorten(text.trim()),
+                    ask.tally()
+                )
+            });
+            Ok((status, text))
+        })
+    }
+
+    /// Graph's URL with the API version: what session ids are appended to.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The URL of a session: the id verbatim, `?sig=` and all. Percent-encoding it
     /// makes Graph answer code 100, subcode 33.
     pub(crate) fn session_url(&self, session_id: &str) -> String {

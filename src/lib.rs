@@ -28,6 +28,7 @@ mod graph;
 mod info;
 pub mod journal;
 mod pace;
+mod probe;
 mod progress;
 mod retry;
 mod session;
@@ -41,6 +42,7 @@ pub use config::{
 pub use error::{Error, GraphError, Status};
 pub use event::{Event, EventFn};
 pub use info::Info;
+pub use probe::{probe, Experiment, ProbeReport};
 pub use progress::ProgressFn;
 pub use session::{session_offset, CancelHandle, Session};
 pub use source::ReadAt;

@@ -77,6 +77,13 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
     },
+    /// Run the recovery experiments against a Graph (a tiny PNG uploaded in two parts,
+    /// a wrong file_offset, the final POST repeated, a percent-encoded id) and print
+    /// what it answered and the `fbup emulate` options that answer the same way.
+    Probe {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Print a shell completion script: `fbup completions bash > /etc/bash_completion.d/fbup`.
     Completions {
         /// The shell.
@@ -291,6 +298,86 @@ fn read_token(token_file: Option<&std::path::Path>) -> Result<String, Failure> {
     }
 }
 
+/// `fbup probe`: the experiments, as lines or as one JSON report.
+fn probe(common: &Common) -> Result<(), Failure> {
+    let config = base_config(common)?;
+    let report =
+        fbup::probe(&config).map_err(|e| Failure::from_status(e.status, cli_words(&e.message)))?;
+    let mode = if report.emulator_args.is_empty() {
+        "fbup emulate".to_string()
+    } else {
+        format!("fbup emulate {}", report.emulator_args.join(" "))
+    };
+    if common.json {
+        let experiments: Vec<_> = report
+            .experiments
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "name": e.name,
+                    "request": e.request,
+                    "http_status": e.http_status,
+                    "code": e.code,
+                    "subcode": e.subcode,
+                    "type": e.error_type,
+                    "shape": e.shape,
+                    "finding": e.finding,
+                    "emulator": e.emulator,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "graph_url": config.graph_url,
+                "api_version": config.api_version,
+                "file_length": report.file_length,
+                "experiments": experiments,
+                "emulator_args": report.emulator_args,
+                "emulate": mode,
+                "unmatched": report.unmatched,
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "Probing {}/{} with a {}-byte PNG:",
+        config.graph_url, config.api_version, report.file_length
+    );
+    for (n, e) in report.experiments.iter().enumerate() {
+        let answer = if e.http_status == 0 {
+            "no answer".to_string()
+        } else {
+            format!("HTTP {}", e.http_status)
+        };
+        let mut error = String::new();
+        if e.code != 0 {
+            error = format!(
+                ", code {}, subcode {}, type {}",
+                e.code, e.subcode, e.error_type
+            );
+        }
+        let option = match &e.emulator {
+            Some(o) if o.is_empty() => "the emulator's default".to_string(),
+            Some(o) => o.clone(),
+            None => "no emulator option: please report this answer".to_string(),
+        };
+        println!(
+            "{}. {}: {}\n   {answer}{error}: {}\n   {}\n   reproduced by: {option}",
+            n + 1,
+            e.name,
+            e.request,
+            e.shape,
+            e.finding
+        );
+    }
+    println!("This Graph answers like: {mode}");
+    if report.unmatched {
+        println!("Some answers match no emulator option (see above).");
+    }
+    Ok(())
+}
+
 /// The config every Graph command starts from.
 fn base_config(common: &Common) -> Result<Config, Failure> {
     let app_id = common.app_id.clone().ok_or_else(|| {
@@ -388,6 +475,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Probe { common } => probe(&common),
         Command::Sessions {
             prune,
             state_dir,

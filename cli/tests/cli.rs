@@ -922,3 +922,93 @@ fn a_lost_handle_is_uploaded_again_unless_no_reupload() {
         .iter()
         .all(|s| s.sha256.as_deref() == Some(sum.as_str())));
 }
+
+#[test]
+fn probe_names_the_emulator_mode_it_ran_against() {
+    use fbup_emulator::Unknowns;
+    let modes: [(&str, bool, Unknowns); 5] = [
+        ("fbup emulate", false, Unknowns::default()),
+        ("fbup emulate --offset-as-string", true, Unknowns::default()),
+        (
+            "fbup emulate --offset-mismatch-code 6001,1363037",
+            false,
+            Unknowns {
+                offset_mismatch: Some((6001, 1_363_037)),
+                ..Default::default()
+            },
+        ),
+        (
+            "fbup emulate --refuse-final-empty-post",
+            false,
+            Unknowns {
+                refuse_final_empty_post: true,
+                ..Default::default()
+            },
+        ),
+        (
+            "fbup emulate --offset-as-string --offset-mismatch-code 1 --refuse-final-empty-post",
+            true,
+            Unknowns {
+                offset_mismatch: Some((1, 0)),
+                refuse_final_empty_post: true,
+                ..Default::default()
+            },
+        ),
+    ];
+    for (mode, offset_as_string, unknowns) in modes {
+        let emu = Emulator::start(fbup_emulator::Config {
+            tokens: vec![TOKEN.into()],
+            offset_as_string,
+            unknowns,
+            ..Default::default()
+        })
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_fbup"))
+            .args(["probe", "--json"])
+            .env("FBUP_ACCESS_TOKEN", TOKEN)
+            .env("FBUP_APP_ID", "1234")
+            .env("FBUP_GRAPH_URL", emu.url())
+            .output()
+            .unwrap();
+        let text = stdout(&out);
+        assert!(
+            out.status.success(),
+            "{mode}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains(TOKEN));
+        let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(report["emulate"], mode, "{text}");
+        assert_eq!(report["unmatched"], false, "{text}");
+        let names: Vec<&str> = report["experiments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "first-part",
+                "offset-between-parts",
+                "wrong-offset",
+                "second-part",
+                "offset-after-completion",
+                "empty-post-after-completion",
+                "percent-encoded-id"
+            ]
+        );
+        // No id, handle or trace id in a shape.
+        let session = &emu.sessions()[0];
+        assert!(
+            session.complete,
+            "{mode}: the probe's PNG was uploaded whole"
+        );
+        assert!(!text.contains(&session.id), "{text}");
+        assert!(!text.contains(session.handle.as_deref().unwrap()), "{text}");
+    }
+    // Plain lines name the mode too.
+    let fx = fx();
+    let out = fx.run(&["probe"]);
+    assert!(stdout(&out).contains("This Graph answers like: fbup emulate\n"));
+}
