@@ -462,8 +462,8 @@ impl Session {
         self.trace.log(Level::Info, || {
             let i = self.stats.snapshot();
             format!(
-                "complete: Graph holds all {} bytes; {} body bytes sent in {} requests, {} \
-                 retries, {} resumes, {} ms waited, {} ms in all",
+                "complete: Graph holds all {} bytes; {} body bytes sent in {} requests; \
+                 retries: {}, resumes: {}, waited {} ms, {} ms in all",
                 self.source.len(),
                 i.bytes_sent,
                 i.requests,
