@@ -186,28 +186,6 @@ typedef struct fbup_config {
 typedef int32_t fbup_status;
 
 /*
- Reads the bytes of an upload that is not a file (memory, a custom store, a Go
- `io.ReaderAt`): fill `buf` with up to `len` bytes from `offset` and return how many
- were written; 0 only at the end; a negative value for an error (the upload then
- stops with `FBUP_E_FILE`). A resume reads again from any offset, so nothing needs
- buffering. Called synchronously on the thread that runs `fbup_upload` (or the create
- and resume calls), never after they return. Must not unwind or `longjmp` out.
- */
-typedef int64_t (*fbup_read_fn)(void *user_data, uint64_t offset, uint8_t *buf, size_t len);
-
-/*
- Progress of `fbup_upload`: `bytes_done` never decreases and never exceeds
- `bytes_total`, and the last call has `bytes_done == bytes_total`, made once Graph
- holds every byte. Called a few times a second at most, synchronously on the thread
- that called `fbup_upload`, never after it returns. Return 0 to go on, anything else
- to cancel (the upload then returns `FBUP_E_CANCELLED`, unless Graph already had
- every byte, in which case it returns `FBUP_OK`). The callback must not
- unwind (C++ exceptions) or `longjmp` out, and must not call `fbup_upload` or
- `fbup_get_offset` on the same session.
- */
-typedef int32_t (*fbup_progress_fn)(void *user_data, uint64_t bytes_done, uint64_t bytes_total);
-
-/*
  Figures about a session's transfers, as `fbup_get_info` reports them. Set
  `struct_size` to `sizeof(fbup_info)` before the call: fbup writes only that many
  bytes, so a program built against this header keeps working when fields are
@@ -284,6 +262,28 @@ typedef struct fbup_error {
 } fbup_error;
 
 /*
+ Reads the bytes of an upload that is not a file (memory, a custom store, a Go
+ `io.ReaderAt`): fill `buf` with up to `len` bytes from `offset` and return how many
+ were written; 0 only at the end; a negative value for an error (the upload then
+ stops with `FBUP_E_FILE`). A resume reads again from any offset, so nothing needs
+ buffering. Called synchronously on the thread that runs `fbup_upload` (or the create
+ and resume calls), never after they return. Must not unwind or `longjmp` out.
+ */
+typedef int64_t (*fbup_read_fn)(void *user_data, uint64_t offset, uint8_t *buf, size_t len);
+
+/*
+ Progress of `fbup_upload`: `bytes_done` never decreases and never exceeds
+ `bytes_total`, and the last call has `bytes_done == bytes_total`, made once Graph
+ holds every byte. Called a few times a second at most, synchronously on the thread
+ that called `fbup_upload`, never after it returns. Return 0 to go on, anything else
+ to cancel (the upload then returns `FBUP_E_CANCELLED`, unless Graph already had
+ every byte, in which case it returns `FBUP_OK`). The callback must not
+ unwind (C++ exceptions) or `longjmp` out, and must not call `fbup_upload` or
+ `fbup_get_offset` on the same session.
+ */
+typedef int32_t (*fbup_progress_fn)(void *user_data, uint64_t bytes_done, uint64_t bytes_total);
+
+/*
  Success.
  */
 #define FBUP_OK 0
@@ -356,6 +356,12 @@ extern "C" {
 #endif // __cplusplus
 
 /*
+ The library's version, e.g. "0.1.0": the same as the header's `FBUP_VERSION`
+ when the program was built against this library. Static; never to be freed.
+ */
+const char *fbup_version(void);
+
+/*
  Writes the defaults into `cfg`, `struct_size` included: all of this library's
  `fbup_config`. Does nothing when `cfg` is NULL. A program that may run against a
  newer libfbup than the header it was built with (bindings, plugins) should call
@@ -377,6 +383,91 @@ void fbup_config_init(struct fbup_config *cfg);
  `cfg` is NULL or points to `size` writable bytes.
  */
 void fbup_config_init_sized(struct fbup_config *cfg, size_t size);
+
+/*
+ Writes the session's transfer figures into `*out`, whose `struct_size` the caller
+ set to `sizeof(fbup_info)`; fbup writes only that many bytes. Valid at any time,
+ also from the progress callback and from another thread while an upload runs;
+ changes nothing on the session (not even its last error). Returns
+ `FBUP_E_ARGUMENT` when `s` or `out` is NULL or `out->struct_size` is smaller than
+ the first layout of `fbup_info`, and `FBUP_E_STATE` for a session whose creation
+ failed.
+
+ # Safety
+ `s` is NULL or a live session; `out` is NULL or points to `out->struct_size`
+ writable bytes.
+ */
+fbup_status fbup_get_info(const struct fbup_session *s, struct fbup_info *out);
+
+/*
+ Cancels the running `fbup_upload` on `s`, which then returns `FBUP_E_CANCELLED`
+ within a second, even while the network is stalled: its sockets are shut down at
+ once (a TCP connect still in progress is the exception: it ends within
+ `connect_timeout_ms`, and the upload returns then). Safe to call from any thread
+ at any time while `s` is alive (but not after `fbup_free`). A cancel made while no
+ upload runs makes the next `fbup_upload` return `FBUP_E_CANCELLED` at once. The
+ session stays resumable: call `fbup_upload` again to go on. Does nothing when `s`
+ is NULL.
+
+ # Safety
+ `s` is NULL or a live session.
+ */
+void fbup_cancel(struct fbup_session *s);
+
+/*
+ The session id (`?sig=` part included): persist it to resume with
+ `fbup_resume_session`, even from another process. Owned by the session, valid
+ until `fbup_free`. NULL when `s` is NULL or its creation failed.
+
+ # Safety
+ `s` is NULL or a live session.
+ */
+const char *fbup_session_id(const struct fbup_session *s);
+
+/*
+ The file handle Graph returned (`h`), byte for byte; for video it may hold several
+ handles joined by `\n`. Owned by the session, valid until `fbup_free`. NULL until
+ `fbup_upload` has returned `FBUP_OK`, and when `s` is NULL.
+
+ # Safety
+ `s` is NULL or a live session.
+ */
+const char *fbup_file_handle(const struct fbup_session *s);
+
+/*
+ The message of the last call on `s`: what happened and what to do next; "" after
+ a success. Never holds the access token. Owned by the session, valid until the next
+ call on it. Never NULL.
+
+ # Safety
+ `s` is NULL or a live session.
+ */
+const char *fbup_errmsg(const struct fbup_session *s);
+
+/*
+ Fills `*out` with the details of the last call on `s` (status `FBUP_OK` after a
+ success). Its strings are owned by the session, valid until the next call on it.
+ Returns `FBUP_E_ARGUMENT` (and writes nothing) when `s` or `out` is NULL.
+
+ # Safety
+ `s` is NULL or a live session; `out` NULL or writable.
+ */
+fbup_status fbup_error_info(const struct fbup_session *s, struct fbup_error *out);
+
+/*
+ Releases a session and everything it owns (its strings too). Does nothing when `s`
+ is NULL. No upload may be running on it.
+
+ # Safety
+ `s` is NULL or a session not yet freed.
+ */
+void fbup_free(struct fbup_session *s);
+
+/*
+ A static, NUL-terminated description of a status (like `curl_easy_strerror`);
+ "unknown status" for a value fbup does not define. Never NULL, never to be freed.
+ */
+const char *fbup_status_str(fbup_status status);
 
 /*
  Step 1: checks the file (it must exist, be a regular readable file of one byte or
@@ -465,97 +556,6 @@ fbup_status fbup_upload(struct fbup_session *s, fbup_progress_fn on_progress, vo
  `s` is NULL or a live session; `out_offset` NULL or writable.
  */
 fbup_status fbup_get_offset(struct fbup_session *s, uint64_t *out_offset);
-
-/*
- Writes the session's transfer figures into `*out`, whose `struct_size` the caller
- set to `sizeof(fbup_info)`; fbup writes only that many bytes. Valid at any time,
- also from the progress callback and from another thread while an upload runs;
- changes nothing on the session (not even its last error). Returns
- `FBUP_E_ARGUMENT` when `s` or `out` is NULL or `out->struct_size` is smaller than
- the first layout of `fbup_info`, and `FBUP_E_STATE` for a session whose creation
- failed.
-
- # Safety
- `s` is NULL or a live session; `out` is NULL or points to `out->struct_size`
- writable bytes.
- */
-fbup_status fbup_get_info(const struct fbup_session *s, struct fbup_info *out);
-
-/*
- Cancels the running `fbup_upload` on `s`, which then returns `FBUP_E_CANCELLED`
- within a second, even while the network is stalled: its sockets are shut down at
- once (a TCP connect still in progress is the exception: it ends within
- `connect_timeout_ms`, and the upload returns then). Safe to call from any thread
- at any time while `s` is alive (but not after `fbup_free`). A cancel made while no
- upload runs makes the next `fbup_upload` return `FBUP_E_CANCELLED` at once. The
- session stays resumable: call `fbup_upload` again to go on. Does nothing when `s`
- is NULL.
-
- # Safety
- `s` is NULL or a live session.
- */
-void fbup_cancel(struct fbup_session *s);
-
-/*
- The session id (`?sig=` part included): persist it to resume with
- `fbup_resume_session`, even from another process. Owned by the session, valid
- until `fbup_free`. NULL when `s` is NULL or its creation failed.
-
- # Safety
- `s` is NULL or a live session.
- */
-const char *fbup_session_id(const struct fbup_session *s);
-
-/*
- The file handle Graph returned (`h`), byte for byte; for video it may hold several
- handles joined by `\n`. Owned by the session, valid until `fbup_free`. NULL until
- `fbup_upload` has returned `FBUP_OK`, and when `s` is NULL.
-
- # Safety
- `s` is NULL or a live session.
- */
-const char *fbup_file_handle(const struct fbup_session *s);
-
-/*
- The message of the last call on `s`: what happened and what to do next; "" after
- a success. Never holds the access token. Owned by the session, valid until the next
- call on it. Never NULL.
-
- # Safety
- `s` is NULL or a live session.
- */
-const char *fbup_errmsg(const struct fbup_session *s);
-
-/*
- Fills `*out` with the details of the last call on `s` (status `FBUP_OK` after a
- success). Its strings are owned by the session, valid until the next call on it.
- Returns `FBUP_E_ARGUMENT` (and writes nothing) when `s` or `out` is NULL.
-
- # Safety
- `s` is NULL or a live session; `out` NULL or writable.
- */
-fbup_status fbup_error_info(const struct fbup_session *s, struct fbup_error *out);
-
-/*
- A static, NUL-terminated description of a status (like `curl_easy_strerror`);
- "unknown status" for a value fbup does not define. Never NULL, never to be freed.
- */
-const char *fbup_status_str(fbup_status status);
-
-/*
- The library's version, e.g. "0.1.0": the same as the header's `FBUP_VERSION`
- when the program was built against this library. Static; never to be freed.
- */
-const char *fbup_version(void);
-
-/*
- Releases a session and everything it owns (its strings too). Does nothing when `s`
- is NULL. No upload may be running on it.
-
- # Safety
- `s` is NULL or a session not yet freed.
- */
-void fbup_free(struct fbup_session *s);
 
 #ifdef __cplusplus
 }  // extern "C"

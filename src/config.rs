@@ -119,6 +119,11 @@ impl Config {
         }
     }
 
+    /// The trace this config asks for (off without [`log`](Config::log)).
+    pub(crate) fn trace(&self) -> crate::trace::Trace {
+        crate::trace::Trace::new(self.log.clone(), self.log_level, &self.access_token)
+    }
+
     /// Checks what can be checked without the network.
     pub(crate) fn validate(&self) -> Result<(), Error> {
         let arg = |m: String| Err(Error::new(Status::Argument, m));

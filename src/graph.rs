@@ -1,5 +1,6 @@
 //! Speaks HTTP to Graph: builds the URLs and headers of the three steps, sends them,
-//! and turns answers (or their absence) into typed results. Knows nothing of retries.
+//! and turns answers (or their absence) into typed results, the waits a server asks
+//! for included. Knows nothing of retries: `retry.rs` decides from what it reports.
 
 use std::fmt;
 use std::fmt::Write as _;
@@ -628,8 +629,7 @@ fn read_answer(
 ) -> Result<(u16, serde_json::Value), RequestError> {
     let status = resp.status().as_u16();
     let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
-    let wait_hint =
-        crate::retry::server_wait_hint(header("retry-after"), header("x-business-use-case-usage"));
+    let wait_hint = server_wait_hint(header("retry-after"), header("x-business-use-case-usage"));
     let mut heard = heard;
     if let Some(h) = heard.as_deref_mut() {
         for name in TRACED_HEADERS {
@@ -667,6 +667,33 @@ fn read_answer(
         h.body_bytes = text.len();
     }
     parse_answer(status, wait_hint, &text)
+}
+
+/// The wait a server asks for, parsed from its headers: `Retry-After` (seconds) and the largest
+/// `estimated_time_to_regain_access` (minutes) of `X-Business-Use-Case-Usage`.
+pub(crate) fn server_wait_hint(
+    retry_after: Option<&str>,
+    buc_usage: Option<&str>,
+) -> Option<Duration> {
+    let retry_after = retry_after
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let regain = buc_usage
+        .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
+        .and_then(|json| {
+            json.as_object()?
+                .values()
+                .filter_map(|v| v.as_array())
+                .flatten()
+                .filter_map(|e| e.get("estimated_time_to_regain_access")?.as_u64())
+                .max()
+        })
+        .filter(|m| *m > 0)
+        .map(|m| Duration::from_secs(m.saturating_mul(60)));
+    match (retry_after, regain) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Splits an answer that was read whole into success (a JSON object) and failure.
@@ -960,5 +987,25 @@ mod tests {
             "https://graph.facebook.com/v24.0/upload:MTp/x=?sig=ARz"
         );
         assert!(!format!("{g:?}").contains(" t"));
+    }
+
+    #[test]
+    fn wait_hints_from_retry_after_and_business_usage() {
+        assert_eq!(
+            server_wait_hint(Some("7"), None),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(server_wait_hint(Some("Wed, 21 Oct 2015"), None), None);
+        let buc = r#"{"1234":[{"type":"pages","call_count":100,"estimated_time_to_regain_access":2},
+                              {"type":"ads","estimated_time_to_regain_access":0}]}"#;
+        assert_eq!(
+            server_wait_hint(None, Some(buc)),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            server_wait_hint(Some("500"), Some(buc)),
+            Some(Duration::from_secs(500))
+        );
+        assert_eq!(server_wait_hint(None, Some("not json")), None);
     }
 }

@@ -19,6 +19,8 @@
 //! ```
 
 #![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 mod config;
 mod error;
@@ -105,7 +107,7 @@ pub mod fuzzing {
     /// The wait a throttling answer asks for, from its two headers, and what the retry
     /// budget makes of it (the arithmetic that uses the hint must never overflow).
     pub fn wait_hint(retry_after: &str, business_usage: &str) -> Option<std::time::Duration> {
-        let hint = crate::retry::server_wait_hint(Some(retry_after), Some(business_usage));
+        let hint = crate::graph::server_wait_hint(Some(retry_after), Some(business_usage));
         let config = crate::Config::new("1", "t");
         let mut budget = crate::retry::Budget::new(&config);
         let verdict = crate::retry::classify(&crate::graph::RequestError::Http {

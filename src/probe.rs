@@ -5,7 +5,6 @@
 use crate::config::Config;
 use crate::error::Error;
 use crate::graph::{self, Graph, RequestError};
-use crate::trace::Trace;
 
 /// One experiment of [`probe`]: what was asked and what Graph answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,7 +52,7 @@ pub struct ProbeReport {
 /// percent-encoded. Fails only when no session can be created.
 pub fn probe(config: &Config) -> Result<ProbeReport, Error> {
     config.validate()?;
-    let trace = Trace::new(config);
+    let trace = config.trace();
     let agent = graph::new_agent(&graph::agent_config(config)?, &trace);
     let graph = Graph::new(config, agent, trace);
     let png = tiny_png();

@@ -251,33 +251,6 @@ impl Budget {
     }
 }
 
-/// The wait a throttling answer asks for: `Retry-After` (seconds) and the largest
-/// `estimated_time_to_regain_access` (minutes) of `X-Business-Use-Case-Usage`.
-pub(crate) fn server_wait_hint(
-    retry_after: Option<&str>,
-    buc_usage: Option<&str>,
-) -> Option<Duration> {
-    let retry_after = retry_after
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let regain = buc_usage
-        .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
-        .and_then(|json| {
-            json.as_object()?
-                .values()
-                .filter_map(|v| v.as_array())
-                .flatten()
-                .filter_map(|e| e.get("estimated_time_to_regain_access")?.as_u64())
-                .max()
-        })
-        .filter(|m| *m > 0)
-        .map(|m| Duration::from_secs(m.saturating_mul(60)));
-    match (retry_after, regain) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,7 +276,7 @@ mod tests {
     #[test]
     fn the_business_use_case_wait_is_the_wait_taken() {
         let buc = r#"{"1":[{"type":"pages","estimated_time_to_regain_access":2},{"estimated_time_to_regain_access":1}]}"#;
-        let hint = server_wait_hint(None, Some(buc));
+        let hint = crate::graph::server_wait_hint(None, Some(buc));
         assert_eq!(
             hint,
             Some(Duration::from_secs(120)),
@@ -320,10 +293,10 @@ mod tests {
 
     #[test]
     fn any_server_wait_is_capped_and_never_overflows() {
-        let hint = server_wait_hint(Some("18446744073709551615"), None);
+        let hint = crate::graph::server_wait_hint(Some("18446744073709551615"), None);
         assert_eq!(hint, Some(Duration::from_secs(u64::MAX)));
         let huge = r#"{"1":[{"estimated_time_to_regain_access":18446744073709551615}]}"#;
-        assert!(server_wait_hint(None, Some(huge)).is_some());
+        assert!(crate::graph::server_wait_hint(None, Some(huge)).is_some());
         let mut config = crate::config::Config::new("1", "t");
         config.max_retry = Duration::from_secs(60);
         let mut budget = Budget::new(&config);
@@ -398,25 +371,5 @@ mod tests {
             b.delay(0, true, Some(Duration::from_secs(3))),
             Duration::from_secs(3)
         );
-    }
-
-    #[test]
-    fn wait_hints_from_retry_after_and_business_usage() {
-        assert_eq!(
-            server_wait_hint(Some("7"), None),
-            Some(Duration::from_secs(7))
-        );
-        assert_eq!(server_wait_hint(Some("Wed, 21 Oct 2015"), None), None);
-        let buc = r#"{"1234":[{"type":"pages","call_count":100,"estimated_time_to_regain_access":2},
-                              {"type":"ads","estimated_time_to_regain_access":0}]}"#;
-        assert_eq!(
-            server_wait_hint(None, Some(buc)),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            server_wait_hint(Some("500"), Some(buc)),
-            Some(Duration::from_secs(500))
-        );
-        assert_eq!(server_wait_hint(None, Some("not json")), None);
     }
 }

@@ -111,7 +111,7 @@ pub fn session_offset(config: &Config, session_id: &str) -> Result<u64, Error> {
             format!("{m}; pass the id exactly as Graph gave it"),
         )
     })?;
-    let trace = Trace::new(config);
+    let trace = config.trace();
     let agent = graph::new_agent(&graph::agent_config(config)?, &trace);
     let graph = Graph::new(config, agent, trace.clone());
     graph
@@ -195,7 +195,7 @@ impl Session {
     /// for the same file (same app, Graph, path, size, modification time and inode) is
     /// resumed instead, and a new one is recorded as soon as Graph returns its id.
     pub fn create(config: &Config, path: &Path) -> Result<Session, Error> {
-        Session::create_or_take_up(config, path).map_err(|e| failed(&Trace::new(config), e))
+        Session::create_or_take_up(config, path).map_err(|e| failed(&config.trace(), e))
     }
 
     fn create_or_take_up(config: &Config, path: &Path) -> Result<Session, Error> {
@@ -261,7 +261,7 @@ impl Session {
             &name,
             &file_type,
         )
-        .map_err(|e| failed(&Trace::new(config), e))
+        .map_err(|e| failed(&config.trace(), e))
     }
 
     /// Like [`Session::resume`] for bytes read through `reader`.
@@ -348,7 +348,7 @@ impl Session {
         resumed: bool,
     ) -> Result<Session, Error> {
         let agent_config = graph::agent_config(config)?;
-        let trace = Trace::new(config);
+        let trace = config.trace();
         let agent = graph::new_agent(&agent_config, &trace);
         let stats = Arc::new(Stats::default());
         let mut graph = Graph::new(config, agent.clone(), trace.clone());

@@ -86,18 +86,19 @@ impl fmt::Debug for Trace {
 }
 
 impl Trace {
-    /// The trace a config asks for, with its token already secret.
-    pub fn new(config: &crate::Config) -> Trace {
-        let Some(sink) = config.log.clone() else {
+    /// A trace into `sink` (none: off) of the lines up to `level`, with `token`
+    /// already secret.
+    pub fn new(sink: Option<LogFn>, level: Level, token: &str) -> Trace {
+        let Some(sink) = sink else {
             return Trace(None);
         };
         let trace = Trace(Some(Arc::new(Inner {
             sink,
-            level: config.log_level,
+            level,
             secrets: Mutex::new(Vec::new()),
             connects: AtomicU64::new(0),
         })));
-        trace.secret(&config.access_token);
+        trace.secret(token);
         trace
     }
 
@@ -250,12 +251,8 @@ mod tests {
     fn collecting(level: Level, token: &str) -> (Trace, Arc<Mutex<Vec<String>>>) {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
-        let mut config = crate::Config::new("1", token);
-        config.log = Some(Arc::new(move |_, l: &str| {
-            sink.lock().unwrap().push(l.to_string())
-        }));
-        config.log_level = level;
-        (Trace::new(&config), lines)
+        let log: LogFn = Arc::new(move |_, l: &str| sink.lock().unwrap().push(l.to_string()));
+        (Trace::new(Some(log), level, token), lines)
     }
 
     #[test]
