@@ -29,8 +29,10 @@ pub const FILE_TYPES: [&str; 5] = [
 /// middle of an upload; `None` means there is none, and the upload stops.
 pub type TokenRefresh = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
-/// How an upload is set up. Build one with [`Config::new`] and change what you need.
+/// How an upload is set up. Build one with [`Config::new`] and change what you need:
+/// fields are added as features land, so a struct literal would not compile.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// The app id that owns the upload session (required).
     pub app_id: String,

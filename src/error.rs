@@ -8,6 +8,7 @@ use std::fmt;
 /// values: append-only, never renumbered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(i32)]
+#[non_exhaustive]
 pub enum Status {
     /// Success.
     Ok = 0,
@@ -115,6 +116,7 @@ impl fmt::Display for Status {
 
 /// The fields of a Graph error object (`{"error":{...}}`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GraphError {
     /// `error.message`.
     pub message: String,
@@ -132,7 +134,9 @@ pub struct GraphError {
 
 /// A failed operation: its [`Status`], a message that says what to do, and what the
 /// server said, when it said anything.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+#[non_exhaustive]
 pub struct Error {
     /// What kind of failure.
     pub status: Status,
@@ -156,13 +160,6 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Error {}
 
 #[cfg(test)]
 mod tests {

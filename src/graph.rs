@@ -879,16 +879,9 @@ fn transport_error(e: ureq::Error, authority: &str) -> RequestError {
 
 /// Marks an I/O error raised by our own body reader (file trouble or cancellation),
 /// so that it is not mistaken for a network failure.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub(crate) struct SourceFailure(pub String);
-
-impl fmt::Display for SourceFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for SourceFailure {}
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters stay as they are).
 pub(crate) fn encode_query_value(v: &str) -> String {

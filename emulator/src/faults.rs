@@ -248,16 +248,9 @@ impl FaultRule {
 }
 
 /// The error of a fault specification that does not parse.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct FaultSpecError(pub String);
-
-impl fmt::Display for FaultSpecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for FaultSpecError {}
 
 impl FromStr for FaultRule {
     type Err = FaultSpecError;

@@ -4,7 +4,6 @@
 //! the real service described in the README, independently of the fbup library.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,16 +32,9 @@ const LOG_CAP: usize = 10_000;
 const FORM_CAP: usize = 64 * 1024;
 
 /// Returned by the service to make hyper drop the connection without an answer.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("connection closed by the emulator: {0}")]
 pub(crate) struct Hangup(&'static str);
-
-impl fmt::Display for Hangup {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "connection closed by the emulator: {}", self.0)
-    }
-}
-
-impl std::error::Error for Hangup {}
 
 type Reply = Result<Response<Full<Bytes>>, Hangup>;
 
