@@ -160,7 +160,6 @@ impl Error {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,7 @@
 //! The C ABI driven from Rust: the contract's rules that are easier to reach from here.
 
+mod common;
+
 use std::ffi::{c_void, CStr, CString};
 use std::ptr;
 use std::time::{Duration, Instant};
@@ -9,28 +11,12 @@ use fbup_emulator::{AfterStall, Emulator, Fault, FaultRule, RequestKind};
 
 const TOKEN: &str = "EAAffi-secret";
 
-struct Strings {
-    app: CString,
-    token: CString,
-    url: CString,
+fn strings(emu: &Emulator) -> common::CConfig {
+    common::CConfig::new("1234", TOKEN, emu.url())
 }
 
-fn strings(emu: &Emulator) -> Strings {
-    Strings {
-        app: CString::new("1234").unwrap(),
-        token: CString::new(TOKEN).unwrap(),
-        url: CString::new(emu.url()).unwrap(),
-    }
-}
-
-fn config(s: &Strings) -> fbup_config {
-    let mut cfg = std::mem::MaybeUninit::<fbup_config>::uninit();
-    unsafe { fbup_config_init(cfg.as_mut_ptr()) };
-    let mut cfg = unsafe { cfg.assume_init() };
-    cfg.app_id = s.app.as_ptr();
-    cfg.access_token = s.token.as_ptr();
-    cfg.graph_url = s.url.as_ptr();
-    cfg
+fn config(s: &common::CConfig) -> fbup_config {
+    s.config()
 }
 
 fn errmsg(s: *const fbup_session) -> String {

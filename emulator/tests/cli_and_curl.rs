@@ -71,20 +71,12 @@ fn binary_rejects_bad_fault_specs() {
     assert!(err.contains("unknown key 'explode'"), "{err}");
 }
 
+#[path = "../../tests/common/skip.rs"]
+#[allow(dead_code)]
+mod skip;
+
 fn curl_available() -> bool {
-    let found = Command::new("curl")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("FBUP_REQUIRE_ALL").as_deref() != Ok("1"),
-            "curl not found and FBUP_REQUIRE_ALL=1"
-        );
-        eprintln!("SKIP: curl not found");
-    }
-    found
+    skip::have("curl", "--version")
 }
 
 fn curl(args: &[&str]) -> (u16, serde_json::Value) {

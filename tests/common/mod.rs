@@ -4,7 +4,6 @@
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
@@ -32,30 +31,10 @@ pub fn test_file(dir: &Path, name: &str, len: usize) -> (PathBuf, String) {
     (path, sha256_hex(&bytes))
 }
 
-/// True when `FBUP_REQUIRE_ALL=1`: a test that would skip for a missing tool fails.
-pub fn require_all() -> bool {
-    std::env::var("FBUP_REQUIRE_ALL").as_deref() == Ok("1")
-}
-
-/// A test that cannot run here says so loudly (`SKIP: why`) and passes, unless
-/// `FBUP_REQUIRE_ALL=1`, where it fails: the one place that decides.
-pub fn skip(why: &str) {
-    assert!(!require_all(), "{why}, and FBUP_REQUIRE_ALL=1");
-    eprintln!("SKIP: {why}");
-}
-
-/// True when `tool` runs (`tool arg` succeeds). Otherwise prints `SKIP: <tool> not found`
-/// and returns false, or fails when `FBUP_REQUIRE_ALL=1`.
-pub fn have(tool: &str, arg: &str) -> bool {
-    let found = Command::new(tool)
-        .arg(arg)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        skip(&format!("{tool} not found"));
-    }
-    found
-}
+#[path = "skip.rs"]
+mod skip;
+#[allow(unused_imports)]
+pub use skip::{have, require_all, skip};
 
 /// The strings of a C config, kept alive as long as the config that points at them.
 pub struct CConfig {
