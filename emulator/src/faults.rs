@@ -272,110 +272,19 @@ impl FromStr for FaultRule {
                 )))
             }
         };
-        let mut times = Some(1);
-        let mut session = None;
-        let mut fault = None;
-        let mut after = 0u64;
-        let mut then = AfterStall::Close;
-        let mut stall_ms = None;
-        let mut status = None;
-        let mut code = None;
-        let mut subcode = None;
-        let mut transient = false;
-        let mut error_type = None;
-        let mut message = None;
-        let mut headers = Vec::new();
-        let mut reject = false;
-        let num = |k: &str, v: Option<&str>| -> Result<u64, FaultSpecError> {
-            v.and_then(|v| v.parse::<u64>().ok())
-                .ok_or_else(|| err(format!("{k} needs a whole number")))
+        let mut keys = SpecKeys {
+            times: Some(1),
+            ..SpecKeys::default()
         };
         for part in parts {
             let (key, value) = match part.split_once('=') {
                 Some((k, v)) => (k, Some(v)),
                 None => (part, None),
             };
-            match key {
-                "times" => {
-                    times = match value {
-                        Some("always") => None,
-                        _ => Some(num(key, value)? as u32),
-                    }
-                }
-                "session" => session = value.map(str::to_string),
-                "cut-after" => {
-                    fault = Some(Fault::Cut {
-                        after_bytes: num(key, value)?,
-                    })
-                }
-                "cut-at" => {
-                    fault = Some(Fault::CutAt {
-                        offset: num(key, value)?,
-                    })
-                }
-                "stall" => stall_ms = Some(num(key, value)?),
-                "after" => after = num(key, value)?,
-                "then" => {
-                    then = match value {
-                        Some("close") => AfterStall::Close,
-                        Some("continue") => AfterStall::Continue,
-                        _ => return Err(err("then takes close or continue".into())),
-                    }
-                }
-                "lose-response" => fault = Some(Fault::LoseResponse),
-                "late" => {
-                    fault = Some(Fault::LateAnswer {
-                        millis: num("late", value)?,
-                    })
-                }
-                "reject" => reject = true,
-                "report-offset" => {
-                    fault = Some(Fault::ReportOffset {
-                        offset: num(key, value)?,
-                    })
-                }
-                "status" => status = Some(num(key, value)? as u16),
-                "code" => code = Some(num(key, value)? as i64),
-                "subcode" => subcode = Some(num(key, value)? as i64),
-                "transient" => transient = true,
-                "type" => error_type = value.map(str::to_string),
-                "message" => message = value.map(str::to_string),
-                "header" => {
-                    let (n, v) = value
-                        .and_then(|v| v.split_once(':'))
-                        .ok_or_else(|| err("header takes Name:Value".into()))?;
-                    headers.push((n.trim().to_string(), v.trim().to_string()));
-                }
-                other => return Err(err(format!("unknown key '{other}'"))),
-            }
+            keys.set(key, value).map_err(err)?;
         }
-        if let Some(millis) = stall_ms {
-            fault = Some(Fault::Stall {
-                after_bytes: after,
-                millis,
-                then,
-            });
-        }
-        if let Some(status) = status {
-            let error = code.map(|code| ErrorSpec {
-                message: message
-                    .clone()
-                    .unwrap_or_else(|| format!("(#{code}) Injected by the emulator")),
-                error_type: error_type
-                    .clone()
-                    .unwrap_or_else(|| "OAuthException".into()),
-                code,
-                subcode,
-                is_transient: transient,
-            });
-            let respond = Fault::Respond {
-                status,
-                error,
-                headers,
-            };
-            fault = Some(if reject { respond.early() } else { respond });
-        }
-        let fault = fault.ok_or_else(|| {
+        let (times, session) = (keys.times, keys.session.clone());
+        let fault = keys.into_fault().ok_or_else(|| {
             err(
                 "names no fault; use cut-after, cut-at, stall, status, report-offset or \
                  lose-response"
@@ -387,6 +296,117 @@ impl FromStr for FaultRule {
             fault,
             times,
             session,
+        })
+    }
+}
+
+/// The keys of a fault specification, as they are read.
+#[derive(Default)]
+struct SpecKeys {
+    times: Option<u32>,
+    session: Option<String>,
+    fault: Option<Fault>,
+    after: u64,
+    then_continue: bool,
+    stall_ms: Option<u64>,
+    status: Option<u16>,
+    code: Option<i64>,
+    subcode: Option<i64>,
+    transient: bool,
+    error_type: Option<String>,
+    message: Option<String>,
+    headers: Vec<(String, String)>,
+    reject: bool,
+}
+
+impl SpecKeys {
+    /// Takes one `KEY[=VALUE]`; the error says what is wrong with it.
+    fn set(&mut self, key: &str, value: Option<&str>) -> Result<(), String> {
+        let num = || -> Result<u64, String> {
+            value
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| format!("{key} needs a whole number"))
+        };
+        match key {
+            "times" => {
+                self.times = match value {
+                    Some("always") => None,
+                    _ => Some(num()? as u32),
+                }
+            }
+            "session" => self.session = value.map(str::to_string),
+            "cut-after" => {
+                self.fault = Some(Fault::Cut {
+                    after_bytes: num()?,
+                })
+            }
+            "cut-at" => self.fault = Some(Fault::CutAt { offset: num()? }),
+            "stall" => self.stall_ms = Some(num()?),
+            "after" => self.after = num()?,
+            "then" => {
+                self.then_continue = match value {
+                    Some("close") => false,
+                    Some("continue") => true,
+                    _ => return Err("then takes close or continue".into()),
+                }
+            }
+            "lose-response" => self.fault = Some(Fault::LoseResponse),
+            "late" => self.fault = Some(Fault::LateAnswer { millis: num()? }),
+            "reject" => self.reject = true,
+            "report-offset" => self.fault = Some(Fault::ReportOffset { offset: num()? }),
+            "status" => self.status = Some(num()? as u16),
+            "code" => self.code = Some(num()? as i64),
+            "subcode" => self.subcode = Some(num()? as i64),
+            "transient" => self.transient = true,
+            "type" => self.error_type = value.map(str::to_string),
+            "message" => self.message = value.map(str::to_string),
+            "header" => {
+                let (n, v) = value
+                    .and_then(|v| v.split_once(':'))
+                    .ok_or_else(|| "header takes Name:Value".to_string())?;
+                self.headers
+                    .push((n.trim().to_string(), v.trim().to_string()));
+            }
+            other => return Err(format!("unknown key '{other}'")),
+        }
+        Ok(())
+    }
+
+    /// The fault the keys name: an answer (`status`) wins over a stall, and a stall
+    /// over the last plain fault named, as they always have.
+    fn into_fault(self) -> Option<Fault> {
+        let Some(status) = self.status else {
+            return match self.stall_ms {
+                Some(millis) => Some(Fault::Stall {
+                    after_bytes: self.after,
+                    millis,
+                    then: if self.then_continue {
+                        AfterStall::Continue
+                    } else {
+                        AfterStall::Close
+                    },
+                }),
+                None => self.fault,
+            };
+        };
+        let error = self.code.map(|code| ErrorSpec {
+            message: self
+                .message
+                .unwrap_or_else(|| format!("(#{code}) Injected by the emulator")),
+            error_type: self.error_type.unwrap_or_else(|| "OAuthException".into()),
+            code,
+            subcode: self.subcode,
+            is_transient: self.transient,
+        });
+        let respond = Fault::Respond {
+            status,
+            error,
+            headers: self.headers,
+        };
+        Some(if self.reject {
+            respond.early()
+        } else {
+            respond
         })
     }
 }

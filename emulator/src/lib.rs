@@ -324,24 +324,7 @@ pub(crate) fn snapshot(state: &State) -> Vec<SessionInfo> {
         .iter()
         .map(|s| {
             let s = lock(s);
-            (
-                s.created,
-                SessionInfo {
-                    id: s.id.clone(),
-                    app_id: s.app_id.clone(),
-                    file_name: s.file_name.clone(),
-                    file_type: s.file_type.clone(),
-                    file_length: s.file_length,
-                    file_offset: s.offset,
-                    sha256: s.current_sha256(),
-                    complete: s.offset == s.file_length,
-                    handle: s.handle.clone(),
-                    bytes_received_total: s.bytes_received_total,
-                    bytes_discarded_by_faults: s.bytes_discarded_by_faults,
-                    upload_requests: s.upload_requests,
-                    path: s.path.clone(),
-                },
-            )
+            (s.created, s.info())
         })
         .collect();
     infos.sort_by_key(|(t, _)| *t);

@@ -251,12 +251,17 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Reply {
         let app = app.to_string();
         return create(&state, req, &app).await;
     }
+    session_request(&state, req, rest).await
+}
+
+/// A request that names an object (`/{version}/{id}`): only upload sessions exist
+/// here. A POST is step 2 (its token only in the header), anything else step 3.
+async fn session_request(state: &State, req: Request<Incoming>, rest: String) -> Reply {
     let kind = match *req.method() {
         Method::POST => RequestKind::Upload,
         _ => RequestKind::Offset,
     };
-    log_request(&state, &req, Some(kind));
-    // Everything else names an object: only upload sessions exist here.
+    log_request(state, &req, Some(kind));
     let query = req.uri().query().unwrap_or("").to_string();
     let sig = query
         .split('&')
@@ -274,7 +279,7 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Reply {
             let Some(token) = header_tok else {
                 return if query_tok.is_some() {
                     error(
-                        &state,
+                        state,
                         400,
                         "OAuthException",
                         190,
@@ -283,28 +288,28 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Reply {
                             .into(),
                     )
                 } else {
-                    token_missing(&state)
+                    token_missing(state)
                 };
             };
             if !state.token_ok(&token) {
-                return token_invalid(&state);
+                return token_invalid(state);
             }
             if !rest.starts_with("upload:") || sig.is_none() {
-                return no_such_object(&state, req.method(), &rest);
+                return no_such_object(state, req.method(), &rest);
             }
-            upload(&state, req, &id).await
+            upload(state, req, &id).await
         }
         _ => {
             let Some(token) = header_tok.or(query_tok) else {
-                return token_missing(&state);
+                return token_missing(state);
             };
             if !state.token_ok(&token) {
-                return token_invalid(&state);
+                return token_invalid(state);
             }
             if req.method() != Method::GET {
-                return no_such_object(&state, req.method(), &rest);
+                return no_such_object(state, req.method(), &rest);
             }
-            offset(&state, &id, &rest).await
+            offset(state, &id, &rest).await
         }
     }
 }
@@ -380,81 +385,28 @@ fn respond(
 
 /// Step 1: create a session.
 async fn create(state: &State, req: Request<Incoming>, app: &str) -> Reply {
-    let mut params = parse_form(req.uri().query().unwrap_or(""));
     let header_tok = header_token(req.headers());
-    let is_form = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if is_form {
-        let limited = http_body_util::Limited::new(req.into_body(), FORM_CAP);
-        let body = match limited.collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => return param_error(state, "(#100) The request body is too large".into()),
-        };
-        params.extend(parse_form(&String::from_utf8_lossy(&body)));
-    }
+    let params = match create_params(state, req).await {
+        Ok(p) => p,
+        Err(reply) => return *reply,
+    };
     let Some(token) = header_tok.or_else(|| params.get("access_token").cloned()) else {
         return token_missing(state);
     };
     if !state.token_ok(&token) {
         return token_invalid(state);
     }
-    let app_id = if app == "app" {
-        state
-            .app_ids
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "1234567890".into())
-    } else {
-        app.to_string()
+    let (app_id, length, file_type) = match check_create(state, &params, app) {
+        Ok(v) => v,
+        Err(reply) => return *reply,
     };
-    if !state.app_ok(&app_id) {
-        return param_error(
-            state,
-            "(#100) Tried accessing nonexisting field (uploads) on node type (Application)".into(),
-        );
-    }
-    let Some(length) = params.get("file_length") else {
-        return param_error(state, "(#100) The parameter file_length is required".into());
-    };
-    let length = match length.parse::<i64>() {
-        Ok(n) if n > 0 => n as u64,
-        _ => {
-            return param_error(
-                state,
-                format!("(#100) Param file_length must be a positive integer, got '{length}'"),
-            )
-        }
-    };
-    let Some(file_type) = params.get("file_type") else {
-        return param_error(state, "(#100) The parameter file_type is required".into());
-    };
-    if !state.any_type && !DOCUMENTED_TYPES.contains(&file_type.as_str()) {
-        return param_error(
-            state,
-            format!(
-                "(#100) Param file_type must be one of {{{}}}",
-                DOCUMENTED_TYPES.join(", ")
-            ),
-        );
-    }
-    if let Some(st) = params.get("session_type") {
-        if st != "attachment" {
-            return param_error(
-                state,
-                "(#100) Param session_type must be one of {attachment}".into(),
-            );
-        }
-    }
     if let Some(fault) = state.take_fault(RequestKind::Create, None, 0) {
         if let Some(reply) = simple_fault(state, &fault).await {
             return reply;
         }
     }
     let file_name = params.get("file_name").cloned().unwrap_or_default();
-    match state.create_session(&app_id, &file_name, file_type, length) {
+    match state.create_session(&app_id, &file_name, &file_type, length) {
         Ok(id) => Ok(json(StatusCode::OK, serde_json::json!({ "id": id }))),
         Err(e) => error(
             state,
@@ -464,6 +416,84 @@ async fn create(state: &State, req: Request<Incoming>, app: &str) -> Reply {
             format!("emulator storage: {e}"),
         ),
     }
+}
+
+/// Step 1's parameters: the query's, and a form body's when there is one.
+async fn create_params(
+    state: &State,
+    req: Request<Incoming>,
+) -> Result<HashMap<String, String>, Box<Reply>> {
+    let mut params = parse_form(req.uri().query().unwrap_or(""));
+    let is_form = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        let limited = http_body_util::Limited::new(req.into_body(), FORM_CAP);
+        let body = match limited.collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return Err(Box::new(param_error(
+                    state,
+                    "(#100) The request body is too large".into(),
+                )))
+            }
+        };
+        params.extend(parse_form(&String::from_utf8_lossy(&body)));
+    }
+    Ok(params)
+}
+
+/// Step 1's checks: the app, `file_length`, `file_type`, `session_type`. The app id,
+/// the length and the type when they pass.
+fn check_create(
+    state: &State,
+    params: &HashMap<String, String>,
+    app: &str,
+) -> Result<(String, u64, String), Box<Reply>> {
+    let app_id = if app == "app" {
+        state
+            .app_ids
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "1234567890".into())
+    } else {
+        app.to_string()
+    };
+    let refuse = |m: String| Err(Box::new(param_error(state, m)));
+    if !state.app_ok(&app_id) {
+        return refuse(
+            "(#100) Tried accessing nonexisting field (uploads) on node type (Application)".into(),
+        );
+    }
+    let Some(length) = params.get("file_length") else {
+        return refuse("(#100) The parameter file_length is required".into());
+    };
+    let length = match length.parse::<i64>() {
+        Ok(n) if n > 0 => n as u64,
+        _ => {
+            return refuse(format!(
+                "(#100) Param file_length must be a positive integer, got '{length}'"
+            ))
+        }
+    };
+    let Some(file_type) = params.get("file_type") else {
+        return refuse("(#100) The parameter file_type is required".into());
+    };
+    if !state.any_type && !DOCUMENTED_TYPES.contains(&file_type.as_str()) {
+        return refuse(format!(
+            "(#100) Param file_type must be one of {{{}}}",
+            DOCUMENTED_TYPES.join(", ")
+        ));
+    }
+    if params
+        .get("session_type")
+        .is_some_and(|st| st != "attachment")
+    {
+        return refuse("(#100) Param session_type must be one of {attachment}".into());
+    }
+    Ok((app_id, length, file_type.clone()))
 }
 
 /// Step 3: how many bytes the session holds.
@@ -497,7 +527,6 @@ async fn offset(state: &State, id: &str, shown_id: &str) -> Reply {
     ))
 }
 
-/// Step 2: receive bytes from `file_offset` on.
 /// With `Unknowns::lagging_offset`: after a cut that stored bytes, the next offset
 /// request reports where the cut request began, as a read that lags behind would.
 fn lag_after_cut(state: &State, session: &Mutex<Session>, file_offset: u64, stored: u64) {
@@ -535,12 +564,44 @@ async fn refuse_after_reading(
     refusal
 }
 
+/// Step 2: receive bytes from `file_offset` on, in four named steps: the checks, the
+/// faults that act before the body, the body, and the final answer.
 async fn upload(state: &State, req: Request<Incoming>, id: &str) -> Reply {
     let Some(session) = state.session(id) else {
         let shown = id.split_once("?sig=").map_or(id, |(p, _)| p);
         return no_such_object(state, &Method::POST, shown);
     };
-    let headers = req.headers();
+    let checked = upload_headers(state, req.headers())
+        .and_then(|(offset, length)| check_offset(state, &session, offset, length));
+    let (file_offset, content_length) = match checked {
+        Ok(v) => v,
+        Err(Early::Answer(reply)) => return *reply,
+        Err(Early::Refuse(refusal)) => {
+            let refusal = *refusal;
+            // Nothing is stored, but every byte the client sent is read and counted: a
+            // client that re-sends from a wrong offset shows up in bytes_received_total.
+            return refuse_after_reading(req.into_body(), &session, refusal, Refuser::Rule).await;
+        }
+    };
+    let fault = state.take_fault(RequestKind::Upload, Some(id), content_length);
+    let body = match fault_before_body(state, &session, fault.as_ref(), req.into_body()).await {
+        Ok(body) => body,
+        Err(reply) => return *reply,
+    };
+    receive_body(state, &session, file_offset, fault.as_ref(), body).await?;
+    final_answer(state, &session, id, fault).await
+}
+
+/// How step 2 ends before its body is stored.
+enum Early {
+    /// With this answer, the body left unread (there is none, or it cannot be framed).
+    Answer(Box<Reply>),
+    /// With this refusal, after the body is read to its end and counted.
+    Refuse(Box<Reply>),
+}
+
+/// Step 2's headers: a `Content-Length` body and a numeric `file_offset`.
+fn upload_headers(state: &State, headers: &HeaderMap) -> Result<(u64, u64), Early> {
     let chunked = headers
         .get(TRANSFER_ENCODING)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
@@ -551,7 +612,7 @@ async fn upload(state: &State, req: Request<Incoming>, id: &str) -> Reply {
     let content_length = match content_length {
         Some(n) if !chunked => n,
         _ => {
-            return error(
+            return Err(Early::Answer(Box::new(error(
                 state,
                 411,
                 "OAuthException",
@@ -559,160 +620,171 @@ async fn upload(state: &State, req: Request<Incoming>, id: &str) -> Reply {
                 "(#100) The upload body needs a Content-Length header (chunked bodies are not \
                  accepted)"
                     .into(),
-            )
+            ))))
         }
     };
-    let file_offset = match headers
+    match headers
         .get("file_offset")
         .map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()))
     {
-        Some(Some(n)) => n,
-        Some(None) => {
-            let refusal = param_error(
-                state,
-                "(#100) The header file_offset must be a non-negative integer".into(),
-            );
-            return refuse_after_reading(req.into_body(), &session, refusal, Refuser::Rule).await;
-        }
-        None => {
-            let refusal = param_error(state, "(#100) The header file_offset is required".into());
-            return refuse_after_reading(req.into_body(), &session, refusal, Refuser::Rule).await;
-        }
-    };
-    let refusal = {
-        let mut s = lock(&session);
-        s.upload_requests += 1;
-        if s.offset == s.file_length
-            && file_offset == s.file_length
-            && content_length == 0
-            && state.unknowns.refuse_final_empty_post
-        {
-            return param_error(
+        Some(Some(n)) => Ok((n, content_length)),
+        Some(None) => Err(Early::Refuse(Box::new(param_error(
+            state,
+            "(#100) The header file_offset must be a non-negative integer".into(),
+        )))),
+        None => Err(Early::Refuse(Box::new(param_error(
+            state,
+            "(#100) The header file_offset is required".into(),
+        )))),
+    }
+}
+
+/// Step 2's offset against the session: the empty POST at the end of a complete
+/// session, a wrong `file_offset` (answered as `Unknowns` says), a body running past
+/// `file_length`.
+fn check_offset(
+    state: &State,
+    session: &Mutex<Session>,
+    file_offset: u64,
+    content_length: u64,
+) -> Result<(u64, u64), Early> {
+    let mut s = lock(session);
+    s.upload_requests += 1;
+    if s.offset == s.file_length && file_offset == s.file_length && content_length == 0 {
+        if state.unknowns.refuse_final_empty_post {
+            return Err(Early::Answer(Box::new(param_error(
                 state,
                 "(#100) This upload session is already complete".into(),
-            );
+            ))));
         }
-        if s.offset == s.file_length && file_offset == s.file_length && content_length == 0 {
-            // Not documented by Meta: an empty POST at the end of a complete session
-            // answers the handle again, so a client can recover a lost final answer.
-            let h = match &s.handle {
-                Some(h) => h.clone(),
-                None => {
-                    let h = state.make_handle(&s);
-                    s.handle = Some(h.clone());
-                    h
-                }
-            };
-            return Ok(json(StatusCode::OK, serde_json::json!({ "h": h })));
-        }
-        if file_offset != s.offset && state.unknowns.offset_mismatch.is_some() {
-            let (code, subcode) = state.unknowns.offset_mismatch.unwrap_or_default();
-            Some(Ok(graph_error(
-                state,
-                400,
-                &ErrorSpec {
-                    message: "An unknown error occurred".into(),
-                    error_type: "OAuthException".into(),
-                    code,
-                    subcode: Some(subcode),
-                    is_transient: false,
-                },
-            )))
-        } else if file_offset != s.offset {
-            Some(param_error(
-                state,
-                format!(
-                    "(#100) file_offset {file_offset} does not match the {} bytes received so \
+        // Not documented by Meta: an empty POST at the end of a complete session
+        // answers the handle again, so a client can recover a lost final answer.
+        let h = s.handle_or_new(|s| state.make_handle(s));
+        return Err(Early::Answer(Box::new(Ok(json(
+            StatusCode::OK,
+            serde_json::json!({ "h": h }),
+        )))));
+    }
+    if file_offset != s.offset {
+        return Err(Early::Refuse(Box::new(
+            match state.unknowns.offset_mismatch {
+                Some((code, subcode)) => Ok(graph_error(
+                    state,
+                    400,
+                    &ErrorSpec {
+                        message: "An unknown error occurred".into(),
+                        error_type: "OAuthException".into(),
+                        code,
+                        subcode: Some(subcode),
+                        is_transient: false,
+                    },
+                )),
+                None => param_error(
+                    state,
+                    format!(
+                        "(#100) file_offset {file_offset} does not match the {} bytes received so \
                      far; resume from file_offset {}",
-                    s.offset, s.offset
+                        s.offset, s.offset
+                    ),
                 ),
-            ))
-        } else if file_offset.saturating_add(content_length) > s.file_length {
-            Some(param_error(
-                state,
-                format!(
-                    "(#100) The body ({content_length} bytes from file_offset {file_offset}) runs \
-                     past file_length {}",
-                    s.file_length
-                ),
-            ))
-        } else {
-            None
+            },
+        )));
+    }
+    if file_offset.saturating_add(content_length) > s.file_length {
+        return Err(Early::Refuse(Box::new(param_error(
+            state,
+            format!(
+                "(#100) The body ({content_length} bytes from file_offset {file_offset}) runs \
+                 past file_length {}",
+                s.file_length
+            ),
+        ))));
+    }
+    Ok((file_offset, content_length))
+}
+
+/// The faults that answer without storing anything: `Reject` before reading the body,
+/// `Respond` after draining it. Otherwise the body, to be received.
+async fn fault_before_body(
+    state: &State,
+    session: &Mutex<Session>,
+    fault: Option<&Fault>,
+    body: Incoming,
+) -> Result<Incoming, Box<Reply>> {
+    match fault {
+        Some(Fault::Reject {
+            status,
+            error,
+            headers,
+        }) => {
+            let mut r = respond(state, *status, error.as_ref(), headers);
+            // The body stays unread: the connection cannot carry another request.
+            r.headers_mut()
+                .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+            Err(Box::new(Ok(r)))
         }
-    };
-    if let Some(refusal) = refusal {
-        // Nothing is stored, but every byte the client sent is read and counted: a
-        // client that re-sends from a wrong offset shows up in bytes_received_total.
-        return refuse_after_reading(req.into_body(), &session, refusal, Refuser::Rule).await;
+        Some(Fault::Respond {
+            status,
+            error,
+            headers,
+        }) => {
+            // Drain the body first so that the client reads the answer.
+            let answer = Ok(respond(state, *status, error.as_ref(), headers));
+            Err(Box::new(
+                refuse_after_reading(body, session, answer, Refuser::Fault).await,
+            ))
+        }
+        _ => Ok(body),
     }
-    let fault = state.take_fault(RequestKind::Upload, Some(id), content_length);
-    if let Some(Fault::Reject {
-        status,
-        error,
-        headers,
-    }) = &fault
-    {
-        let mut r = respond(state, *status, error.as_ref(), headers);
-        // The body stays unread: the connection cannot carry another request.
-        r.headers_mut()
-            .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
-        return Ok(r);
-    }
-    let mut body = req.into_body();
-    if let Some(Fault::Respond {
-        status,
-        error,
-        headers,
-    }) = &fault
-    {
-        // Drain the body first so that the client reads the answer.
-        let answer = Ok(respond(state, *status, error.as_ref(), headers));
-        return refuse_after_reading(body, &session, answer, Refuser::Fault).await;
-    }
+}
+
+/// Reads the body and stores it at `file_offset`, counting every byte read; a cut or
+/// a stall strikes when its byte arrives (what arrives past a cut is read, counted as
+/// thrown away, and not stored).
+async fn receive_body(
+    state: &State,
+    session: &Mutex<Session>,
+    file_offset: u64,
+    fault: Option<&Fault>,
+    mut body: Incoming,
+) -> Result<(), Hangup> {
     // How many body bytes may arrive before the fault acts.
-    let limit = match &fault {
+    let limit = match fault {
         Some(Fault::Cut { after_bytes }) => Some(*after_bytes),
         Some(Fault::CutAt { offset }) => Some(offset.saturating_sub(file_offset)),
         Some(Fault::Stall { after_bytes, .. }) => Some(*after_bytes),
         _ => None,
     };
+    let goes_on = matches!(
+        fault,
+        Some(Fault::Stall {
+            then: AfterStall::Continue,
+            ..
+        })
+    );
     let mut received = 0u64;
     let mut stalled = false;
     // Bytes of a frame past a stall that goes on: stored after the stall.
     let mut carried: Option<Bytes> = None;
     loop {
-        if let (Some(lim), Some(f)) = (limit, &fault) {
+        if let (Some(lim), Some(f)) = (limit, fault) {
             if received >= lim && !stalled {
-                match f {
-                    Fault::Stall { millis, then, .. } => {
-                        stalled = true;
-                        tokio::time::sleep(Duration::from_millis(*millis)).await;
-                        if *then == AfterStall::Close {
-                            state.note_hangup();
-                            lag_after_cut(state, &session, file_offset, received);
-                            return Err(Hangup("injected stall"));
-                        }
-                    }
-                    _ => {
-                        state.note_hangup();
-                        lag_after_cut(state, &session, file_offset, received);
-                        return Err(Hangup("injected cut"));
-                    }
-                }
+                strike(state, session, f, file_offset, received).await?;
+                stalled = true;
             }
         }
         let mut data = match carried.take() {
             Some(rest) => rest,
             None => {
                 let Some(frame) = body.frame().await else {
-                    break;
+                    return Ok(());
                 };
                 let frame = frame.map_err(|_| Hangup("client went away"))?;
                 let Ok(data) = frame.into_data() else {
                     continue;
                 };
                 // Every byte read from the socket counts, stored or not.
-                lock(&session).bytes_received_total += data.len() as u64;
+                lock(session).bytes_received_total += data.len() as u64;
                 data
             }
         };
@@ -723,39 +795,58 @@ async fn upload(state: &State, req: Request<Incoming>, id: &str) -> Reply {
                 // next turn of the loop. After a stall that goes on, the rest of the
                 // frame is stored too; after a cut or a closing stall it is not.
                 let rest = data.split_off(room);
-                let goes_on = matches!(
-                    fault,
-                    Some(Fault::Stall {
-                        then: AfterStall::Continue,
-                        ..
-                    })
-                );
                 if goes_on {
                     carried = Some(rest);
                 } else {
-                    lock(&session).bytes_discarded_by_faults += rest.len() as u64;
+                    lock(session).bytes_discarded_by_faults += rest.len() as u64;
                 }
             }
         }
-        let at = file_offset + received;
-        match lock(&session).append(at, &data) {
+        match lock(session).append(file_offset + received, &data) {
             Ok(true) => {}
             Ok(false) => return Err(Hangup("another request wrote to this session")),
             Err(_) => return Err(Hangup("emulator storage failed")),
         }
         received += data.len() as u64;
     }
+}
+
+/// A cut or a stall at its byte: a cut (or a stall that closes) hangs up; a stall
+/// that goes on returns after its wait.
+async fn strike(
+    state: &State,
+    session: &Mutex<Session>,
+    fault: &Fault,
+    file_offset: u64,
+    received: u64,
+) -> Result<(), Hangup> {
+    let why = match fault {
+        Fault::Stall { millis, then, .. } => {
+            tokio::time::sleep(Duration::from_millis(*millis)).await;
+            if *then != AfterStall::Close {
+                return Ok(());
+            }
+            "injected stall"
+        }
+        _ => "injected cut",
+    };
+    state.note_hangup();
+    lag_after_cut(state, session, file_offset, received);
+    Err(Hangup(why))
+}
+
+/// The answer to a body received whole: the handle with the last byte, else the
+/// offset; unless a fault loses it or makes it late.
+async fn final_answer(
+    state: &State,
+    session: &Mutex<Session>,
+    id: &str,
+    fault: Option<Fault>,
+) -> Reply {
     let reply = {
-        let mut s = lock(&session);
+        let mut s = lock(session);
         if s.offset == s.file_length {
-            let h = match &s.handle {
-                Some(h) => h.clone(),
-                None => {
-                    let h = state.make_handle(&s);
-                    s.handle = Some(h.clone());
-                    h
-                }
-            };
+            let h = s.handle_or_new(|s| state.make_handle(s));
             json(StatusCode::OK, serde_json::json!({ "h": h }))
         } else {
             json(

@@ -52,6 +52,36 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// The file handle: the one given before, or a new one from `make`, kept so that
+    /// asking again gives the same.
+    pub fn handle_or_new(&mut self, make: impl FnOnce(&Session) -> String) -> String {
+        if let Some(h) = &self.handle {
+            return h.clone();
+        }
+        let h = make(self);
+        self.handle = Some(h.clone());
+        h
+    }
+
+    /// What the Rust API and `/_emulator/sessions` show of the session.
+    pub fn info(&self) -> SessionInfo {
+        SessionInfo {
+            id: self.id.clone(),
+            app_id: self.app_id.clone(),
+            file_name: self.file_name.clone(),
+            file_type: self.file_type.clone(),
+            file_length: self.file_length,
+            file_offset: self.offset,
+            sha256: self.current_sha256(),
+            complete: self.offset == self.file_length,
+            handle: self.handle.clone(),
+            bytes_received_total: self.bytes_received_total,
+            bytes_discarded_by_faults: self.bytes_discarded_by_faults,
+            upload_requests: self.upload_requests,
+            path: self.path.clone(),
+        }
+    }
+
     /// Appends `data` at the session's offset. Returns false when the bytes do not
     /// continue the session (another request wrote in between), in which case nothing
     /// is stored.
