@@ -7,6 +7,8 @@
 #   make uninstall PREFIX=/usr/local
 # installs libfbup.so.VERSION (SONAME libfbup.so.MAJOR) with its two links,
 # libfbup.a, include/fbup.h and lib/pkgconfig/fbup.pc.
+#   make wheel                the Python binding as a wheel that bundles libfbup.so,
+#                             in target/wheels (pip install it; no variable needed)
 
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
@@ -19,7 +21,7 @@ BUILD_DIR ?= target/release
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 MAJOR := $(word 1,$(subst ., ,$(VERSION)))
 
-.PHONY: all build install install-files uninstall
+.PHONY: all build install install-files uninstall wheel
 
 all: build
 
@@ -46,3 +48,15 @@ uninstall:
 	rm -f "$(DESTDIR)$(LIBDIR)/libfbup.so.$(VERSION)" "$(DESTDIR)$(LIBDIR)/libfbup.so.$(MAJOR)" \
 	      "$(DESTDIR)$(LIBDIR)/libfbup.so" "$(DESTDIR)$(LIBDIR)/libfbup.a" \
 	      "$(DESTDIR)$(INCLUDEDIR)/fbup.h" "$(DESTDIR)$(PKGCONFIGDIR)/fbup.pc"
+
+# The Python binding with libfbup.so inside, built from a copy so that the tree
+# stays clean: `pip install target/wheels/fbup-*.whl` then works with no variable.
+PYTHON ?= python3
+wheel: build
+	rm -rf target/wheel-src
+	mkdir -p target/wheels
+	cp -r bindings/python target/wheel-src
+	rm -rf target/wheel-src/tests target/wheel-src/build target/wheel-src/*.egg-info
+	cp "$(BUILD_DIR)/libfbup.so" target/wheel-src/fbup/libfbup.so.0
+	$(PYTHON) -m pip wheel --no-deps --quiet -w target/wheels target/wheel-src
+	@ls target/wheels/fbup-*.whl

@@ -470,6 +470,13 @@ void fbup_free(struct fbup_session *s);
 const char *fbup_status_str(fbup_status status);
 
 /*
+ The constant name of a status, e.g. "FBUP_E_AUTH" for `FBUP_E_AUTH`; "unknown
+ status" for a value fbup does not define. Static; never NULL, never to be freed.
+ For messages and bindings that show names rather than sentences.
+ */
+const char *fbup_status_name(fbup_status status);
+
+/*
  Step 1: checks the file (it must exist, be a regular readable file of one byte or
  more, of a documented type) and the config, then asks Graph for a new upload
  session. Transient failures are retried.

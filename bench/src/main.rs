@@ -422,11 +422,18 @@ fn resume(t: &Target, fbup_bin: &Path, dir: &Path, mib: u64) {
         .map(|r| r.at)
         .next()
         .expect("a resumed upload request");
+    // What the server read past its own cut is thrown away by the cut, not re-sent:
+    // only the rest counts against the client.
+    let resent = info
+        .bytes_received_total
+        .saturating_sub(info.bytes_discarded_by_faults)
+        .saturating_sub(len);
     println!(
-        "resume: cut at 50% of {mib} MiB; {} bytes received for {len} ({} re-sent beyond the server's offset); \
+        "resume: cut at 50% of {mib} MiB; the server read {} bytes for {len}, {} of them thrown \
+         away by its cut; {resent} re-sent by the client below the server's offset (must be 0); \
          first resumed byte {:.0} ms after the cut; whole upload {:.2} s",
         info.bytes_received_total,
-        info.bytes_received_total.saturating_sub(len),
+        info.bytes_discarded_by_faults,
         resumed.duration_since(cut).as_secs_f64() * 1000.0,
         sample.secs
     );

@@ -4,6 +4,10 @@
 //
 //	handle, err := fbup.Upload(ctx, fbup.Config{AppID: "1234567890", AccessToken: token},
 //		"video.mp4", func(done, total uint64) { fmt.Println(done, total) })
+//
+// The context governs every call that talks to Graph: Create, Resume, CreateReader,
+// ResumeReader and Upload return when it is cancelled or its deadline passes, with an
+// error that errors.Is recognises as context.Canceled or context.DeadlineExceeded.
 package fbup
 
 /*
@@ -14,22 +18,37 @@ package fbup
 
 extern int32_t fbupGoProgress(void *user_data, uint64_t done, uint64_t total);
 extern void fbupGoLog(void *user_data, int32_t level, char *line);
+extern int32_t fbupGoToken(void *user_data, char *buf, size_t len);
+extern int64_t fbupGoRead(void *user_data, uint64_t offset, uint8_t *buf, size_t len);
 
 static void fbup_go_log_line(void *user_data, int32_t level, const char *line) {
 	fbupGoLog(user_data, level, (char *)line);
 }
 
-// Points the config's trace at the Go function behind handle (a cgo.Handle).
-static void fbup_go_set_log(fbup_config *c, uintptr_t handle, int32_t level) {
+// The Go functions behind cgo.Handles, passed as integers so that C keeps no Go pointer.
+static void fbup_go_set_log(fbup_config *c, uintptr_t handle) {
 	c->log_fn = fbup_go_log_line;
 	c->log_user_data = (void *)handle;
-	c->log_level = level;
 }
 
-// Passes the Go handle as an integer, so that no Go pointer is kept by C.
+static void fbup_go_set_token(fbup_config *c, uintptr_t handle) {
+	c->token_fn = fbupGoToken;
+	c->token_user_data = (void *)handle;
+}
+
 static fbup_status fbup_go_upload(fbup_session *s, uintptr_t handle) {
 	if (handle == 0) return fbup_upload(s, NULL, NULL);
 	return fbup_upload(s, fbupGoProgress, (void *)handle);
+}
+
+static fbup_status fbup_go_create_reader(const fbup_config *c, uint64_t length,
+		uintptr_t handle, fbup_session **out) {
+	return fbup_create_session_reader(c, length, fbupGoRead, (void *)handle, out);
+}
+
+static fbup_status fbup_go_resume_reader(const fbup_config *c, uint64_t length,
+		uintptr_t handle, const char *id, fbup_session **out) {
+	return fbup_resume_session_reader(c, length, fbupGoRead, (void *)handle, id, out);
 }
 */
 import "C"
@@ -37,6 +56,8 @@ import "C"
 import (
 	"context"
 	"fmt"
+	"io"
+	"math"
 	"runtime"
 	"runtime/cgo"
 	"sync"
@@ -44,7 +65,8 @@ import (
 	"unsafe"
 )
 
-// Status is libfbup's fbup_status.
+// Status is libfbup's fbup_status. Each non-OK status is itself an error value, so
+// that errors.Is(err, fbup.ErrCancelled) holds for an *Error with that status.
 type Status int32
 
 // The statuses; the values are libfbup's and never change.
@@ -68,7 +90,14 @@ const (
 // String is libfbup's description of the status.
 func (s Status) String() string { return C.GoString(C.fbup_status_str(C.fbup_status(s))) }
 
-// Error is a failed call: use errors.As to reach its fields.
+// Name is the status's constant name in C, e.g. "FBUP_E_AUTH".
+func (s Status) Name() string { return C.GoString(C.fbup_status_name(C.fbup_status(s))) }
+
+// Error makes a status an error value, to compare with errors.Is.
+func (s Status) Error() string { return "fbup: " + s.String() }
+
+// Error is a failed call: use errors.As to reach its fields, errors.Is to compare its
+// status (errors.Is(err, fbup.ErrAuth)) or the context error that ended it.
 type Error struct {
 	Status       Status
 	HTTPStatus   int
@@ -77,9 +106,23 @@ type Error struct {
 	GraphType    string
 	FbtraceID    string
 	Message      string
+	// SessionID is the session the failure leaves resumable ("" when none was made):
+	// pass it to Resume to go on.
+	SessionID string
+	// cause is the context's error when the context ended the call.
+	cause error
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("fbup: %s: %s", e.Status, e.Message) }
+func (e *Error) Error() string { return fmt.Sprintf("fbup: %s: %s", e.Status.Name(), e.Message) }
+
+// Is reports whether target is this error's Status.
+func (e *Error) Is(target error) bool {
+	st, ok := target.(Status)
+	return ok && st == e.Status
+}
+
+// Unwrap returns the context's error when the context ended the call.
+func (e *Error) Unwrap() error { return e.cause }
 
 // LogLevel says how much of the trace a Config's Log function receives.
 type LogLevel int32
@@ -92,18 +135,53 @@ const (
 	LogDebug   LogLevel = 4
 )
 
-// Config sets up an upload; empty or zero fields take libfbup's defaults.
+// Config sets up an upload: every field of libfbup's fbup_config, under Go names.
+// Zero values take libfbup's defaults.
 type Config struct {
-	AppID          string
-	AccessToken    string
-	GraphURL       string
-	APIVersion     string
-	FileName       string
-	FileType       string
-	StateDir       string
-	StallTimeoutMs uint32
-	MaxAttempts    uint32
-	RetryBaseMs    uint32
+	// AppID is the Meta app id (required).
+	AppID string
+	// AccessToken is the user access token (required); sent only in a header.
+	AccessToken string
+	// GraphURL is Graph's base URL; "" means https://graph.facebook.com.
+	GraphURL string
+	// APIVersion is the Graph API version; "" means the one fbup is tested against.
+	APIVersion string
+	// FileName is the name Graph is told; "" means the file's base name (required
+	// for a reader).
+	FileName string
+	// FileType is the MIME type; "" means from the extension (required for a reader).
+	FileType string
+	// ConnectTimeout bounds a TCP connect (default 30 s).
+	ConnectTimeout time.Duration
+	// StallTimeout fails an attempt when no byte moves for this long (default 60 s).
+	StallTimeout time.Duration
+	// ResponseTimeout bounds the wait for Graph's answer after the last byte (120 s).
+	ResponseTimeout time.Duration
+	// MaxAttempts is the attempts in a row without progress before giving up (8).
+	MaxAttempts int
+	// MaxRetry is the time without progress before giving up (15 minutes).
+	MaxRetry time.Duration
+	// RetryBase is the first retry's longest wait, doubling each time (500 ms).
+	RetryBase time.Duration
+	// RetryCap is the longest wait between retries unless Graph asks for more (30 s).
+	RetryCap time.Duration
+	// TokenRefresh is asked for a new token when Graph refuses the current one
+	// mid-upload (code 190); the same session then goes on. nil: the upload stops
+	// with ErrAuth and stays resumable.
+	TokenRefresh func() (string, error)
+	// StateDir is the resume journal's folder; "" turns it off.
+	StateDir string
+	// SendBuffer is the bytes read and sent at a time (4 KiB to 64 MiB; 64 KiB).
+	SendBuffer int
+	// AllowInsecureHTTP accepts a plain http:// GraphURL whose host is not loopback.
+	AllowInsecureHTTP bool
+	// CAFile is a PEM file of root certificates trusted instead of the public ones.
+	CAFile string
+	// Proxy is the proxy URL, e.g. "http://proxy:3128"; "" reads HTTPS_PROXY,
+	// ALL_PROXY and NO_PROXY.
+	Proxy string
+	// MaxSendRate caps the bytes sent per second; 0 is no cap.
+	MaxSendRate int64
 	// Log receives the trace: each request to Graph, its answer and each decision,
 	// one line a call, on the goroutine that called into fbup. nil: no trace. The
 	// access token never appears in a line.
@@ -133,17 +211,42 @@ type Info struct {
 // Version is libfbup's version.
 func Version() string { return C.GoString(C.fbup_version()) }
 
-// cConfig is a C config and the C strings it points to, freed by free.
+// cConfig is a C config, the C strings it points to and the handles of the Go
+// functions it names. free releases the strings; the handles go to the session.
 type cConfig struct {
-	c       C.fbup_config
+	// c is an allocation of its own: cgo checks the whole allocation a pointer
+	// argument points into, and this one holds no Go pointer.
+	c       *C.fbup_config
 	strings []*C.char
-	// log is the handle of the Log function; the session it is given to keeps it.
-	log cgo.Handle
+	handles []cgo.Handle
 }
 
-func newCConfig(cfg Config) *cConfig {
-	cc := &cConfig{}
-	C.fbup_config_init_sized(&cc.c, C.size_t(unsafe.Sizeof(cc.c)))
+// millis is d in whole milliseconds for a uint32 field; 0 keeps the default.
+func millis(name string, d time.Duration) (C.uint32_t, error) {
+	if d < 0 {
+		return 0, &Error{Status: ErrArgument, Message: name + " is negative"}
+	}
+	ms := d.Milliseconds()
+	if d > 0 && ms == 0 {
+		ms = 1
+	}
+	if ms > math.MaxUint32 {
+		ms = math.MaxUint32
+	}
+	return C.uint32_t(ms), nil
+}
+
+// clamp32 is n, at most the largest uint32.
+func clamp32(n int64) int64 {
+	if n > math.MaxUint32 {
+		return math.MaxUint32
+	}
+	return n
+}
+
+func newCConfig(cfg Config) (*cConfig, error) {
+	cc := &cConfig{c: new(C.fbup_config)}
+	C.fbup_config_init_sized(cc.c, C.size_t(unsafe.Sizeof(*cc.c)))
 	str := func(s string) *C.char {
 		if s == "" {
 			return nil
@@ -159,28 +262,95 @@ func newCConfig(cfg Config) *cConfig {
 	cc.c.file_name = str(cfg.FileName)
 	cc.c.file_type = str(cfg.FileType)
 	cc.c.state_dir = str(cfg.StateDir)
-	if cfg.StallTimeoutMs != 0 {
-		cc.c.stall_timeout_ms = C.uint32_t(cfg.StallTimeoutMs)
+	cc.c.ca_file = str(cfg.CAFile)
+	cc.c.proxy = str(cfg.Proxy)
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+		to   *C.uint32_t
+	}{
+		{"ConnectTimeout", cfg.ConnectTimeout, &cc.c.connect_timeout_ms},
+		{"StallTimeout", cfg.StallTimeout, &cc.c.stall_timeout_ms},
+		{"ResponseTimeout", cfg.ResponseTimeout, &cc.c.response_timeout_ms},
+		{"MaxRetry", cfg.MaxRetry, &cc.c.max_retry_ms},
+		{"RetryBase", cfg.RetryBase, &cc.c.retry_base_ms},
+		{"RetryCap", cfg.RetryCap, &cc.c.retry_cap_ms},
+	} {
+		ms, err := millis(f.name, f.d)
+		if err != nil {
+			cc.free()
+			return nil, err
+		}
+		if ms != 0 {
+			*f.to = ms
+		}
+	}
+	if cfg.MaxAttempts < 0 || cfg.SendBuffer < 0 || cfg.MaxSendRate < 0 {
+		cc.free()
+		return nil, &Error{Status: ErrArgument, Message: "MaxAttempts, SendBuffer and MaxSendRate cannot be negative"}
 	}
 	if cfg.MaxAttempts != 0 {
-		cc.c.max_attempts = C.uint32_t(cfg.MaxAttempts)
+		cc.c.max_attempts = C.uint32_t(clamp32(int64(cfg.MaxAttempts)))
 	}
-	if cfg.RetryBaseMs != 0 {
-		cc.c.retry_base_ms = C.uint32_t(cfg.RetryBaseMs)
+	if cfg.SendBuffer != 0 {
+		cc.c.send_buffer_bytes = C.uint32_t(clamp32(int64(cfg.SendBuffer)))
 	}
+	if cfg.AllowInsecureHTTP {
+		cc.c.allow_insecure_http = 1
+	}
+	cc.c.max_send_rate = C.uint64_t(cfg.MaxSendRate)
+	cc.c.log_level = C.int32_t(cfg.LogLevel)
 	if cfg.Log != nil {
-		cc.log = cgo.NewHandle(cfg.Log)
-		C.fbup_go_set_log(&cc.c, C.uintptr_t(cc.log), C.int32_t(cfg.LogLevel))
-	} else {
-		cc.c.log_level = C.int32_t(cfg.LogLevel)
+		h := cgo.NewHandle(cfg.Log)
+		cc.handles = append(cc.handles, h)
+		C.fbup_go_set_log(cc.c, C.uintptr_t(h))
 	}
-	return cc
+	if cfg.TokenRefresh != nil {
+		h := cgo.NewHandle(cfg.TokenRefresh)
+		cc.handles = append(cc.handles, h)
+		C.fbup_go_set_token(cc.c, C.uintptr_t(h))
+	}
+	return cc, nil
 }
 
 func (cc *cConfig) free() {
 	for _, p := range cc.strings {
 		C.free(unsafe.Pointer(p))
 	}
+	cc.strings = nil
+}
+
+func deleteHandles(hs []cgo.Handle) {
+	for _, h := range hs {
+		h.Delete()
+	}
+}
+
+// bounded shortens the timeouts and retry budget of cfg to the time left before
+// ctx's deadline, so that a call libfbup cannot be interrupted in (create, resume)
+// still ends by then.
+func bounded(ctx context.Context, cfg Config) Config {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return cfg
+	}
+	left := time.Until(deadline)
+	if left <= 0 {
+		left = time.Millisecond
+	}
+	limit := func(d *time.Duration, def time.Duration) {
+		if *d == 0 {
+			*d = def
+		}
+		if *d > left {
+			*d = left
+		}
+	}
+	limit(&cfg.ConnectTimeout, 30*time.Second)
+	limit(&cfg.StallTimeout, 60*time.Second)
+	limit(&cfg.ResponseTimeout, 120*time.Second)
+	limit(&cfg.MaxRetry, 15*time.Minute)
+	return cfg
 }
 
 // Session is one upload session. Close it when done; a finalizer closes a forgotten one.
@@ -189,71 +359,141 @@ type Session struct {
 	// life guards s against Close while Info reads it (Upload holds mu throughout).
 	life sync.RWMutex
 	s    *C.fbup_session
-	// log is the handle of the Log function libfbup calls for this session.
-	log cgo.Handle
+	// handles are the Go functions libfbup calls for this session (log, token, reader).
+	handles []cgo.Handle
 }
 
 func errorOf(s *C.fbup_session, st C.fbup_status) error {
 	if st == C.FBUP_OK {
 		return nil
 	}
-	var info C.fbup_error
-	if s != nil && C.fbup_error_info(s, &info) == C.FBUP_OK && info.status == st {
-		return &Error{
-			Status:       Status(st),
-			HTTPStatus:   int(info.http_status),
-			GraphCode:    int64(info.graph_code),
-			GraphSubcode: int64(info.graph_subcode),
-			GraphType:    C.GoString(info.graph_type),
-			FbtraceID:    C.GoString(info.fbtrace_id),
-			Message:      C.GoString(info.message),
-		}
+	e := &Error{Status: Status(st), Message: Status(st).String()}
+	if s == nil {
+		return e
 	}
-	return &Error{Status: Status(st), Message: Status(st).String()}
+	var info C.fbup_error
+	if C.fbup_error_info(s, &info) == C.FBUP_OK && info.status == st {
+		e.HTTPStatus = int(info.http_status)
+		e.GraphCode = int64(info.graph_code)
+		e.GraphSubcode = int64(info.graph_subcode)
+		e.GraphType = C.GoString(info.graph_type)
+		e.FbtraceID = C.GoString(info.fbtrace_id)
+		e.Message = C.GoString(info.message)
+	}
+	if id := C.fbup_session_id(s); id != nil {
+		e.SessionID = C.GoString(id)
+	}
+	return e
 }
 
-func adopt(s *C.fbup_session, st C.fbup_status, cc *cConfig) (*Session, error) {
-	if err := errorOf(s, st); err != nil {
-		C.fbup_free(s)
-		if cc.log != 0 {
-			cc.log.Delete()
-		}
+// withContext marks err as ended by ctx when ctx is done.
+func withContext(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	if e, ok := err.(*Error); ok {
+		e.cause = ctx.Err()
+		return e
+	}
+	return &Error{Status: ErrCancelled, Message: ctx.Err().Error(), cause: ctx.Err()}
+}
+
+// open runs one of libfbup's create or resume calls under ctx: a deadline bounds it
+// (see bounded); a cancel returns at once, and the call's session, when it comes, is
+// freed in the background.
+func open(ctx context.Context, cfg Config, handles []cgo.Handle,
+	call func(c *C.fbup_config, out **C.fbup_session) C.fbup_status) (*Session, error) {
+	if err := ctx.Err(); err != nil {
+		deleteHandles(handles)
+		return nil, withContext(ctx, err)
+	}
+	cc, err := newCConfig(bounded(ctx, cfg))
+	if err != nil {
+		deleteHandles(handles)
 		return nil, err
 	}
-	sess := &Session{s: s, log: cc.log}
-	runtime.SetFinalizer(sess, (*Session).Close)
-	return sess, nil
+	handles = append(handles, cc.handles...)
+	type made struct {
+		s  *C.fbup_session
+		st C.fbup_status
+	}
+	done := make(chan made, 1)
+	go func() {
+		defer cc.free()
+		var s *C.fbup_session
+		st := call(cc.c, &s)
+		done <- made{s, st}
+	}()
+	select {
+	case m := <-done:
+		if err := errorOf(m.s, m.st); err != nil {
+			C.fbup_free(m.s)
+			deleteHandles(handles)
+			return nil, withContext(ctx, err)
+		}
+		sess := &Session{s: m.s, handles: handles}
+		runtime.SetFinalizer(sess, (*Session).Close)
+		return sess, nil
+	case <-ctx.Done():
+		go func() {
+			m := <-done
+			C.fbup_free(m.s)
+			deleteHandles(handles)
+		}()
+		return nil, withContext(ctx, &Error{Status: ErrCancelled, Message: "the context ended the call: " + ctx.Err().Error()})
+	}
 }
 
 // Create checks the file and creates a Graph upload session for it (step 1).
-func Create(cfg Config, path string) (*Session, error) {
-	cc := newCConfig(cfg)
-	defer cc.free()
+func Create(ctx context.Context, cfg Config, path string) (*Session, error) {
 	cpath := C.CString(path)
-	defer C.free(unsafe.Pointer(cpath))
-	var s *C.fbup_session
-	st := C.fbup_create_session(&cc.c, cpath, &s)
-	return adopt(s, st, cc)
+	return open(ctx, cfg, nil, func(c *C.fbup_config, out **C.fbup_session) C.fbup_status {
+		defer C.free(unsafe.Pointer(cpath))
+		return C.fbup_create_session(c, cpath, out)
+	})
 }
 
 // Resume re-opens a session saved earlier (its ID, "?sig=" part included) for the
 // same file, and asks Graph how many bytes it holds.
-func Resume(cfg Config, path, sessionID string) (*Session, error) {
-	cc := newCConfig(cfg)
-	defer cc.free()
-	cpath := C.CString(path)
-	defer C.free(unsafe.Pointer(cpath))
+func Resume(ctx context.Context, cfg Config, path, sessionID string) (*Session, error) {
+	cpath, cid := C.CString(path), C.CString(sessionID)
+	return open(ctx, cfg, nil, func(c *C.fbup_config, out **C.fbup_session) C.fbup_status {
+		defer C.free(unsafe.Pointer(cpath))
+		defer C.free(unsafe.Pointer(cid))
+		return C.fbup_resume_session(c, cpath, cid, out)
+	})
+}
+
+// CreateReader creates a session for size bytes read through r (memory, a store
+// that is not a file). cfg.FileName and cfg.FileType are required. r is read again
+// from any offset when an upload resumes, until Close.
+func CreateReader(ctx context.Context, cfg Config, r io.ReaderAt, size int64) (*Session, error) {
+	if size < 0 {
+		return nil, &Error{Status: ErrArgument, Message: "size is negative"}
+	}
+	h := cgo.NewHandle(r)
+	return open(ctx, cfg, []cgo.Handle{h}, func(c *C.fbup_config, out **C.fbup_session) C.fbup_status {
+		return C.fbup_go_create_reader(c, C.uint64_t(size), C.uintptr_t(h), out)
+	})
+}
+
+// ResumeReader re-opens a session saved earlier for the bytes of r (see CreateReader).
+func ResumeReader(ctx context.Context, cfg Config, r io.ReaderAt, size int64, sessionID string) (*Session, error) {
+	if size < 0 {
+		return nil, &Error{Status: ErrArgument, Message: "size is negative"}
+	}
+	h := cgo.NewHandle(r)
 	cid := C.CString(sessionID)
-	defer C.free(unsafe.Pointer(cid))
-	var s *C.fbup_session
-	st := C.fbup_resume_session(&cc.c, cpath, cid, &s)
-	return adopt(s, st, cc)
+	return open(ctx, cfg, []cgo.Handle{h}, func(c *C.fbup_config, out **C.fbup_session) C.fbup_status {
+		defer C.free(unsafe.Pointer(cid))
+		return C.fbup_go_resume_reader(c, C.uint64_t(size), C.uintptr_t(h), cid, out)
+	})
 }
 
 // ID is the session id, "?sig=" part included: save it to resume later.
 func (s *Session) ID() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.life.RLock()
+	defer s.life.RUnlock()
 	if s.s == nil {
 		return ""
 	}
@@ -261,13 +501,17 @@ func (s *Session) ID() string {
 }
 
 // Upload sends the file from Graph's offset to the end, resuming on its own, and
-// returns Graph's handle (it may hold "\n"). Cancelling ctx cancels the upload
-// (ErrCancelled); the session stays resumable. onProgress may be nil.
+// returns Graph's handle (it may hold "\n"). Cancelling ctx (or its deadline)
+// cancels the upload within a second; the session stays resumable. onProgress may
+// be nil.
 func (s *Session) Upload(ctx context.Context, onProgress func(done, total uint64)) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.s == nil {
 		return "", &Error{Status: ErrState, Message: "the session is closed"}
+	}
+	if err := ctx.Err(); err != nil {
+		return "", withContext(ctx, &Error{Status: ErrCancelled, Message: err.Error(), SessionID: s.ID()})
 	}
 	var handle C.uintptr_t
 	if onProgress != nil {
@@ -293,7 +537,7 @@ func (s *Session) Upload(ctx context.Context, onProgress func(done, total uint64
 	}()
 	st := C.fbup_go_upload(sess, handle)
 	if err := errorOf(sess, st); err != nil {
-		return "", err
+		return "", withContext(ctx, err)
 	}
 	return C.GoString(C.fbup_file_handle(sess)), nil
 }
@@ -312,38 +556,19 @@ func (s *Session) Offset() (uint64, error) {
 	return uint64(off), nil
 }
 
-// Close releases the session; calling it twice is harmless.
-func (s *Session) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.s != nil {
-		s.life.Lock()
-		defer s.life.Unlock()
-		C.fbup_free(s.s)
-		s.s = nil
-		if s.log != 0 {
-			s.log.Delete()
-			s.log = 0
-		}
-		runtime.SetFinalizer(s, nil)
-	}
-	return nil
-}
-
 // Info returns the session's transfer figures so far; it may be called while
-// Upload runs on another goroutine.
+// Upload runs on another goroutine (or from its progress function).
 func (s *Session) Info() (Info, error) {
 	// Not under s.mu: Upload holds it for the whole upload, and fbup_get_info is
 	// safe beside a running upload.
 	s.life.RLock()
 	defer s.life.RUnlock()
-	sess := s.s
-	if sess == nil {
+	if s.s == nil {
 		return Info{}, &Error{Status: ErrState, Message: "the session is closed"}
 	}
 	var out C.fbup_info
 	out.struct_size = C.uint32_t(unsafe.Sizeof(out))
-	if err := errorOf(sess, C.fbup_get_info(sess, &out)); err != nil {
+	if err := errorOf(s.s, C.fbup_get_info(s.s, &out)); err != nil {
 		return Info{}, err
 	}
 	return Info{
@@ -357,9 +582,25 @@ func (s *Session) Info() (Info, error) {
 	}, nil
 }
 
+// Close releases the session; calling it twice is harmless.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.s != nil {
+		C.fbup_free(s.s)
+		s.s = nil
+		deleteHandles(s.handles)
+		s.handles = nil
+		runtime.SetFinalizer(s, nil)
+	}
+	return nil
+}
+
 // Upload creates a session for path, uploads the file and returns Graph's handle.
 func Upload(ctx context.Context, cfg Config, path string, onProgress func(done, total uint64)) (string, error) {
-	s, err := Create(cfg, path)
+	s, err := Create(ctx, cfg, path)
 	if err != nil {
 		return "", err
 	}

@@ -2,30 +2,43 @@ package fbup
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
-// graph starts the emulator binary named by FBUP_EMULATOR for this test, with its
-// first upload cut at 1 MB, and returns its URL and a token. tests/bindings.rs sets
-// FBUP_EMULATOR after installing libfbup; by hand:
-//
-//	FBUP_EMULATOR=target/debug/fbup-emulator PKG_CONFIG_PATH=... go test ./...
-func graph(t *testing.T) (string, string) {
+const (
+	testToken      = "EAAgo-test-token"
+	refreshedToken = "EAAgo-refreshed-token"
+)
+
+// emulator starts the emulator binary named by FBUP_EMULATOR (tests/bindings.rs sets
+// it after installing libfbup; by hand:
+// FBUP_EMULATOR=target/debug/fbup-emulator PKG_CONFIG_PATH=... go test ./...) with
+// args, and returns its URL. It accepts testToken and refreshedToken.
+func emulator(t *testing.T, args ...string) string {
 	bin := os.Getenv("FBUP_EMULATOR")
 	if bin == "" {
+		if os.Getenv("FBUP_REQUIRE_ALL") == "1" {
+			t.Fatal("FBUP_EMULATOR not set, and FBUP_REQUIRE_ALL=1")
+		}
 		t.Skip("SKIP: FBUP_EMULATOR not set; run through cargo test --test bindings")
 	}
-	cmd := exec.Command(bin, "--port", "0", "--token", "EAAgo-test-token", "--fault", "upload,cut-at=1000000")
+	args = append([]string{"--port", "0", "--token", testToken, "--token", refreshedToken}, args...)
+	cmd := exec.Command(bin, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -42,23 +55,41 @@ func graph(t *testing.T) (string, string) {
 		t.Fatalf("no first line from the emulator: %v", err)
 	}
 	url := strings.TrimPrefix(strings.TrimSpace(line), "fbup-emulator listening on ")
-	if !strings.HasPrefix(url, "http://127.0.0.1:") {
+	if !strings.HasPrefix(url, "http") {
 		t.Fatalf("unexpected first line %q", line)
 	}
-	return url, "EAAgo-test-token"
+	return url
+}
+
+// graph is an emulator that cuts the first upload at 1 MB.
+func graph(t *testing.T) string {
+	return emulator(t, "--fault", "upload,cut-at=1000000")
+}
+
+func testConfig(url string) Config {
+	return Config{AppID: "1234", AccessToken: testToken, GraphURL: url, RetryBase: 5 * time.Millisecond}
 }
 
 func makeFile(t *testing.T, name string, size int) (string, string) {
-	data := make([]byte, size)
-	for i := range data {
-		data[i] = byte(i*17 + i>>12)
-	}
+	data := testBytes(size)
 	path := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(data)
-	return path, hex.EncodeToString(sum[:])
+	return path, sum(data)
+}
+
+func testBytes(size int) []byte {
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(i*17 + i>>12)
+	}
+	return data
+}
+
+func sum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
 
 type serverSession struct {
@@ -67,8 +98,11 @@ type serverSession struct {
 	UploadRequests int    `json:"upload_requests"`
 }
 
-func lookup(t *testing.T, url, id string) serverSession {
-	resp, err := http.Get(url + "/_emulator/sessions")
+func lookup(t *testing.T, client *http.Client, url, id string) serverSession {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Get(url + "/_emulator/sessions")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,16 +121,16 @@ func lookup(t *testing.T, url, id string) serverSession {
 }
 
 func TestUploadWithACutIsByteExact(t *testing.T) {
-	url, token := graph(t)
-	path, sum := makeFile(t, "cut.mp4", 3_000_000)
-	cfg := Config{AppID: "1234", AccessToken: token, GraphURL: url, RetryBaseMs: 5}
-	s, err := Create(cfg, path)
+	url := graph(t)
+	path, want := makeFile(t, "cut.mp4", 3_000_000)
+	ctx := context.Background()
+	s, err := Create(ctx, testConfig(url), path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	var last uint64
-	handle, err := s.Upload(context.Background(), func(done, total uint64) {
+	handle, err := s.Upload(ctx, func(done, total uint64) {
 		if done < last || done > total {
 			t.Errorf("progress %d after %d of %d", done, last, total)
 		}
@@ -111,9 +145,9 @@ func TestUploadWithACutIsByteExact(t *testing.T) {
 	if !strings.Contains(handle, "\n") {
 		t.Errorf("video handles are several joined by newlines: %q", handle)
 	}
-	got := lookup(t, url, s.ID())
-	if got.SHA256 != sum {
-		t.Errorf("server has %s, file is %s", got.SHA256, sum)
+	got := lookup(t, nil, url, s.ID())
+	if got.SHA256 != want {
+		t.Errorf("server has %s, file is %s", got.SHA256, want)
 	}
 	if got.UploadRequests < 2 {
 		t.Errorf("the emulator's cut did not happen: %d upload requests", got.UploadRequests)
@@ -121,10 +155,10 @@ func TestUploadWithACutIsByteExact(t *testing.T) {
 }
 
 func TestCancellingTheContextCancelsThenResume(t *testing.T) {
-	url, token := graph(t)
-	path, sum := makeFile(t, "doc.pdf", 16_000_000)
-	cfg := Config{AppID: "1234", AccessToken: token, GraphURL: url, RetryBaseMs: 5}
-	s, err := Create(cfg, path)
+	url := graph(t)
+	path, want := makeFile(t, "doc.pdf", 16_000_000)
+	cfg := testConfig(url)
+	s, err := Create(context.Background(), cfg, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,13 +168,15 @@ func TestCancellingTheContextCancelsThenResume(t *testing.T) {
 			cancel()
 		}
 	})
-	var fe *Error
-	if !errors.As(err, &fe) || fe.Status != ErrCancelled {
-		t.Fatalf("want ErrCancelled, got %v", err)
+	if !errors.Is(err, ErrCancelled) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("want ErrCancelled and context.Canceled, got %v", err)
 	}
-	id := s.ID()
+	var fe *Error
+	if !errors.As(err, &fe) || fe.SessionID != s.ID() || fe.SessionID == "" {
+		t.Fatalf("the error names the session to resume: %+v", fe)
+	}
 	s.Close()
-	r, err := Resume(cfg, path, id)
+	r, err := Resume(context.Background(), cfg, path, fe.SessionID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,20 +184,22 @@ func TestCancellingTheContextCancelsThenResume(t *testing.T) {
 	if _, err := r.Upload(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := lookup(t, url, id).SHA256; got != sum {
-		t.Errorf("server has %s, file is %s", got, sum)
+	if got := lookup(t, nil, url, fe.SessionID).SHA256; got != want {
+		t.Errorf("server has %s, file is %s", got, want)
 	}
 }
 
 func TestARefusedTokenIsAnErrorWithGraphFields(t *testing.T) {
-	url, _ := graph(t)
+	url := graph(t)
 	path, _ := makeFile(t, "a.png", 100)
-	_, err := Upload(context.Background(), Config{AppID: "1234", AccessToken: "EAAnot-valid", GraphURL: url}, path, nil)
+	cfg := testConfig(url)
+	cfg.AccessToken = "EAAnot-valid"
+	_, err := Upload(context.Background(), cfg, path, nil)
 	var fe *Error
-	if !errors.As(err, &fe) {
-		t.Fatalf("want *fbup.Error, got %v", err)
+	if !errors.As(err, &fe) || !errors.Is(err, ErrAuth) {
+		t.Fatalf("want *fbup.Error with ErrAuth, got %v", err)
 	}
-	if fe.Status != ErrAuth || fe.GraphCode != 190 || fe.HTTPStatus != 400 || fe.FbtraceID == "" {
+	if fe.GraphCode != 190 || fe.HTTPStatus != 400 || fe.FbtraceID == "" {
 		t.Errorf("unexpected %+v", fe)
 	}
 	if strings.Contains(fe.Error(), "EAAnot-valid") {
@@ -169,23 +207,57 @@ func TestARefusedTokenIsAnErrorWithGraphFields(t *testing.T) {
 	}
 }
 
-func TestVersion(t *testing.T) {
-	if strings.Count(Version(), ".") != 2 {
-		t.Errorf("version %q", Version())
+// A listener that accepts connections and never answers: a create against it can
+// only end by a timeout, here the context's deadline.
+func silentPort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func TestADeadlineEndsACreateThatNothingAnswers(t *testing.T) {
+	path, _ := makeFile(t, "a.png", 100)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := Create(ctx, testConfig(silentPort(t)), path)
+	took := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("want context.DeadlineExceeded, got %v", err)
+	}
+	if took > 3*time.Second {
+		t.Errorf("a 2 s deadline returned after %v", took)
+	}
+	t.Logf("a 2 s deadline returned after %v: %v", took.Round(time.Millisecond), err)
 }
 
 func TestTheTraceAndTheFiguresReachGo(t *testing.T) {
-	url, token := graph(t)
-	path, sum := makeFile(t, "trace.mp4", 2_000_000)
+	url := graph(t)
+	path, want := makeFile(t, "trace.mp4", 2_000_000)
 	var lines []string
 	var infoDuring Info
-	cfg := Config{AppID: "1234", AccessToken: token, GraphURL: url, RetryBaseMs: 5,
-		LogLevel: LogDebug,
-		Log: func(level LogLevel, line string) {
-			lines = append(lines, line)
-		}}
-	s, err := Create(cfg, path)
+	cfg := testConfig(url)
+	cfg.LogLevel = LogDebug
+	cfg.Log = func(level LogLevel, line string) { lines = append(lines, line) }
+	s, err := Create(context.Background(), cfg, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,8 +271,8 @@ func TestTheTraceAndTheFiguresReachGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := lookup(t, url, s.ID()); got.SHA256 != sum {
-		t.Errorf("server has %s, file is %s", got.SHA256, sum)
+	if got := lookup(t, nil, url, s.ID()); got.SHA256 != want {
+		t.Errorf("server has %s, file is %s", got.SHA256, want)
 	}
 	// The emulator cuts the first upload at 1 MB: one retry, one resume, and more
 	// body bytes sent than the file holds.
@@ -217,7 +289,73 @@ func TestTheTraceAndTheFiguresReachGo(t *testing.T) {
 			t.Errorf("the trace lacks %q:\n%s", must, all)
 		}
 	}
-	if strings.Contains(all, token) {
+	if strings.Contains(all, testToken) {
 		t.Errorf("the token is in the trace")
+	}
+}
+
+// Three fields Config did not have before: a CA file, a send rate, a token refresh;
+// a reader source; HTTPS through a cut.
+func TestHTTPSWithACAFileAReaderAndATokenRefresh(t *testing.T) {
+	pki := t.TempDir()
+	url := emulator(t, "--tls-generate", pki, "--fault", "upload,cut-at=500000",
+		"--fault", "upload,status=401,code=190,subcode=463")
+	data := testBytes(1_500_000)
+	refreshed := 0
+	cfg := testConfig(url)
+	cfg.CAFile = filepath.Join(pki, "ca.pem")
+	cfg.MaxSendRate = 100 << 20
+	cfg.StallTimeout = 10 * time.Second
+	cfg.TokenRefresh = func() (string, error) {
+		refreshed++
+		return refreshedToken, nil
+	}
+	cfg.FileName = "memory.mp4"
+	cfg.FileType = "video/mp4"
+	ctx := context.Background()
+	s, err := CreateReader(ctx, cfg, bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Upload(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if refreshed == 0 {
+		t.Error("the token refresh was never asked")
+	}
+	pem, err := os.ReadFile(cfg.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	got := lookup(t, client, url, s.ID())
+	if got.SHA256 != sum(data) || got.UploadRequests < 3 {
+		t.Errorf("server has %+v, want %s after a cut and a refused token", got, sum(data))
+	}
+	// Without the CA file the certificate is refused.
+	cfg.CAFile = ""
+	cfg.MaxAttempts = 1
+	_, err = CreateReader(ctx, cfg, bytes.NewReader(data), int64(len(data)))
+	if !errors.Is(err, ErrNetwork) || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("want a certificate error, got %v", err)
+	}
+}
+
+func TestVersionAndNames(t *testing.T) {
+	if strings.Count(Version(), ".") != 2 {
+		t.Errorf("version %q", Version())
+	}
+	if ErrAuth.Name() != "FBUP_E_AUTH" || OK.Name() != "FBUP_OK" {
+		t.Errorf("names %q %q", ErrAuth.Name(), OK.Name())
+	}
+	var err error = ErrCancelled
+	if !errors.Is(err, ErrCancelled) || errors.Is(err, ErrAuth) {
+		t.Error("statuses are comparable error values")
+	}
+	if _, err := Create(context.Background(), Config{AppID: "1", AccessToken: "t", StallTimeout: -time.Second}, "x.png"); !errors.Is(err, ErrArgument) {
+		t.Errorf("a negative duration: %v", err)
 	}
 }

@@ -2,17 +2,20 @@ package fbup
 
 /*
 #include <stdint.h>
+#include <stddef.h>
 */
 import "C"
 
 import (
+	"errors"
+	"io"
 	"runtime/cgo"
 	"unsafe"
 )
 
-// fbupGoProgress is libfbup's progress callback: user_data carries a cgo.Handle of
-// the Go function, never a Go pointer.
-//
+// The callbacks libfbup calls: user_data carries a cgo.Handle of the Go value, never
+// a Go pointer. Each is called on the goroutine (thread) that called into libfbup.
+
 //export fbupGoProgress
 func fbupGoProgress(userData unsafe.Pointer, done, total C.uint64_t) C.int32_t {
 	fn := cgo.Handle(uintptr(userData)).Value().(func(done, total uint64))
@@ -20,11 +23,38 @@ func fbupGoProgress(userData unsafe.Pointer, done, total C.uint64_t) C.int32_t {
 	return 0
 }
 
-// fbupGoLog is libfbup's log callback: user_data carries a cgo.Handle of the
-// Config's Log function.
-//
 //export fbupGoLog
 func fbupGoLog(userData unsafe.Pointer, level C.int32_t, line *C.char) {
 	fn := cgo.Handle(uintptr(userData)).Value().(func(LogLevel, string))
 	fn(LogLevel(level), C.GoString(line))
+}
+
+// fbupGoToken writes the new token, NUL-terminated, into buf; non-zero when there is
+// none (the function failed, returned "", or the token does not fit).
+//
+//export fbupGoToken
+func fbupGoToken(userData unsafe.Pointer, buf *C.char, size C.size_t) C.int32_t {
+	fn := cgo.Handle(uintptr(userData)).Value().(func() (string, error))
+	token, err := fn()
+	if err != nil || token == "" || len(token)+1 > int(size) {
+		return 1
+	}
+	out := unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(size))
+	copy(out, token)
+	out[len(token)] = 0
+	return 0
+}
+
+// fbupGoRead fills buf from the io.ReaderAt at offset: the bytes read, 0 at the end,
+// -1 for an error.
+//
+//export fbupGoRead
+func fbupGoRead(userData unsafe.Pointer, offset C.uint64_t, buf *C.uint8_t, size C.size_t) C.int64_t {
+	r := cgo.Handle(uintptr(userData)).Value().(io.ReaderAt)
+	out := unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(size))
+	n, err := r.ReadAt(out, int64(offset))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return -1
+	}
+	return C.int64_t(n)
 }

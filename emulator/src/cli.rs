@@ -62,6 +62,11 @@ pub struct Args {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate for 127.0.0.1 and localhost signed by a private CA
+    /// made at start: writes ca.pem (what a client passes as its CA file), server.pem
+    /// and server.key into DIR.
+    #[arg(long, value_name = "DIR", conflicts_with = "tls_cert")]
+    pub tls_generate: Option<PathBuf>,
     /// Refuse a wrong file_offset with this Graph code (and subcode), e.g. 6001,1363037,
     /// instead of code 100 naming the expected offset.
     #[arg(long, value_name = "CODE[,SUBCODE]", value_parser = parse_code)]
@@ -104,6 +109,19 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    let generated = match &args.tls_generate {
+        Some(dir) => match crate::tls::generate(dir) {
+            Ok(files) => Some(files),
+            Err(e) => {
+                eprintln!(
+                    "fbup-emulator: cannot write a CA and a certificate into {}: {e}",
+                    dir.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let config = Config {
         host: args.host,
         port: args.port,
@@ -116,7 +134,7 @@ pub fn run(args: Args) -> ExitCode {
         faults: args.faults,
         tls: match (args.tls_cert, args.tls_key) {
             (Some(cert), Some(key)) => Some(crate::TlsFiles { cert, key }),
-            _ => None,
+            _ => generated,
         },
         unknowns: crate::Unknowns {
             offset_mismatch: args.offset_mismatch_code,

@@ -21,6 +21,7 @@ pub mod cli;
 mod faults;
 mod server;
 mod state;
+mod tls;
 
 use std::collections::HashMap;
 use std::io;

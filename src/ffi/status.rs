@@ -47,6 +47,30 @@ pub extern "C" fn fbup_status_str(status: fbup_status) -> *const c_char {
         .as_ptr()
 }
 
+/// The constant name of a status, e.g. "FBUP_E_AUTH" for `FBUP_E_AUTH`; "unknown
+/// status" for a value fbup does not define. Static; never NULL, never to be freed.
+/// For messages and bindings that show names rather than sentences.
+#[no_mangle]
+pub extern "C" fn fbup_status_name(status: fbup_status) -> *const c_char {
+    let name = match Status::from_code(status) {
+        None => c"unknown status",
+        Some(Status::Ok) => c"FBUP_OK",
+        Some(Status::Argument) => c"FBUP_E_ARGUMENT",
+        Some(Status::File) => c"FBUP_E_FILE",
+        Some(Status::Network) => c"FBUP_E_NETWORK",
+        Some(Status::Timeout) => c"FBUP_E_TIMEOUT",
+        Some(Status::Auth) => c"FBUP_E_AUTH",
+        Some(Status::Graph) => c"FBUP_E_GRAPH",
+        Some(Status::Throttled) => c"FBUP_E_THROTTLED",
+        Some(Status::Protocol) => c"FBUP_E_PROTOCOL",
+        Some(Status::Cancelled) => c"FBUP_E_CANCELLED",
+        Some(Status::State) => c"FBUP_E_STATE",
+        Some(Status::Internal) => c"FBUP_E_INTERNAL",
+        Some(Status::HandleLost) => c"FBUP_E_HANDLE_LOST",
+    };
+    name.as_ptr()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +86,19 @@ mod tests {
         // SAFETY: as above.
         let c = unsafe { CStr::from_ptr(fbup_status_str(99)) };
         assert_eq!(c.to_str().unwrap(), "unknown status");
+    }
+
+    #[test]
+    fn names_are_the_constants_names() {
+        for s in Status::ALL {
+            // SAFETY: fbup_status_name returns a static NUL-terminated string.
+            let c = unsafe { CStr::from_ptr(fbup_status_name(s as i32)) };
+            let want = match s {
+                Status::Ok => "FBUP_OK".to_string(),
+                s => format!("FBUP_E_{}", s.key().to_ascii_uppercase()),
+            };
+            assert_eq!(c.to_str().unwrap(), want);
+        }
     }
 
     #[test]

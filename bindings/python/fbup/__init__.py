@@ -1,12 +1,12 @@
 """fbup: resumable uploads to the Meta Graph API, through libfbup (ctypes, no compiler).
 
     import fbup
-    handle = fbup.upload("video.mp4", app_id="1234567890",
+    handle = fbup.upload("video.mp4", app_id=1234567890,
                          access_token=os.environ["FBUP_ACCESS_TOKEN"],
                          on_progress=lambda done, total: print(done, total))
 
-libfbup is found through the ``FBUP_LIBRARY`` environment variable (a path), else the
-system's library search (``libfbup.so.0``).
+libfbup is the one bundled in the wheel (``fbup/libfbup.so.0``), else the file named by
+``FBUP_LIBRARY``, else the system's library search (``libfbup.so.0``).
 """
 
 from __future__ import annotations
@@ -14,14 +14,27 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import dataclasses
+import enum
 import os
-from typing import Callable, Optional
+import threading
+from typing import IO, Callable, Optional, Union
 
-__all__ = ["FbupError", "Info", "LogLevel", "Session", "upload", "version", "Status"]
+__all__ = [
+    "FbupError", "ArgumentError", "FileError", "NetworkError", "TimeoutFbupError", "AuthError",
+    "GraphError", "ThrottledError", "ProtocolError", "CancelledError", "StateError",
+    "InternalError", "HandleLostError", "Info", "LogLevel", "Session", "Status", "upload",
+    "version",
+]
+
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+Source = Union[bytes, bytearray, memoryview, IO[bytes]]
 
 _PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
-_TOKEN_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+_TOKEN_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(ctypes.c_char),
+                             ctypes.c_size_t)
 _LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int32, ctypes.c_char_p)
+_READ_FN = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_uint64,
+                            ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t)
 
 
 class _Config(ctypes.Structure):
@@ -56,6 +69,18 @@ class _Config(ctypes.Structure):
     ]
 
 
+class _Error(ctypes.Structure):
+    _fields_ = [
+        ("status", ctypes.c_int32),
+        ("http_status", ctypes.c_int32),
+        ("graph_code", ctypes.c_int64),
+        ("graph_subcode", ctypes.c_int64),
+        ("graph_type", ctypes.c_char_p),
+        ("fbtrace_id", ctypes.c_char_p),
+        ("message", ctypes.c_char_p),
+    ]
+
+
 class _Info(ctypes.Structure):
     _fields_ = [
         ("struct_size", ctypes.c_uint32),
@@ -67,6 +92,33 @@ class _Info(ctypes.Structure):
         ("wait_ms", ctypes.c_uint64),
         ("elapsed_ms", ctypes.c_uint64),
     ]
+
+
+class Status(enum.IntEnum):
+    """The values of ``fbup_status``; the names are the C constants' without ``FBUP_E_``."""
+
+    OK = 0
+    ARGUMENT = 1
+    FILE = 2
+    NETWORK = 3
+    TIMEOUT = 4
+    AUTH = 5
+    GRAPH = 6
+    THROTTLED = 7
+    PROTOCOL = 8
+    CANCELLED = 9
+    STATE = 10
+    INTERNAL = 11
+    HANDLE_LOST = 12
+
+
+class LogLevel(enum.IntEnum):
+    """The trace's levels: a ``log`` function receives lines of ``log_level`` and below."""
+
+    ERROR = 1
+    WARNING = 2
+    INFO = 3
+    DEBUG = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,48 +141,26 @@ class Info:
     """Time spent inside :meth:`Session.upload`."""
 
 
-class LogLevel:
-    """The trace's levels: a ``log`` function receives lines of ``log_level`` and below."""
-
-    ERROR = 1
-    WARNING = 2
-    INFO = 3
-    DEBUG = 4
-
-
-class _Error(ctypes.Structure):
-    _fields_ = [
-        ("status", ctypes.c_int32),
-        ("http_status", ctypes.c_int32),
-        ("graph_code", ctypes.c_int64),
-        ("graph_subcode", ctypes.c_int64),
-        ("graph_type", ctypes.c_char_p),
-        ("fbtrace_id", ctypes.c_char_p),
-        ("message", ctypes.c_char_p),
-    ]
-
-
-class Status:
-    """The values of ``fbup_status``."""
-
-    OK = 0
-    ARGUMENT = 1
-    FILE = 2
-    NETWORK = 3
-    TIMEOUT = 4
-    AUTH = 5
-    GRAPH = 6
-    THROTTLED = 7
-    PROTOCOL = 8
-    CANCELLED = 9
-    STATE = 10
-    INTERNAL = 11
-    HANDLE_LOST = 12
-
-
 def _load() -> ctypes.CDLL:
-    path = os.environ.get("FBUP_LIBRARY") or ctypes.util.find_library("fbup") or "libfbup.so.0"
-    lib = ctypes.CDLL(path)
+    bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libfbup.so.0")
+    candidates = [bundled] if os.path.exists(bundled) else []
+    if os.environ.get("FBUP_LIBRARY"):
+        candidates.append(os.environ["FBUP_LIBRARY"])
+    candidates.append(ctypes.util.find_library("fbup") or "libfbup.so.0")
+    lib = None
+    tried = []
+    for path in candidates:
+        try:
+            lib = ctypes.CDLL(path)
+            break
+        except OSError as e:
+            tried.append(f"{path}: {e}")
+    if lib is None:
+        raise ImportError(
+            "fbup cannot find libfbup (" + "; ".join(tried) + "). Install the wheel that bundles "
+            "it (`make wheel` in the fbup repository, then `pip install target/wheels/fbup-*.whl`),"
+            " or install libfbup (`make install`) and set FBUP_LIBRARY to the path of "
+            "libfbup.so.0")
     p = ctypes.c_void_p
     sig = {
         "fbup_config_init_sized": (None, [ctypes.POINTER(_Config), ctypes.c_size_t]),
@@ -139,17 +169,26 @@ def _load() -> ctypes.CDLL:
             ctypes.c_int32,
             [ctypes.POINTER(_Config), ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(p)],
         ),
+        "fbup_create_session_reader": (
+            ctypes.c_int32,
+            [ctypes.POINTER(_Config), ctypes.c_uint64, _READ_FN, p, ctypes.POINTER(p)],
+        ),
+        "fbup_resume_session_reader": (
+            ctypes.c_int32,
+            [ctypes.POINTER(_Config), ctypes.c_uint64, _READ_FN, p, ctypes.c_char_p, ctypes.POINTER(p)],
+        ),
         "fbup_upload": (ctypes.c_int32, [p, _PROGRESS_FN, p]),
         "fbup_get_offset": (ctypes.c_int32, [p, ctypes.POINTER(ctypes.c_uint64)]),
+        "fbup_get_info": (ctypes.c_int32, [p, ctypes.POINTER(_Info)]),
         "fbup_cancel": (None, [p]),
         "fbup_session_id": (ctypes.c_char_p, [p]),
         "fbup_file_handle": (ctypes.c_char_p, [p]),
         "fbup_errmsg": (ctypes.c_char_p, [p]),
         "fbup_error_info": (ctypes.c_int32, [p, ctypes.POINTER(_Error)]),
         "fbup_status_str": (ctypes.c_char_p, [ctypes.c_int32]),
+        "fbup_status_name": (ctypes.c_char_p, [ctypes.c_int32]),
         "fbup_version": (ctypes.c_char_p, []),
         "fbup_free": (None, [p]),
-        "fbup_get_info": (ctypes.c_int32, [p, ctypes.POINTER(_Info)]),
     }
     for name, (res, args) in sig.items():
         fn = getattr(lib, name)
@@ -161,9 +200,8 @@ def _load() -> ctypes.CDLL:
     lib.fbup_config_init_sized(ctypes.byref(probe), ctypes.sizeof(_Config))
     if probe.struct_size != ctypes.sizeof(_Config):
         raise ImportError(
-            f"{path} has an fbup_config of {probe.struct_size} bytes, this binding expects "
-            f"{ctypes.sizeof(_Config)}: use the binding that comes with that library"
-        )
+            f"libfbup has an fbup_config of {probe.struct_size} bytes, this binding expects "
+            f"{ctypes.sizeof(_Config)}: use the binding that comes with that library")
     return lib
 
 
@@ -176,122 +214,305 @@ def version() -> str:
 
 
 class FbupError(Exception):
-    """A failed call, with the status and what Graph said."""
+    """A failed call, with the status and what Graph said. Each status has a subclass
+    that also derives from the built-in exception that fits it (``ValueError`` for bad
+    arguments, ``OSError`` for the file, ``ConnectionError``, ``TimeoutError``)."""
 
     def __init__(self, status: int, message: str, http_status: int = 0, graph_code: int = 0,
-                 graph_subcode: int = 0, graph_type: str = "", fbtrace_id: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.status_name = _lib.fbup_status_str(status).decode()
+                 graph_subcode: int = 0, graph_type: str = "", fbtrace_id: str = "",
+                 session_id: str = "") -> None:
+        Exception.__init__(self, message)
+        self.status = Status(status)
+        self.status_name = self.status.name
         self.message = message
         self.http_status = http_status
         self.graph_code = graph_code
         self.graph_subcode = graph_subcode
         self.graph_type = graph_type
         self.fbtrace_id = fbtrace_id
+        self.session_id = session_id
+        """The session the failure leaves resumable, "" when none was made."""
+
+    def __str__(self) -> str:
+        return self.message
 
     def __repr__(self) -> str:
-        return (f"FbupError(status={self.status} ({self.status_name}), http_status={self.http_status}, "
+        return (f"{type(self).__name__}(status={self.status_name}, http_status={self.http_status}, "
                 f"graph_code={self.graph_code}, message={self.message!r})")
+
+
+class ArgumentError(FbupError, ValueError):
+    """``Status.ARGUMENT``: a bad argument or config field."""
+
+
+class FileError(FbupError, OSError):
+    """``Status.FILE``: the file cannot be read, or changed during the upload."""
+
+
+class _FileNotFound(FileError, FileNotFoundError):
+    pass
+
+
+class _FilePermission(FileError, PermissionError):
+    pass
+
+
+class NetworkError(FbupError, ConnectionError):
+    """``Status.NETWORK``: the network failed and the retries were spent."""
+
+
+class TimeoutFbupError(FbupError, TimeoutError):
+    """``Status.TIMEOUT``: no byte moved for the stall timeout, retries spent."""
+
+
+class AuthError(FbupError):
+    """``Status.AUTH``: Graph refused the token."""
+
+
+class GraphError(FbupError):
+    """``Status.GRAPH``: a Graph error that retrying cannot fix."""
+
+
+class ThrottledError(FbupError):
+    """``Status.THROTTLED``: Graph throttled the app and the retries were spent."""
+
+
+class ProtocolError(FbupError):
+    """``Status.PROTOCOL``: an answer outside the protocol."""
+
+
+class CancelledError(FbupError):
+    """``Status.CANCELLED``: cancelled (``cancel()``, or a progress function); resumable."""
+
+
+class StateError(FbupError):
+    """``Status.STATE``: the call does not fit the session's state."""
+
+
+class InternalError(FbupError):
+    """``Status.INTERNAL``: a bug inside fbup."""
+
+
+class HandleLostError(FbupError):
+    """``Status.HANDLE_LOST``: every byte reached Graph but the handle was lost."""
+
+
+_CLASSES = {
+    Status.ARGUMENT: ArgumentError, Status.FILE: FileError, Status.NETWORK: NetworkError,
+    Status.TIMEOUT: TimeoutFbupError, Status.AUTH: AuthError, Status.GRAPH: GraphError,
+    Status.THROTTLED: ThrottledError, Status.PROTOCOL: ProtocolError,
+    Status.CANCELLED: CancelledError, Status.STATE: StateError, Status.INTERNAL: InternalError,
+    Status.HANDLE_LOST: HandleLostError,
+}
+
+
+def _error(status: int, message: str, *args: object) -> FbupError:
+    cls = _CLASSES.get(Status(status), FbupError)
+    if cls is FileError:
+        lower = message.lower()
+        if "does not exist" in lower or "no such file" in lower:
+            cls = _FileNotFound
+        elif "permission denied" in lower:
+            cls = _FilePermission
+    return cls(status, message, *args)  # type: ignore[arg-type]
 
 
 def _raise_for(handle: Optional[int], status: int) -> None:
     if status == Status.OK:
         return
     info = _Error()
+    session_id = ""
+    if handle:
+        session_id = (_lib.fbup_session_id(handle) or b"").decode()
     if handle and _lib.fbup_error_info(handle, ctypes.byref(info)) == Status.OK and info.status == status:
-        raise FbupError(status, (info.message or b"").decode(errors="replace"), info.http_status,
-                        info.graph_code, info.graph_subcode,
-                        (info.graph_type or b"").decode(errors="replace"),
-                        (info.fbtrace_id or b"").decode(errors="replace"))
-    raise FbupError(status, _lib.fbup_status_str(status).decode())
+        raise _error(status, (info.message or b"").decode(errors="replace"), info.http_status,
+                     info.graph_code, info.graph_subcode,
+                     (info.graph_type or b"").decode(errors="replace"),
+                     (info.fbtrace_id or b"").decode(errors="replace"), session_id)
+    raise _error(status, _lib.fbup_status_str(status).decode(), 0, 0, 0, "", "", session_id)
 
 
-def _enc(value: Optional[str]) -> Optional[bytes]:
-    return None if value is None else value.encode()
+def _enc(value: Optional[object]) -> Optional[bytes]:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value
+    return os.fsencode(value) if isinstance(value, os.PathLike) else str(value).encode()
+
+
+def _ms(name: str, seconds: Optional[float]) -> int:
+    if seconds is None:
+        return 0
+    if seconds < 0:
+        raise ArgumentError(Status.ARGUMENT, f"{name} is negative")
+    return min(max(1, round(seconds * 1000)) if seconds > 0 else 0, 2**32 - 1)
+
+
+class _Callbacks:
+    """The C callbacks a session's config names, kept alive as long as the session."""
+
+    def __init__(self) -> None:
+        self.keep: list = []
+
+
+def _config(keep: _Callbacks, app_id: Union[int, str], access_token: str,
+            graph_url: Optional[str] = None, api_version: Optional[str] = None,
+            file_name: Optional[str] = None, file_type: Optional[str] = None,
+            connect_timeout: Optional[float] = None, stall_timeout: Optional[float] = None,
+            response_timeout: Optional[float] = None, max_attempts: int = 0,
+            max_retry: Optional[float] = None, retry_base: Optional[float] = None,
+            retry_cap: Optional[float] = None,
+            token_refresh: Optional[Callable[[], Optional[str]]] = None,
+            state_dir: Optional[PathLike] = None, send_buffer: int = 0,
+            allow_insecure_http: bool = False, ca_file: Optional[PathLike] = None,
+            proxy: Optional[str] = None, max_send_rate: int = 0,
+            log: Optional[Callable[[int, str], object]] = None, log_level: int = 0) -> _Config:
+    cfg = _Config()
+    _lib.fbup_config_init_sized(ctypes.byref(cfg), ctypes.sizeof(_Config))
+    cfg.app_id = _enc(app_id)
+    cfg.access_token = _enc(access_token)
+    cfg.graph_url = _enc(graph_url)
+    cfg.api_version = _enc(api_version)
+    cfg.file_name = _enc(file_name)
+    cfg.file_type = _enc(file_type)
+    cfg.state_dir = _enc(state_dir)
+    cfg.ca_file = _enc(ca_file)
+    cfg.proxy = _enc(proxy)
+    for field, name, value in [("connect_timeout_ms", "connect_timeout", connect_timeout),
+                               ("stall_timeout_ms", "stall_timeout", stall_timeout),
+                               ("response_timeout_ms", "response_timeout", response_timeout),
+                               ("max_retry_ms", "max_retry", max_retry),
+                               ("retry_base_ms", "retry_base", retry_base),
+                               ("retry_cap_ms", "retry_cap", retry_cap)]:
+        ms = _ms(name, value)
+        if ms:
+            setattr(cfg, field, ms)
+    if max_attempts < 0 or send_buffer < 0 or max_send_rate < 0:
+        raise ArgumentError(Status.ARGUMENT, "max_attempts, send_buffer and max_send_rate cannot be negative")
+    if max_attempts:
+        cfg.max_attempts = min(max_attempts, 2**32 - 1)
+    if send_buffer:
+        cfg.send_buffer_bytes = min(send_buffer, 2**32 - 1)
+    cfg.allow_insecure_http = 1 if allow_insecure_http else 0
+    cfg.max_send_rate = max_send_rate
+    cfg.log_level = int(log_level)
+    if log is not None:
+        def line(_user, level, text):
+            try:
+                log(LogLevel(level), text.decode(errors="replace"))
+            except Exception:  # noqa: BLE001 - a trace must never break the upload
+                pass
+
+        cfg.log_fn = _LOG_FN(line)
+        keep.keep.append(cfg.log_fn)
+    if token_refresh is not None:
+        def token(_user, buf, size):
+            try:
+                new = token_refresh()
+            except Exception:  # noqa: BLE001 - no new token: the upload stops with AUTH
+                return 1
+            data = (new or "").encode()
+            if not data or len(data) + 1 > size:
+                return 1
+            ctypes.memmove(buf, data + b"\0", len(data) + 1)
+            return 0
+
+        cfg.token_fn = _TOKEN_FN(token)
+        keep.keep.append(cfg.token_fn)
+    return cfg
+
+
+def _reader(keep: _Callbacks, source: Source) -> "ctypes._CFuncPtr":
+    """A C read callback over bytes in memory or a seekable binary file."""
+    lock = threading.Lock()
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        view = memoryview(source).cast("B")
+
+        def read(_user, offset, buf, size):
+            chunk = view[offset:offset + size]
+            ctypes.memmove(buf, bytes(chunk), len(chunk))
+            return len(chunk)
+    else:
+        def read(_user, offset, buf, size):
+            try:
+                with lock:
+                    source.seek(offset)
+                    data = source.read(size)
+                ctypes.memmove(buf, data, len(data))
+                return len(data)
+            except Exception:  # noqa: BLE001 - the upload stops with Status.FILE
+                return -1
+    fn = _READ_FN(read)
+    keep.keep.append(fn)
+    return fn
 
 
 class Session:
     """One upload session. Use it as a context manager, or call :meth:`close`.
 
-    Create one with :meth:`create` (step 1) or :meth:`resume` (an id saved earlier).
+    Create one with :meth:`create` (step 1), :meth:`resume` (an id saved earlier), or
+    :meth:`create_reader` / :meth:`resume_reader` for bytes that are not a file. Every
+    ``fbup_config`` field is a keyword: ``graph_url``, ``api_version``, ``file_name``,
+    ``file_type``, ``connect_timeout``, ``stall_timeout``, ``response_timeout``,
+    ``max_retry``, ``retry_base``, ``retry_cap`` (seconds), ``max_attempts``,
+    ``token_refresh`` (a callable returning a new token or None), ``state_dir``,
+    ``send_buffer``, ``allow_insecure_http``, ``ca_file``, ``proxy``, ``max_send_rate``
+    (bytes per second), ``log`` (a callable ``(level, line)``) and ``log_level``.
     """
 
-    def __init__(self, handle: int, keep: object = None) -> None:
+    def __init__(self, handle: int, keep: Optional[_Callbacks] = None) -> None:
         self._handle: Optional[int] = handle
-        # The C callbacks the session calls (the trace): alive as long as it is.
+        # The C callbacks the session calls: alive as long as it is.
         self._keep = keep
 
-    @staticmethod
-    def _config(app_id: str, access_token: str, graph_url: Optional[str], api_version: Optional[str],
-                file_name: Optional[str], file_type: Optional[str], state_dir: Optional[str],
-                stall_timeout_ms: int, max_attempts: int, retry_base_ms: int,
-                max_send_rate: int = 0, log: Optional[Callable[[int, str], object]] = None,
-                log_level: int = 0) -> _Config:
-        cfg = _Config()
-        _lib.fbup_config_init_sized(ctypes.byref(cfg), ctypes.sizeof(_Config))
-        cfg.app_id = _enc(app_id)
-        cfg.access_token = _enc(access_token)
-        cfg.graph_url = _enc(graph_url)
-        cfg.api_version = _enc(api_version)
-        cfg.file_name = _enc(file_name)
-        cfg.file_type = _enc(file_type)
-        cfg.state_dir = _enc(state_dir)
-        if stall_timeout_ms:
-            cfg.stall_timeout_ms = stall_timeout_ms
-        if max_attempts:
-            cfg.max_attempts = max_attempts
-        if retry_base_ms:
-            cfg.retry_base_ms = retry_base_ms
-        cfg.max_send_rate = max_send_rate
-        cfg.log_level = log_level
-        if log is not None:
-            def line(_user, level, text):
-                try:
-                    log(level, text.decode(errors="replace"))
-                except Exception:  # noqa: BLE001 - a trace must never break the upload
-                    pass
-
-            cfg.log_fn = _LOG_FN(line)
-        return cfg
-
     @classmethod
-    def create(cls, path: str, *, app_id: str, access_token: str, graph_url: Optional[str] = None,
-               api_version: Optional[str] = None, file_name: Optional[str] = None,
-               file_type: Optional[str] = None, state_dir: Optional[str] = None,
-               stall_timeout_ms: int = 0, max_attempts: int = 0, retry_base_ms: int = 0,
-               max_send_rate: int = 0, log: Optional[Callable[[int, str], object]] = None,
-               log_level: int = 0) -> "Session":
-        """Checks the file and creates a Graph upload session for it.
-
-        ``log(level, line)`` receives the trace (each request to Graph, its answer and
-        each decision; never the token) for lines of ``log_level`` (a :class:`LogLevel`,
-        INFO when 0) and below, on the thread that calls into fbup. Exceptions it raises
-        are ignored. ``max_send_rate`` caps bytes per second (0: no cap).
-        """
-        cfg = cls._config(app_id, access_token, graph_url, api_version, file_name, file_type, state_dir,
-                          stall_timeout_ms, max_attempts, retry_base_ms, max_send_rate, log, log_level)
+    def create(cls, path: PathLike, *, app_id: Union[int, str], access_token: str,
+               **options: object) -> "Session":
+        """Checks the file and creates a Graph upload session for it."""
+        keep = _Callbacks()
+        cfg = _config(keep, app_id, access_token, **options)  # type: ignore[arg-type]
         out = ctypes.c_void_p()
         status = _lib.fbup_create_session(ctypes.byref(cfg), os.fsencode(path), ctypes.byref(out))
-        return cls._adopt(out.value, status, cfg.log_fn)
+        return cls._adopt(out.value, status, keep)
 
     @classmethod
-    def resume(cls, path: str, session_id: str, *, app_id: str, access_token: str,
-               graph_url: Optional[str] = None, api_version: Optional[str] = None,
-               file_name: Optional[str] = None, file_type: Optional[str] = None,
-               stall_timeout_ms: int = 0, max_attempts: int = 0, retry_base_ms: int = 0,
-               max_send_rate: int = 0, log: Optional[Callable[[int, str], object]] = None,
-               log_level: int = 0) -> "Session":
+    def resume(cls, path: PathLike, session_id: str, *, app_id: Union[int, str], access_token: str,
+               **options: object) -> "Session":
         """Re-opens a session saved earlier (its id, ``?sig=`` included) for the same file."""
-        cfg = cls._config(app_id, access_token, graph_url, api_version, file_name, file_type, None,
-                          stall_timeout_ms, max_attempts, retry_base_ms, max_send_rate, log, log_level)
+        keep = _Callbacks()
+        cfg = _config(keep, app_id, access_token, **options)  # type: ignore[arg-type]
         out = ctypes.c_void_p()
         status = _lib.fbup_resume_session(ctypes.byref(cfg), os.fsencode(path), session_id.encode(),
                                           ctypes.byref(out))
-        return cls._adopt(out.value, status, cfg.log_fn)
+        return cls._adopt(out.value, status, keep)
 
     @classmethod
-    def _adopt(cls, handle: Optional[int], status: int, keep: object = None) -> "Session":
+    def create_reader(cls, source: Source, size: Optional[int] = None, *, app_id: Union[int, str],
+                      access_token: str, **options: object) -> "Session":
+        """A session for bytes that are not a file: ``bytes``-like data, or a seekable
+        binary file object of ``size`` bytes. ``file_name`` and ``file_type`` are required."""
+        keep = _Callbacks()
+        size = _size(source, size)
+        cfg = _config(keep, app_id, access_token, **options)  # type: ignore[arg-type]
+        out = ctypes.c_void_p()
+        status = _lib.fbup_create_session_reader(ctypes.byref(cfg), size, _reader(keep, source), None,
+                                                 ctypes.byref(out))
+        return cls._adopt(out.value, status, keep)
+
+    @classmethod
+    def resume_reader(cls, source: Source, session_id: str, size: Optional[int] = None, *,
+                      app_id: Union[int, str], access_token: str, **options: object) -> "Session":
+        """Re-opens a session saved earlier for the bytes of ``source`` (see :meth:`create_reader`)."""
+        keep = _Callbacks()
+        size = _size(source, size)
+        cfg = _config(keep, app_id, access_token, **options)  # type: ignore[arg-type]
+        out = ctypes.c_void_p()
+        status = _lib.fbup_resume_session_reader(ctypes.byref(cfg), size, _reader(keep, source), None,
+                                                 session_id.encode(), ctypes.byref(out))
+        return cls._adopt(out.value, status, keep)
+
+    @classmethod
+    def _adopt(cls, handle: Optional[int], status: int, keep: _Callbacks) -> "Session":
         try:
             _raise_for(handle, status)
         except FbupError:
@@ -303,7 +524,7 @@ class Session:
 
     def _live(self) -> int:
         if not self._handle:
-            raise FbupError(Status.STATE, "the session is closed")
+            raise StateError(Status.STATE, "the session is closed")
         return self._handle
 
     @property
@@ -321,7 +542,10 @@ class Session:
         """Uploads from Graph's offset to the end, resuming on its own; returns the handle.
 
         ``on_progress(done, total)`` may return False to cancel. An exception raised in
-        it cancels the upload and is raised again from here.
+        it cancels the upload and is raised again from here. Ctrl-C (KeyboardInterrupt)
+        cancels within a second, even while the network is stalled, and is raised again
+        from here; the session stays resumable. The upload runs on a worker thread, so
+        ``on_progress`` and ``log`` are called there.
         """
         handle = self._live()
         raised: list = []
@@ -336,10 +560,34 @@ class Session:
                 return 1
 
         callback = _PROGRESS_FN(trampoline)
-        status = _lib.fbup_upload(handle, callback, None)
+        result: list = []
+        finished = threading.Event()
+
+        def run():
+            try:
+                result.append(_lib.fbup_upload(handle, callback, None))
+            finally:
+                finished.set()
+
+        # The main thread waits in short slices, where Python delivers Ctrl-C; a ctypes
+        # call would hold it off until the upload returned.
+        threading.Thread(target=run, name="fbup-upload", daemon=True).start()
+        try:
+            while not finished.wait(0.1):
+                pass
+        except KeyboardInterrupt:
+            _lib.fbup_cancel(handle)
+            # The session must not be freed under a running upload: wait it out (a
+            # cancel ends it within a second), even through another Ctrl-C.
+            while not finished.is_set():
+                try:
+                    finished.wait(0.1)
+                except KeyboardInterrupt:
+                    pass
+            raise
         if raised:
             raise raised[0]
-        _raise_for(handle, status)
+        _raise_for(handle, result[0])
         return self.handle or ""
 
     def offset(self) -> int:
@@ -380,8 +628,19 @@ class Session:
         self.close()
 
 
-def upload(path: str, *, app_id: str, access_token: str,
+def _size(source: Source, size: Optional[int]) -> int:
+    if size is not None:
+        return size
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return memoryview(source).nbytes
+    here = source.tell()
+    end = source.seek(0, os.SEEK_END)
+    source.seek(here)
+    return end
+
+
+def upload(path: PathLike, *, app_id: Union[int, str], access_token: str,
            on_progress: Optional[Callable[[int, int], object]] = None, **options: object) -> str:
     """Creates a session for ``path``, uploads it and returns Graph's handle."""
-    with Session.create(path, app_id=app_id, access_token=access_token, **options) as s:  # type: ignore[arg-type]
+    with Session.create(path, app_id=app_id, access_token=access_token, **options) as s:
         return s.upload(on_progress)
