@@ -167,9 +167,19 @@ fn cpp_wrapper_resumes_rethrows_and_reports_errors() {
     assert_ok("g++ bindings/cpp/test.cpp", &out);
     let emu = emulator();
     let (file, sha) = test_file(dir.path(), "doc.pdf", 4_000_000);
+    // HTTPS with a private CA, which cuts once and refuses the token once.
+    let pki = common::Pki::new();
+    let tls = pki.emulator();
+    tls.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::CutAt { offset: 500_000 },
+    ));
+    tls.add_fault("upload,status=401,code=190,subcode=463".parse().unwrap());
     let out = Command::new(&exe)
         .arg(emu.url())
         .arg(&file)
+        .arg(tls.url())
+        .arg(pki.path("ca.pem"))
         .env("FBUP_TEST_TOKEN", TOKEN)
         .env("LD_LIBRARY_PATH", prefix.join("lib"))
         .output()
@@ -178,6 +188,17 @@ fn cpp_wrapper_resumes_rethrows_and_reports_errors() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("failures=0"), "{stdout}");
     assert_resumed_and_exact(&emu, &[sha], 1);
+    // The reader's bytes, as test.cpp makes them, reached the HTTPS emulator whole.
+    let data: Vec<u8> = (0..1_500_000usize)
+        .map(|i| (i.wrapping_mul(7) + (i >> 9)) as u8)
+        .collect();
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("tls_id="))
+        .expect("the TLS session's id");
+    let session = tls.session(id).unwrap();
+    assert_eq!(session.sha256, Some(common::sha256_hex(&data)));
+    assert!(session.upload_requests >= 3, "a cut and a refused token");
 }
 
 #[test]
@@ -282,4 +303,49 @@ fn go_binding_passes_go_test_against_the_emulator_binary() {
     ] {
         assert!(stdout.contains(&format!("--- PASS: {test}")), "{stdout}");
     }
+}
+
+#[test]
+fn the_cpp_readme_program_exits_with_a_message_when_the_token_is_unset() {
+    if !have("g++", "--version") {
+        return;
+    }
+    let readme = std::fs::read_to_string(root().join("bindings/cpp/README.md")).unwrap();
+    let program = readme
+        .split("```cpp file=app.cpp\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("the README's app.cpp block");
+    let prefix = prefix();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.cpp"), program).unwrap();
+    let exe = dir.path().join("app-cpp");
+    let out = Command::new("g++")
+        .args(["-std=c++17", "-Wall", "-Wextra", "-Werror"])
+        .arg(dir.path().join("app.cpp"))
+        .arg(format!("-I{}", prefix.join("include").display()))
+        .arg(format!("-I{}", root().join("bindings/cpp").display()))
+        .arg(format!("-L{}", prefix.join("lib").display()))
+        .arg("-lfbup")
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert_ok("g++ the README's app.cpp", &out);
+    let (file, _) = test_file(dir.path(), "a.png", 1000);
+    let out = Command::new(&exe)
+        .arg(&file)
+        .env_remove("FBUP_ACCESS_TOKEN")
+        .env("FBUP_APP_ID", "1234")
+        .env("FBUP_GRAPH_URL", "http://127.0.0.1:9")
+        .env("LD_LIBRARY_PATH", prefix.join("lib"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // An exit with a code, not a crash by a signal, and a message that says why.
+    assert_eq!(out.status.code(), Some(1), "{:?}: {stderr}", out.status);
+    assert!(
+        stderr.contains("FBUP_E_ARGUMENT") && stderr.contains("access_token"),
+        "{stderr}"
+    );
 }

@@ -1,6 +1,8 @@
 //! TLS verified by default, a private CA through `ca_file`, no redirects followed,
 //! hostile answers refused before use, and the token kept out of every message.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -9,53 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fbup::{Config, Session, Status};
-use fbup_emulator::{Emulator, Fault, FaultRule, RequestKind, TlsFiles};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use fbup_emulator::{Emulator, Fault, FaultRule, RequestKind};
 
 const TOKEN: &str = "EAAsecurity-secret-token";
 
-/// A CA and a certificate for 127.0.0.1 and localhost signed by it, as PEM files.
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let dir = tempfile::tempdir().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        // Distinct names: a leaf whose subject equals its issuer looks self-signed to OpenSSL.
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "fbup test CA");
-        let ca_key = KeyPair::generate().unwrap();
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        std::fs::write(dir.path().join("ca.pem"), ca_cert.pem()).unwrap();
-        std::fs::write(dir.path().join("server.pem"), cert.pem()).unwrap();
-        std::fs::write(dir.path().join("server.key"), key.serialize_pem()).unwrap();
-        Pki { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn emulator(&self) -> Emulator {
-        Emulator::start(fbup_emulator::Config {
-            tls: Some(TlsFiles {
-                cert: self.path("server.pem"),
-                key: self.path("server.key"),
-            }),
-            ..Default::default()
-        })
-        .unwrap()
-    }
-}
+use common::Pki;
 
 fn file(dir: &Path, name: &str, len: usize) -> PathBuf {
     let path = dir.join(name);

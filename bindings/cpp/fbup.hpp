@@ -28,13 +28,18 @@ namespace fbup {
 class error : public std::runtime_error {
 public:
     error(fbup_status status, int http_status, int64_t graph_code, int64_t graph_subcode,
-          std::string graph_type, std::string fbtrace_id, const std::string &message)
+          std::string graph_type, std::string fbtrace_id, const std::string &message,
+          std::string session_id = "")
         : std::runtime_error(message), status_(status), http_status_(http_status),
           graph_code_(graph_code), graph_subcode_(graph_subcode),
-          graph_type_(std::move(graph_type)), fbtrace_id_(std::move(fbtrace_id)) {}
+          graph_type_(std::move(graph_type)), fbtrace_id_(std::move(fbtrace_id)),
+          session_id_(std::move(session_id)) {}
 
     fbup_status status() const noexcept { return status_; }
-    const char *status_name() const noexcept { return fbup_status_str(status_); }
+    /// The status's constant name, e.g. "FBUP_E_AUTH" (`what()` is the sentence).
+    const char *status_name() const noexcept { return fbup_status_name(status_); }
+    /// The session the failure leaves resumable ("" when none was made).
+    const std::string &session_id() const noexcept { return session_id_; }
     int http_status() const noexcept { return http_status_; }
     int64_t graph_code() const noexcept { return graph_code_; }
     int64_t graph_subcode() const noexcept { return graph_subcode_; }
@@ -45,11 +50,20 @@ private:
     fbup_status status_;
     int http_status_;
     int64_t graph_code_, graph_subcode_;
-    std::string graph_type_, fbtrace_id_;
+    std::string graph_type_, fbtrace_id_, session_id_;
 };
 
 /// Receives one trace line: level 1 (error) to 4 (debug), and the line.
 using log_fn = std::function<void(int, const std::string &)>;
+
+/// Asked for a new token when Graph refuses the current one mid-upload; an empty
+/// optional (or an exception) means there is none and the upload stops with
+/// FBUP_E_AUTH.
+using token_fn = std::function<std::optional<std::string>()>;
+
+/// Reads up to `len` bytes at `offset` into `buf` for a session made from a reader:
+/// returns the count, 0 only at the end, negative (or throws) for an error.
+using read_fn = std::function<int64_t(uint64_t offset, uint8_t *buf, size_t len)>;
 
 /// How an upload is set up; fields left empty or 0 take fbup's defaults.
 struct config {
@@ -60,6 +74,16 @@ struct config {
     std::string file_name;
     std::string file_type;
     std::string state_dir;
+    /// A PEM file of root certificates trusted instead of the public ones.
+    std::string ca_file;
+    /// The proxy URL, e.g. "http://proxy:3128"; "" reads HTTPS_PROXY and NO_PROXY.
+    std::string proxy;
+    /// Accept a plain http:// graph_url whose host is not loopback.
+    bool allow_insecure_http = false;
+    /// Bytes read and sent at a time (4 KiB to 64 MiB); 0 means 64 KiB.
+    uint32_t send_buffer_bytes = 0;
+    /// Called for a new token when Graph answers code 190 mid-upload.
+    token_fn token_refresh;
     uint32_t connect_timeout_ms = 0;
     uint32_t stall_timeout_ms = 0;
     uint32_t max_attempts = 0;
@@ -106,6 +130,10 @@ inline fbup_config to_c(const config &c) {
     out.file_name = opt(c.file_name);
     out.file_type = opt(c.file_type);
     out.state_dir = opt(c.state_dir);
+    out.ca_file = opt(c.ca_file);
+    out.proxy = opt(c.proxy);
+    out.allow_insecure_http = c.allow_insecure_http ? 1 : 0;
+    if (c.send_buffer_bytes) out.send_buffer_bytes = c.send_buffer_bytes;
     if (c.connect_timeout_ms) out.connect_timeout_ms = c.connect_timeout_ms;
     if (c.stall_timeout_ms) out.stall_timeout_ms = c.stall_timeout_ms;
     if (c.max_attempts) out.max_attempts = c.max_attempts;
@@ -116,6 +144,26 @@ inline fbup_config to_c(const config &c) {
     out.max_send_rate = c.max_send_rate;
     out.log_level = c.log_level;
     return out;
+}
+
+extern "C" inline int32_t token_trampoline(void *user, char *buf, size_t len) {
+    try {
+        std::optional<std::string> t = (*static_cast<const token_fn *>(user))();
+        if (!t || t->empty() || t->size() + 1 > len) return 1;
+        t->copy(buf, t->size());
+        buf[t->size()] = '\0';
+        return 0;
+    } catch (...) {
+        return 1;  // no new token; no exception crosses the C frames
+    }
+}
+
+extern "C" inline int64_t read_trampoline(void *user, uint64_t offset, uint8_t *buf, size_t len) {
+    try {
+        return (*static_cast<const read_fn *>(user))(offset, buf, len);
+    } catch (...) {
+        return -1;  // the upload stops with FBUP_E_FILE
+    }
 }
 
 extern "C" inline void log_trampoline(void *user, int32_t level, const char *line) {
@@ -148,25 +196,58 @@ extern "C" inline int32_t progress_trampoline(void *user, uint64_t done, uint64_
 
 }  // namespace detail
 
+/// The callbacks a session's config names, at stable addresses, kept as long as the
+/// session (libfbup may call them until `fbup_free`).
+struct callbacks {
+    std::unique_ptr<log_fn> log;
+    std::unique_ptr<token_fn> token;
+    std::unique_ptr<read_fn> read;
+};
+
 /// One upload session. Move-only; released by its destructor.
 class session {
 public:
     /// Step 1: checks the file and creates a Graph upload session.
     static session create(const config &c, const std::string &path) {
         fbup_config cfg = detail::to_c(c);
-        auto log = with_log(c, cfg);
+        callbacks keep = with_callbacks(c, cfg);
         fbup_session *raw = nullptr;
         fbup_status st = fbup_create_session(&cfg, path.c_str(), &raw);
-        return adopt(raw, st, std::move(log));
+        return adopt(raw, st, std::move(keep));
     }
 
     /// Re-opens a saved session for the same file and asks Graph for its offset.
     static session resume(const config &c, const std::string &path, const std::string &id) {
         fbup_config cfg = detail::to_c(c);
-        auto log = with_log(c, cfg);
+        callbacks keep = with_callbacks(c, cfg);
         fbup_session *raw = nullptr;
         fbup_status st = fbup_resume_session(&cfg, path.c_str(), id.c_str(), &raw);
-        return adopt(raw, st, std::move(log));
+        return adopt(raw, st, std::move(keep));
+    }
+
+    /// A session for `length` bytes that are not a file, read through `read`
+    /// (`c.file_name` and `c.file_type` are required). `read` is called again from any
+    /// offset when an upload resumes, until the session is destroyed.
+    static session create_reader(const config &c, uint64_t length, read_fn read) {
+        fbup_config cfg = detail::to_c(c);
+        callbacks keep = with_callbacks(c, cfg);
+        keep.read = std::make_unique<read_fn>(std::move(read));
+        fbup_session *raw = nullptr;
+        fbup_status st = fbup_create_session_reader(&cfg, length, detail::read_trampoline,
+                                                    keep.read.get(), &raw);
+        return adopt(raw, st, std::move(keep));
+    }
+
+    /// Re-opens a saved session for the bytes of `read` (see `create_reader`).
+    static session resume_reader(const config &c, uint64_t length, read_fn read,
+                                 const std::string &id) {
+        fbup_config cfg = detail::to_c(c);
+        callbacks keep = with_callbacks(c, cfg);
+        keep.read = std::make_unique<read_fn>(std::move(read));
+        fbup_session *raw = nullptr;
+        fbup_status st = fbup_resume_session_reader(&cfg, length, detail::read_trampoline,
+                                                    keep.read.get(), id.c_str(), &raw);
+        return adopt(raw, st, std::move(keep));
     }
 
     /// The transfer figures so far; may be called from the progress callback.
@@ -212,36 +293,45 @@ public:
     }
 
 private:
-    session(fbup_session *s, std::unique_ptr<log_fn> log) : log_(std::move(log)), s_(s) {}
+    session(fbup_session *s, callbacks keep) : keep_(std::move(keep)), s_(s) {}
 
-    /// A copy of the config's log function at a stable address, which the session
-    /// keeps as long as fbup may call it; `cfg` is pointed at it.
-    static std::unique_ptr<log_fn> with_log(const config &c, fbup_config &cfg) {
-        if (!c.log) return nullptr;
-        auto log = std::make_unique<log_fn>(c.log);
-        cfg.log_fn = detail::log_trampoline;
-        cfg.log_user_data = log.get();
-        return log;
+    /// Copies of the config's callbacks at stable addresses, which the session keeps
+    /// as long as fbup may call them; `cfg` is pointed at them.
+    static callbacks with_callbacks(const config &c, fbup_config &cfg) {
+        callbacks keep;
+        if (c.log) {
+            keep.log = std::make_unique<log_fn>(c.log);
+            cfg.log_fn = detail::log_trampoline;
+            cfg.log_user_data = keep.log.get();
+        }
+        if (c.token_refresh) {
+            keep.token = std::make_unique<token_fn>(c.token_refresh);
+            cfg.token_fn = detail::token_trampoline;
+            cfg.token_user_data = keep.token.get();
+        }
+        return keep;
     }
 
-    static session adopt(fbup_session *raw, fbup_status st, std::unique_ptr<log_fn> log) {
+    static session adopt(fbup_session *raw, fbup_status st, callbacks keep) {
         std::unique_ptr<fbup_session, detail::deleter> owned(raw);
         check(owned.get(), st);
-        return session(owned.release(), std::move(log));
+        return session(owned.release(), std::move(keep));
     }
 
     static void check(const fbup_session *s, fbup_status st) {
         if (st == FBUP_OK) return;
+        const char *id = s ? fbup_session_id(s) : nullptr;
+        std::string session_id = id ? id : "";
         fbup_error e{};
         if (s && fbup_error_info(s, &e) == FBUP_OK && e.status == st) {
             throw error(st, e.http_status, e.graph_code, e.graph_subcode, e.graph_type,
-                        e.fbtrace_id, e.message);
+                        e.fbtrace_id, e.message, session_id);
         }
-        throw error(st, 0, 0, 0, "", "", fbup_status_str(st));
+        throw error(st, 0, 0, 0, "", "", fbup_status_str(st), session_id);
     }
 
-    // Declared first, so destroyed last: after the session that calls it.
-    std::unique_ptr<log_fn> log_;
+    // Declared first, so destroyed last: after the session that calls them.
+    callbacks keep_;
     std::unique_ptr<fbup_session, detail::deleter> s_;
 };
 

@@ -1,8 +1,13 @@
 // The C++ wrapper's test: run by tests/bindings.rs against the emulator.
-// usage: test GRAPH_URL FILE   (token in FBUP_TEST_TOKEN)
+// usage: test GRAPH_URL FILE TLS_URL CA_FILE   (token in FBUP_TEST_TOKEN)
+// GRAPH_URL cuts its first upload; TLS_URL is an HTTPS emulator whose certificate
+// CA_FILE signed, which cuts once and refuses the token once.
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <stdexcept>
+#include <vector>
 
 #include "fbup.hpp"
 
@@ -16,7 +21,7 @@ static int failures = 0;
     } while (0)
 
 int main(int argc, char **argv) {
-    if (argc < 3) return 2;
+    if (argc < 5) return 2;
     fbup::config cfg;
     cfg.app_id = "1234";
     cfg.access_token = std::getenv("FBUP_TEST_TOKEN");
@@ -92,6 +97,47 @@ int main(int argc, char **argv) {
         EXPECT(e.graph_code() == 190);
         EXPECT(e.http_status() == 400);
         EXPECT(std::string(e.what()).find("EAAnot-valid") == std::string::npos);
+    }
+
+    // HTTPS with a private CA, from a reader, through a cut and a refused token that
+    // the token refresh replaces; the same bytes the Rust side hashes.
+    fbup::config tls = cfg;
+    tls.graph_url = argv[3];
+    tls.ca_file = argv[4];
+    tls.file_name = "memory.mp4";
+    tls.file_type = "video/mp4";
+    tls.send_buffer_bytes = 32768;
+    tls.proxy = "";
+    int refreshed = 0;
+    tls.token_refresh = [&]() -> std::optional<std::string> {
+        refreshed++;
+        return std::string("EAAcpp-refreshed-token");
+    };
+    std::vector<uint8_t> data(1500000);
+    for (size_t i = 0; i < data.size(); i++) data[i] = uint8_t(i * 7 + (i >> 9));
+    auto reader = [&](uint64_t off, uint8_t *buf, size_t len) -> int64_t {
+        if (off >= data.size()) return 0;
+        size_t n = std::min(len, size_t(data.size() - off));
+        std::memcpy(buf, data.data() + off, n);
+        return int64_t(n);
+    };
+    auto t = fbup::session::create_reader(tls, data.size(), reader);
+    t.upload();
+    EXPECT(refreshed == 1);
+    EXPECT(t.info().bytes_confirmed == data.size());
+    EXPECT(t.info().retries >= 1);
+    std::cout << "tls_id=" << t.id() << "\n";
+    // Without the CA file, the certificate is refused: a network error, by name.
+    fbup::config untrusted = tls;
+    untrusted.ca_file = "";
+    untrusted.max_attempts = 1;
+    try {
+        fbup::session::create_reader(untrusted, data.size(), reader);
+        EXPECT(false);
+    } catch (const fbup::error &e) {
+        EXPECT(e.status() == FBUP_E_NETWORK);
+        EXPECT(std::string(e.status_name()) == "FBUP_E_NETWORK");
+        EXPECT(std::string(e.what()).find("certificate") != std::string::npos);
     }
 
     std::cout << "id=" << id << "\nfailures=" << failures << "\n";

@@ -137,3 +137,48 @@ pub fn c_upload(cfg: &fbup::ffi::fbup_config, path: &Path) -> CUpload {
         }
     }
 }
+
+/// A CA and a certificate for 127.0.0.1 and localhost signed by it, as PEM files.
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        // Distinct names: a leaf whose subject equals its issuer looks self-signed to OpenSSL.
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "fbup test CA");
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let params =
+            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                .unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca_cert.pem()).unwrap();
+        std::fs::write(dir.path().join("server.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("server.key"), key.serialize_pem()).unwrap();
+        Pki { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// An HTTPS emulator with this certificate.
+    pub fn emulator(&self) -> fbup_emulator::Emulator {
+        fbup_emulator::Emulator::start(fbup_emulator::Config {
+            tls: Some(fbup_emulator::TlsFiles {
+                cert: self.path("server.pem"),
+                key: self.path("server.key"),
+            }),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+}
