@@ -5,15 +5,23 @@
 //! `curl -T` in the same run, with the min-max spread. Then a resume: a cut at 50% of
 //! 1 GiB with the default retry policy.
 //!
+//! On a machine with two CPUs or more, the emulator runs on one and each client on
+//! another, and the cipher's own limit (one core sealing TLS records with the crypto
+//! provider fbup uses) is measured in the same run, beside the suite each TLS client
+//! negotiated.
+//!
 //! Run: `cargo run --release -p fbup-bench [-- --runs N --big-mib M]`
 //! A benchmark, not a test: it prints figures and asserts nothing about speed.
 
+use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::io::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use fbup_emulator::{Emulator, Fault, FaultRule, RequestKind, Storage, TlsFiles};
 
@@ -45,6 +53,16 @@ fn measure(cmd: &mut Command) -> Result<Sample, String> {
             Some(v) => timed.env(k, v),
             None => timed.env_remove(k),
         };
+    }
+    if let Some(cpu) = *CLIENT_CPU.get_or_init(|| None) {
+        // SAFETY: between fork and exec, only sched_setaffinity, which is
+        // async-signal-safe; GNU time and the client it forks inherit the mask.
+        unsafe {
+            timed.pre_exec(move || {
+                pin(cpu);
+                Ok(())
+            });
+        }
     }
     let start = Instant::now();
     let child = timed
@@ -218,6 +236,80 @@ fn tls_files(dir: &Path) -> (TlsFiles, PathBuf) {
     )
 }
 
+/// The CPU every client runs on, when the machine has two or more.
+static CLIENT_CPU: OnceLock<Option<usize>> = OnceLock::new();
+
+/// The CPUs this process may run on.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: an all-zero cpu_set_t is valid; sched_getaffinity fills it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: set is a valid cpu_set_t of the size passed.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0
+    {
+        return Vec::new();
+    }
+    // SAFETY: set was filled above; CPU_ISSET only reads it.
+    (0..libc::CPU_SETSIZE as usize)
+        .filter(|c| unsafe { libc::CPU_ISSET(*c, &set) })
+        .collect()
+}
+
+/// Pins the calling thread (and what it spawns or forks from now on) to `cpu`.
+fn pin(cpu: usize) -> bool {
+    // SAFETY: an all-zero cpu_set_t is valid; CPU_SET writes one bit of it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: set is a valid cpu_set_t of the size passed.
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 }
+}
+
+/// One core's rate (GB/s) sealing 16 KiB TLS records with ring, the crypto provider of
+/// fbup's rustls: the ceiling of any TLS client on that core.
+fn cipher_rates() -> Vec<(&'static str, &'static str, f64)> {
+    use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+    let algs: [(&str, &str, &aead::Algorithm); 3] = [
+        (
+            "AES-128-GCM",
+            "TLS13_AES_128_GCM_SHA256",
+            &aead::AES_128_GCM,
+        ),
+        (
+            "AES-256-GCM",
+            "TLS13_AES_256_GCM_SHA384",
+            &aead::AES_256_GCM,
+        ),
+        (
+            "ChaCha20-Poly1305",
+            "TLS13_CHACHA20_POLY1305_SHA256",
+            &aead::CHACHA20_POLY1305,
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, suite, alg) in algs {
+        let key_bytes = vec![7u8; alg.key_len()];
+        let key = LessSafeKey::new(UnboundKey::new(alg, &key_bytes).expect("key"));
+        let mut record = vec![0x5au8; 16 * 1024];
+        let mut n: u64 = 0;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(500) {
+            let mut nonce = [0u8; 12];
+            nonce[4..].copy_from_slice(&n.to_be_bytes());
+            let tag = key
+                .seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::empty(),
+                    &mut record,
+                )
+                .expect("seal");
+            let _ = std::hint::black_box(tag);
+            n += 1;
+        }
+        let rate = n as f64 * record.len() as f64 / start.elapsed().as_secs_f64() / 1e9;
+        out.push((name, suite, rate));
+    }
+    out
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -245,7 +337,7 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
-    let runs = opt("--runs", 5).max(1) as usize;
+    let runs = opt("--runs", 7).max(1) as usize;
     let big_mib = opt("--big-mib", 1024);
     let self_exe = std::env::current_exe().expect("own path");
     let fbup_bin = self_exe.with_file_name("fbup");
@@ -253,6 +345,30 @@ fn main() {
         eprintln!("build the fbup command first: cargo build --release -p fbup-cli");
         std::process::exit(2);
     }
+    // The emulator on one CPU, each client on another: pin this thread before the
+    // emulators start their threads, which inherit it.
+    let cpus = allowed_cpus();
+    let pinning = if cpus.len() >= 2 && pin(cpus[0]) {
+        CLIENT_CPU.get_or_init(|| Some(cpus[1]));
+        format!(
+            "emulator pinned to CPU {}, each client to CPU {}",
+            cpus[0], cpus[1]
+        )
+    } else {
+        CLIENT_CPU.get_or_init(|| None);
+        "not pinned (one CPU)".to_string()
+    };
+    let ciphers = {
+        let client_cpu = *CLIENT_CPU.get_or_init(|| None);
+        std::thread::spawn(move || {
+            if let Some(cpu) = client_cpu {
+                pin(cpu);
+            }
+            cipher_rates()
+        })
+        .join()
+        .expect("cipher rates")
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let (tls, ca) = tls_files(dir.path());
     let discard = || fbup_emulator::Config {
@@ -275,8 +391,16 @@ fn main() {
             cacert: Some(ca),
         },
     ];
-    println!("fbup benchmark: {runs} runs of each client after a warm-up, alternating; emulator --discard --no-hash on 127.0.0.1");
-    println!("client                   transport  file      MB/s (min-max)        x curl  CPU s/GiB  x curl  peak RSS  x curl");
+    println!("fbup benchmark: {runs} runs of each client after a warm-up, alternating; emulator --discard --no-hash on 127.0.0.1; {pinning}");
+    println!(
+        "cipher limit: one core sealing 16 KiB records with ring (fbup's TLS provider): {}",
+        ciphers
+            .iter()
+            .map(|(name, _, rate)| format!("{name} {rate:.2} GB/s"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("client                   transport  file      MB/s (min-max)        x curl  CPU s/GiB (min-max)    x curl  peak RSS  x curl");
     for mib in [16, big_mib] {
         let file = make_file(dir.path(), mib);
         let len = mib * 1024 * 1024;
@@ -288,6 +412,7 @@ fn main() {
             };
             let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); clients.len()];
             let mut failed: Vec<Option<String>> = vec![None; clients.len()];
+            let mut suites: Vec<BTreeSet<String>> = vec![BTreeSet::new(); clients.len()];
             for round in 0..=runs {
                 for (c, client) in clients.iter().enumerate() {
                     if failed[c].is_some() {
@@ -310,7 +435,10 @@ fn main() {
                             c
                         }
                     };
-                    match measure(&mut cmd) {
+                    let before = t.emu.tls_suites();
+                    let measured = measure(&mut cmd);
+                    suites[c].extend(new_suites(&before, &t.emu.tls_suites()));
+                    match measured {
                         // Round 0 is the warm-up.
                         Ok(s) if round > 0 => samples[c].push(s),
                         Ok(_) => {}
@@ -356,19 +484,37 @@ fn main() {
                 }
                 let r = rate(&samples[c]);
                 let (lo, hi) = spread(&r);
-                let (m_rate, m_cpu, m_rss) = (
-                    median(r.clone()),
-                    median(cpu(&samples[c])),
-                    median(rss(&samples[c])),
-                );
+                let cpus = cpu(&samples[c]);
+                let (c_lo, c_hi) = spread(&cpus);
+                let (m_rate, m_cpu, m_rss) =
+                    (median(r.clone()), median(cpus), median(rss(&samples[c])));
                 println!(
-                    "{client:<24} {:<10} {:>5} MiB {m_rate:>7.0} ({lo:>5.0}-{hi:<5.0}) {:>8.2} {m_cpu:>10.3} {:>7.2} {m_rss:>6.1} MiB {:>6.2}",
+                    "{client:<24} {:<10} {:>5} MiB {m_rate:>7.0} ({lo:>5.0}-{hi:<5.0}) {:>8.2} {m_cpu:>7.3} ({c_lo:>5.3}-{c_hi:<5.3}) {:>7.2} {m_rss:>6.1} MiB {:>6.2}",
                     t.name,
                     mib,
                     m_rate / c_rate,
                     m_cpu / c_cpu,
                     m_rss / c_rss
                 );
+            }
+            if t.cacert.is_some() {
+                let mut said = Vec::new();
+                for (c, client) in clients.iter().enumerate() {
+                    let names: Vec<&str> = suites[c].iter().map(String::as_str).collect();
+                    said.push(format!("{client} {}", names.join("+")));
+                }
+                println!("  negotiated: {}", said.join("; "));
+                // fbup against the limit of the suite it negotiated.
+                if let Some((name, _, limit)) = ciphers
+                    .iter()
+                    .find(|(_, suite, _)| suites[0].contains(*suite))
+                {
+                    let fbup_rate = median(rate(&samples[0])) / 1e3;
+                    println!(
+                        "  fbup: {fbup_rate:.2} GB/s = {:.0}% of one core's {name} limit",
+                        fbup_rate / limit * 100.0
+                    );
+                }
             }
         }
         std::fs::remove_file(&file).ok();
@@ -437,4 +583,13 @@ fn resume(t: &Target, fbup_bin: &Path, dir: &Path, mib: u64) {
         resumed.duration_since(cut).as_secs_f64() * 1000.0,
         sample.secs
     );
+}
+
+/// The suites whose connection counts grew between two snapshots of the emulator's.
+fn new_suites(before: &HashMap<String, u64>, after: &HashMap<String, u64>) -> Vec<String> {
+    after
+        .iter()
+        .filter(|(k, v)| before.get(*k).copied().unwrap_or(0) < **v)
+        .map(|(k, _)| k.clone())
+        .collect()
 }

@@ -190,6 +190,7 @@ impl Emulator {
             faults_injected: AtomicU64::new(0),
             fault_tally: Mutex::new(HashMap::new()),
             hangups: Mutex::new(Vec::new()),
+            tls_suites: Mutex::new(HashMap::new()),
             nonce: AtomicU64::new(0x5EED),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -292,6 +293,12 @@ impl Emulator {
         lock(&self.state.hangups).clone()
     }
 
+    /// The TLS connections accepted so far, counted by the cipher suite they
+    /// negotiated (e.g. `TLS13_AES_256_GCM_SHA384`).
+    pub fn tls_suites(&self) -> HashMap<String, u64> {
+        lock(&self.state.tls_suites).clone()
+    }
+
     /// From now on, answers requests that carry `token` with code 190, as Graph does
     /// for an expired or revoked token.
     pub fn revoke_token(&self, token: &str) {
@@ -353,6 +360,7 @@ async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
+        let state_for_tls = state.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| server::handle(state.clone(), req));
@@ -365,6 +373,10 @@ async fn serve(
                 Some(acceptor) => {
                     // A client that refuses our certificate simply goes away.
                     if let Ok(tls) = acceptor.accept(stream).await {
+                        if let Some(suite) = tls.get_ref().1.negotiated_cipher_suite() {
+                            let name = format!("{:?}", suite.suite());
+                            *lock(&state_for_tls.tls_suites).entry(name).or_insert(0) += 1;
+                        }
                         let _ = http.serve_connection(TokioIo::new(tls), service).await;
                     }
                 }

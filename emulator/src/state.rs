@@ -212,6 +212,8 @@ pub(crate) struct State {
     pub faults_injected: AtomicU64,
     pub fault_tally: Mutex<HashMap<&'static str, u64>>,
     pub hangups: Mutex<Vec<Instant>>,
+    /// TLS connections accepted, by the cipher suite they negotiated.
+    pub tls_suites: Mutex<HashMap<String, u64>>,
     pub nonce: AtomicU64,
 }
 
