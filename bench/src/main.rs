@@ -501,7 +501,12 @@ fn main() {
                 let mut said = Vec::new();
                 for (c, client) in clients.iter().enumerate() {
                     let names: Vec<&str> = suites[c].iter().map(String::as_str).collect();
-                    said.push(format!("{client} {}", names.join("+")));
+                    let names = if names.is_empty() {
+                        "none (it never connected)".to_string()
+                    } else {
+                        names.join("+")
+                    };
+                    said.push(format!("{client} {names}"));
                 }
                 println!("  negotiated: {}", said.join("; "));
                 // fbup against the limit of the suite it negotiated.
