@@ -145,6 +145,23 @@ fn c_example_builds_with_pkg_config_and_resumes_a_cut() {
     assert_resumed_and_exact(&emu, &[sha], 1);
 }
 
+/// Compiles a C++ program with fbup.hpp against the installed libfbup, warnings as errors.
+fn build_cpp(source: &Path, exe: &Path) {
+    let prefix = prefix();
+    let out = Command::new("g++")
+        .args(["-std=c++17", "-Wall", "-Wextra", "-Werror"])
+        .arg(source)
+        .arg(format!("-I{}", prefix.join("include").display()))
+        .arg(format!("-I{}", root().join("bindings/cpp").display()))
+        .arg(format!("-L{}", prefix.join("lib").display()))
+        .arg("-lfbup")
+        .arg("-o")
+        .arg(exe)
+        .output()
+        .unwrap();
+    assert_ok(&format!("g++ {}", source.display()), &out);
+}
+
 #[test]
 fn cpp_wrapper_resumes_rethrows_and_reports_errors() {
     if !have("g++", "--version") {
@@ -153,18 +170,7 @@ fn cpp_wrapper_resumes_rethrows_and_reports_errors() {
     let prefix = prefix();
     let dir = tempfile::tempdir().unwrap();
     let exe = dir.path().join("cpp-test");
-    let out = Command::new("g++")
-        .args(["-std=c++17", "-Wall", "-Wextra", "-Werror"])
-        .arg(root().join("bindings/cpp/test.cpp"))
-        .arg(format!("-I{}", prefix.join("include").display()))
-        .arg(format!("-I{}", root().join("bindings/cpp").display()))
-        .arg(format!("-L{}", prefix.join("lib").display()))
-        .arg("-lfbup")
-        .arg("-o")
-        .arg(&exe)
-        .output()
-        .unwrap();
-    assert_ok("g++ bindings/cpp/test.cpp", &out);
+    build_cpp(&root().join("bindings/cpp/test.cpp"), &exe);
     let emu = emulator();
     let (file, sha) = test_file(dir.path(), "doc.pdf", 4_000_000);
     // HTTPS with a private CA, which cuts once and refuses the token once.
@@ -320,18 +326,7 @@ fn the_cpp_readme_program_exits_with_a_message_when_the_token_is_unset() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("app.cpp"), program).unwrap();
     let exe = dir.path().join("app-cpp");
-    let out = Command::new("g++")
-        .args(["-std=c++17", "-Wall", "-Wextra", "-Werror"])
-        .arg(dir.path().join("app.cpp"))
-        .arg(format!("-I{}", prefix.join("include").display()))
-        .arg(format!("-I{}", root().join("bindings/cpp").display()))
-        .arg(format!("-L{}", prefix.join("lib").display()))
-        .arg("-lfbup")
-        .arg("-o")
-        .arg(&exe)
-        .output()
-        .unwrap();
-    assert_ok("g++ the README's app.cpp", &out);
+    build_cpp(&dir.path().join("app.cpp"), &exe);
     let (file, _) = test_file(dir.path(), "a.png", 1000);
     let out = Command::new(&exe)
         .arg(&file)
