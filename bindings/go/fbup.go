@@ -446,8 +446,8 @@ func open(ctx context.Context, cfg Config, handles []cgo.Handle,
 
 // Create checks the file and creates a Graph upload session for it (step 1).
 func Create(ctx context.Context, cfg Config, path string) (*Session, error) {
-	cpath := C.CString(path)
 	return open(ctx, cfg, nil, func(c *C.fbup_config, out **C.fbup_session) C.fbup_status {
+		cpath := C.CString(path)
 		defer C.free(unsafe.Pointer(cpath))
 		return C.fbup_create_session(c, cpath, out)
 	})
@@ -456,8 +456,8 @@ func Create(ctx context.Context, cfg Config, path string) (*Session, error) {
 // Resume re-opens a session saved earlier (its ID, "?sig=" part included) for the
 // same file, and asks Graph how many bytes it holds.
 func Resume(ctx context.Context, cfg Config, path, sessionID string) (*Session, error) {
-	cpath, cid := C.CString(path), C.CString(sessionID)
 	return open(ctx, cfg, nil, func(c *C.fbup_config, out **C.fbup_session) C.fbup_status {
+		cpath, cid := C.CString(path), C.CString(sessionID)
 		defer C.free(unsafe.Pointer(cpath))
 		defer C.free(unsafe.Pointer(cid))
 		return C.fbup_resume_session(c, cpath, cid, out)
@@ -483,8 +483,8 @@ func ResumeReader(ctx context.Context, cfg Config, r io.ReaderAt, size int64, se
 		return nil, &Error{Status: ErrArgument, Message: "size is negative"}
 	}
 	h := cgo.NewHandle(r)
-	cid := C.CString(sessionID)
 	return open(ctx, cfg, []cgo.Handle{h}, func(c *C.fbup_config, out **C.fbup_session) C.fbup_status {
+		cid := C.CString(sessionID)
 		defer C.free(unsafe.Pointer(cid))
 		return C.fbup_go_resume_reader(c, C.uint64_t(size), C.uintptr_t(h), cid, out)
 	})
