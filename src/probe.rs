@@ -132,10 +132,7 @@ pub fn probe(config: &Config) -> Result<ProbeReport, Error> {
             None => ("no file_offset in the answer".into(), None),
         },
     );
-    let held = match between.json.get("file_offset") {
-        Some(v) => graph::parse_offset(&serde_json::json!({ "file_offset": v })).unwrap_or(half),
-        None => half,
-    };
+    let held = graph::parse_offset(&between.json).unwrap_or(half);
     let wrong = if held == 1 { 2 } else { 1 };
     run(
         "wrong-offset",
@@ -189,21 +186,20 @@ pub fn probe(config: &Config) -> Result<ProbeReport, Error> {
         "offset-after-completion",
         "GET the complete session".into(),
         graph.raw("GET", &url, None, &[]),
-        &|h| match h
-            .json
-            .get("file_offset")
-            .map(|v| v.to_string().replace('"', ""))
-        {
-            Some(n) if n == len.to_string() => (
+        &|h| match graph::parse_offset(&h.json) {
+            Ok(n) if n == len => (
                 format!("file_offset is the file's length, {len}"),
                 Some(String::new()),
             ),
-            Some(n) => (
+            Ok(n) => (
                 format!("file_offset is {n}, not the file's length {len}"),
                 None,
             ),
-            None if h.status >= 400 => ("a complete session's offset is refused".into(), None),
-            None => ("no file_offset for a complete session".into(), None),
+            Err(_) if h.status >= 400 => ("a complete session's offset is refused".into(), None),
+            Err(why) => (
+                format!("no usable file_offset for a complete session: {why}"),
+                None,
+            ),
         },
     );
     run(
