@@ -67,9 +67,17 @@ pub fn probe(config: &Config) -> Result<ProbeReport, Error> {
             )
         })?;
     let encoded_id = graph::encode_query_value(&id);
+    // A server may echo the token in an error message: the report never shows it.
+    let token = config.access_token.as_str();
     let redact = |s: &str| {
-        s.replace(id.as_str(), "<session id>")
-            .replace(encoded_id.as_str(), "<session id, percent-encoded>")
+        let s = s
+            .replace(id.as_str(), "<session id>")
+            .replace(encoded_id.as_str(), "<session id, percent-encoded>");
+        if token.len() >= 8 {
+            s.replace(token, "<token>")
+        } else {
+            s
+        }
     };
     let mut report = ProbeReport {
         file_length: len,
