@@ -2,10 +2,10 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{Error, Status};
+use crate::error::{words, Error, Field, Words};
+pub use crate::token::TokenRefresh;
 
 /// Graph's address, used when none is given.
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com";
@@ -24,10 +24,6 @@ pub const FILE_TYPES: [&str; 5] = [
     "image/png",
     "video/mp4",
 ];
-
-/// Asked for a new access token when Graph refuses the current one (code 190) in the
-/// middle of an upload; `None` means there is none, and the upload stops.
-pub type TokenRefresh = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// How an upload is set up. Build one with [`Config::new`] and change what you need:
 /// fields are added as features land, so a struct literal would not compile.
@@ -121,41 +117,84 @@ impl Config {
         }
     }
 
-    /// The trace this config asks for (off without [`log`](Config::log)).
-    pub(crate) fn trace(&self) -> crate::trace::Trace {
-        crate::trace::Trace::new(self.log.clone(), self.log_level, &self.access_token)
-    }
-
     /// Checks what can be checked without the network.
     pub(crate) fn validate(&self) -> Result<(), Error> {
-        let arg = |m: String| Err(Error::new(Status::Argument, m));
-        for (name, value, max) in [
-            ("app_id", &self.app_id, 64),
-            ("access_token", &self.access_token, 8192),
-            ("graph_url", &self.graph_url, 2048),
-            ("api_version", &self.api_version, 16),
+        self.check_lengths()?;
+        self.check_identity()?;
+        self.check_graph_url()?;
+        let v = self.api_version.as_str();
+        let version_ok = v
+            .strip_prefix('v')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
+        if !version_ok {
+            return Err(Error::argument(
+                Field::ApiVersion,
+                words(Field::ApiVersion)
+                    .text(format!(" '{v}' must look like {DEFAULT_API_VERSION}")),
+            ));
+        }
+        if !(4096..=64 * 1024 * 1024).contains(&self.send_buffer) {
+            return Err(Error::argument(
+                Field::SendBuffer,
+                words(Field::SendBuffer).text(format!(
+                    " is {} bytes; use 4 KiB to 64 MiB",
+                    self.send_buffer
+                )),
+            ));
+        }
+        if self.max_attempts == 0 {
+            return Err(Error::argument(
+                Field::MaxAttempts,
+                words(Field::MaxAttempts).text(" must be at least 1"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// No text is longer than a real one can be.
+    fn check_lengths(&self) -> Result<(), Error> {
+        for (field, value, max) in [
+            (Field::AppId, &self.app_id, 64),
+            (Field::AccessToken, &self.access_token, 8192),
+            (Field::GraphUrl, &self.graph_url, 2048),
+            (Field::ApiVersion, &self.api_version, 16),
         ] {
             if value.len() > max {
-                return arg(format!(
-                    "{name} is {} bytes long, over the {max} a real one needs; check what is passed",
-                    value.len()
+                return Err(Error::argument(
+                    field,
+                    words(field).text(format!(
+                        " is {} bytes long, over the {max} a real one needs; check what is passed",
+                        value.len()
+                    )),
                 ));
             }
         }
         if self.file_name.as_ref().is_some_and(|n| n.len() > 1024) {
-            return arg("file_name is over 1024 bytes; pass a shorter name".into());
-        }
-        if self.app_id.is_empty() {
-            return arg("app_id is required: the numeric id of your Meta app".into());
-        }
-        if !self.app_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return arg(format!(
-                "app_id '{}' must be the numeric id of your Meta app",
-                self.app_id
+            return Err(Error::argument(
+                Field::FileName,
+                words(Field::FileName).text(" is over 1024 bytes; pass a shorter name"),
             ));
         }
+        Ok(())
+    }
+
+    /// The app id and the token are there and of the shape Graph gives them.
+    fn check_identity(&self) -> Result<(), Error> {
+        let arg = |f: Field, t: String| Err(Error::argument(f, words(f).text(t)));
+        if self.app_id.is_empty() {
+            return arg(
+                Field::AppId,
+                " is required: the numeric id of your Meta app".into(),
+            );
+        }
+        if !self.app_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return arg(
+                Field::AppId,
+                format!(" '{}' must be the numeric id of your Meta app", self.app_id),
+            );
+        }
         if self.access_token.is_empty() {
-            return arg("access_token is required".into());
+            return arg(Field::AccessToken, " is required".into());
         }
         if self
             .access_token
@@ -163,71 +202,58 @@ impl Config {
             .any(|b| b.is_ascii_control() || b == b' ')
         {
             return arg(
-                "access_token holds spaces or control characters; pass the bare token".into(),
+                Field::AccessToken,
+                " holds spaces or control characters; pass the bare token".into(),
             );
-        }
-        if !(self.graph_url.starts_with("http://") || self.graph_url.starts_with("https://")) {
-            return arg(format!(
-                "graph_url '{}' must start with https:// (or http:// for a local emulator)",
-                self.graph_url
-            ));
-        }
-        if let Some(rest) = self.graph_url.strip_prefix("http://") {
-            let host = host_of(rest);
-            if !self.allow_insecure_http && !is_loopback(host) {
-                return arg(format!(
-                    "graph_url '{}' is plain http:// to a host that is not loopback: the token \
-                     would travel in clear text. Use https://, or set allow_insecure_http",
-                    self.graph_url
-                ));
-            }
-        }
-        if self.graph_url.contains(['?', '#', ' ']) {
-            return arg(format!(
-                "graph_url '{}' must be a bare base URL, without query or fragment",
-                self.graph_url
-            ));
-        }
-        let v = self.api_version.as_str();
-        let version_ok = v
-            .strip_prefix('v')
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
-        if !version_ok {
-            return arg(format!(
-                "api_version '{v}' must look like {DEFAULT_API_VERSION}"
-            ));
-        }
-        if !(4096..=64 * 1024 * 1024).contains(&self.send_buffer) {
-            return arg(format!(
-                "send_buffer is {} bytes; use 4 KiB to 64 MiB",
-                self.send_buffer
-            ));
-        }
-        if self.max_attempts == 0 {
-            return arg("max_attempts must be at least 1".into());
         }
         Ok(())
     }
 
-    /// The `file_type` for this file: the configured one, or one from the extension.
-    pub(crate) fn file_type_for(&self, path: &Path) -> Result<String, Error> {
-        if let Some(t) = &self.file_type {
-            return check_file_type(t).map(str::to_string);
+    /// Graph's URL is https://, or http:// where the token cannot leave the machine.
+    fn check_graph_url(&self) -> Result<(), Error> {
+        let url = &self.graph_url;
+        let arg = |w| Err(Error::argument(Field::GraphUrl, w));
+        let named = || words(Field::GraphUrl).text(format!(" '{url}'"));
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return arg(named().text(" must start with https:// (or http:// for a local emulator)"));
         }
-        file_type_from_extension(path)
-            .map(str::to_string)
-            .ok_or_else(|| {
-                Error::new(
-                    Status::Argument,
-                    format!(
-                        "cannot tell the file type of '{}' from its extension; name it .pdf, .jpg, \
-                         .jpeg, .png or .mp4, or set file_type to one of {}",
-                        path.display(),
-                        FILE_TYPES.join(", ")
-                    ),
-                )
-            })
+        if let Some(rest) = url.strip_prefix("http://") {
+            if !self.allow_insecure_http && !is_loopback(host_of(rest)) {
+                return arg(named()
+                    .text(
+                        " is plain http:// to a host that is not loopback: the token would \
+                             travel in clear text. Use https://",
+                    )
+                    .hint(", or set ", Field::AllowInsecureHttp, ""));
+            }
+        }
+        if url.contains(['?', '#', ' ']) {
+            return arg(named().text(" must be a bare base URL, without query or fragment"));
+        }
+        Ok(())
     }
+}
+
+/// The `file_type` for a file: `configured`, checked, or one from the extension.
+pub(crate) fn file_type_for(configured: Option<&str>, path: &Path) -> Result<String, Error> {
+    if let Some(t) = configured {
+        return check_file_type(t).map(str::to_string);
+    }
+    file_type_from_extension(path)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error::argument(
+                Field::FileType,
+                Words::default()
+                    .text(format!(
+                        "cannot tell the file type of '{}' from its extension; name it .pdf, \
+                         .jpg, .jpeg, .png or .mp4, or give ",
+                        path.display()
+                    ))
+                    .name(Field::FileType)
+                    .text(format!(" as one of {}", FILE_TYPES.join(", "))),
+            )
+        })
 }
 
 /// The host of `host[:port][/path]` (IPv6 hosts in brackets).
@@ -275,12 +301,12 @@ pub(crate) fn check_file_type(t: &str) -> Result<&str, Error> {
     if FILE_TYPES.contains(&t) {
         Ok(t)
     } else {
-        Err(Error::new(
-            Status::Argument,
-            format!(
-                "file_type {t} is not accepted by Graph's upload API; use one of {}",
+        Err(Error::argument(
+            Field::FileType,
+            words(Field::FileType).text(format!(
+                " {t} is not accepted by Graph's upload API; use one of {}",
                 FILE_TYPES.join(", ")
-            ),
+            )),
         ))
     }
 }
@@ -322,14 +348,17 @@ mod tests {
 
     #[test]
     fn types_come_from_extensions_or_are_refused() {
-        let c = Config::new("1", "t");
-        assert_eq!(c.file_type_for(Path::new("a/B.JPG")).unwrap(), "image/jpeg");
-        assert_eq!(c.file_type_for(Path::new("x.mp4")).unwrap(), "video/mp4");
-        let e = c.file_type_for(Path::new("x.gif")).unwrap_err();
-        assert_eq!(e.status, Status::Argument);
-        let mut c = c;
-        c.file_type = Some("image/gif".into());
-        let e = c.file_type_for(Path::new("x.png")).unwrap_err();
+        assert_eq!(
+            file_type_for(None, Path::new("a/B.JPG")).unwrap(),
+            "image/jpeg"
+        );
+        assert_eq!(
+            file_type_for(None, Path::new("x.mp4")).unwrap(),
+            "video/mp4"
+        );
+        let e = file_type_for(None, Path::new("x.gif")).unwrap_err();
+        assert_eq!(e.status, crate::Status::Argument);
+        let e = file_type_for(Some("image/gif"), Path::new("x.png")).unwrap_err();
         assert!(
             e.message.contains("image/gif is not accepted"),
             "{}",

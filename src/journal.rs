@@ -16,8 +16,8 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::config::Config;
 use crate::error::{Error, Status};
+use crate::graph::Endpoint;
 use crate::source::Identity;
 
 /// The format of an entry; an entry of another version is ignored (and pruned).
@@ -72,12 +72,12 @@ fn fnv1a(data: &str) -> u64 {
 }
 
 /// The identity an entry is recorded for, as one string.
-fn identity_key(config: &Config, canonical: &Path, id: &Identity) -> String {
+fn identity_key(endpoint: &Endpoint, canonical: &Path, id: &Identity) -> String {
     format!(
         "{}\n{}\n{}\n{}\n{}\n{}.{}\n{}:{}",
-        config.app_id,
-        config.graph_url.trim_end_matches('/'),
-        config.api_version,
+        endpoint.app_id,
+        endpoint.graph_url.trim_end_matches('/'),
+        endpoint.api_version,
         canonical.display(),
         id.len,
         id.mtime.0,
@@ -99,7 +99,12 @@ pub(crate) struct Claim {
 
 impl Claim {
     /// Takes the entry for this file, or fails if another process holds it.
-    pub fn take(config: &Config, dir: &Path, file: &Path, id: &Identity) -> Result<Claim, Error> {
+    pub fn take(
+        endpoint: &Endpoint,
+        dir: &Path,
+        file: &Path,
+        id: &Identity,
+    ) -> Result<Claim, Error> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -108,7 +113,7 @@ impl Claim {
         prune(dir);
         let canonical = fs::canonicalize(file)
             .map_err(|e| journal_error(dir, "cannot resolve the file's path", e))?;
-        let key = identity_key(config, &canonical, id);
+        let key = identity_key(endpoint, &canonical, id);
         let name = format!("{:016x}", fnv1a(&key));
         let lock = dir.join(format!("{name}.lock"));
         let lock_file = OpenOptions::new()
@@ -157,14 +162,19 @@ impl Claim {
     }
 
     /// Records the session for this file: temporary file, fsync, rename, fsync folder.
-    pub fn record(&self, session_id: &str, config: &Config, file_size: u64) -> Result<(), Error> {
+    pub fn record(
+        &self,
+        session_id: &str,
+        endpoint: &Endpoint,
+        file_size: u64,
+    ) -> Result<(), Error> {
         let body = serde_json::json!({
             "version": FORMAT_VERSION,
             "identity": self.key,
             "session_id": session_id,
-            "app_id": config.app_id,
-            "graph_url": config.graph_url,
-            "api_version": config.api_version,
+            "app_id": endpoint.app_id,
+            "graph_url": endpoint.graph_url,
+            "api_version": endpoint.api_version,
             "file_path": self.canonical.to_string_lossy(),
             "file_size": file_size,
             "created_unix": now_unix(),
@@ -319,12 +329,17 @@ pub fn prune(dir: &Path) -> usize {
 mod tests {
     use super::*;
 
-    fn setup() -> (tempfile::TempDir, PathBuf, Identity, Config) {
+    fn setup() -> (tempfile::TempDir, PathBuf, Identity, Endpoint) {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f.png");
         std::fs::write(&file, b"abc").unwrap();
         let id = crate::source::FileSource::open(&file).unwrap().identity();
-        (dir, file, id, Config::new("1", "t"))
+        (
+            dir,
+            file,
+            id,
+            Endpoint::new("https://graph.facebook.com", "v24.0", "1"),
+        )
     }
 
     #[test]
@@ -364,7 +379,7 @@ mod tests {
         let claim = Claim::take(&config, &j, &file, &id).unwrap();
         claim.record("upload:abc?sig=ARx", &config, 3).unwrap();
         // Another app: another entry.
-        let other = Config::new("2", "t");
+        let other = Endpoint::new("https://graph.facebook.com", "v24.0", "2");
         drop(claim);
         let claim2 = Claim::take(&other, &j, &file, &id).unwrap();
         assert_eq!(claim2.recorded(), None);

@@ -22,31 +22,39 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+// Floors, lowest first: hook, token; error, config, trace, event, info, source,
+// progress, pace; graph; retry; plan; journal, session; probe; ffi.
 mod config;
 mod error;
 mod event;
 pub mod ffi;
 mod graph;
+mod hook;
 mod info;
 pub mod journal;
 mod pace;
+mod plan;
+#[cfg(feature = "probe")]
 mod probe;
 mod progress;
 mod retry;
 mod session;
 mod source;
+mod token;
 mod trace;
 
 pub use config::{
     file_type_from_extension, Config, TokenRefresh, DEFAULT_API_VERSION, DEFAULT_GRAPH_URL,
     FILE_TYPES,
 };
-pub use error::{Error, GraphError, Status};
+pub use error::{Error, Field, GraphError, Status, Step};
 pub use event::{Event, EventFn};
 pub use info::Info;
-pub use probe::{probe, Experiment, ProbeReport};
+pub use plan::Plan;
+#[cfg(feature = "probe")]
+pub use probe::{probe, Answer, Experiment, ProbeReport, Variant};
 pub use progress::ProgressFn;
-pub use session::{session_offset, CancelHandle, Session};
+pub use session::{session_offset, CancelHandle, Session, Source};
 pub use source::ReadAt;
 pub use trace::{Level, LogFn};
 
@@ -99,17 +107,16 @@ pub mod fuzzing {
     /// The URL of a session id that passes the checks, else `None`.
     pub fn session_url(id: &str) -> Option<String> {
         graph::check_session_id(id).ok()?;
-        let config = crate::Config::new("1", "t");
-        let agent = graph::agent_config(&config).ok()?.new_agent();
-        Some(graph::Graph::new(&config, agent, Default::default()).session_url(id))
+        let plan = crate::Plan::resolve(&crate::Config::new("1", "t")).ok()?;
+        Some(plan.graph(plan.agent()).session_url(id))
     }
 
     /// The wait a throttling answer asks for, from its two headers, and what the retry
     /// budget makes of it (the arithmetic that uses the hint must never overflow).
     pub fn wait_hint(retry_after: &str, business_usage: &str) -> Option<std::time::Duration> {
         let hint = crate::graph::server_wait_hint(Some(retry_after), Some(business_usage));
-        let config = crate::Config::new("1", "t");
-        let mut budget = crate::retry::Budget::new(&config);
+        let plan = crate::Plan::resolve(&crate::Config::new("1", "t")).ok()?;
+        let mut budget = crate::retry::Budget::new(&plan.retry);
         let verdict = crate::retry::classify(&crate::graph::RequestError::Http {
             http_status: 429,
             snippet: String::new(),
@@ -119,20 +126,6 @@ pub mod fuzzing {
         hint
     }
 }
-
-/// Test-only (feature `force-panic`): panics when `FBUP_FORCE_PANIC` names `layer`,
-/// to prove that no panic crosses the C boundary.
-#[cfg(feature = "force-panic")]
-pub(crate) fn panic_point(layer: &str) {
-    if std::env::var("FBUP_FORCE_PANIC").as_deref() == Ok(layer) {
-        panic!("forced panic in the {layer} layer (force-panic feature)");
-    }
-}
-
-/// Without the `force-panic` feature, nothing.
-#[cfg(not(feature = "force-panic"))]
-#[inline(always)]
-pub(crate) fn panic_point(_layer: &str) {}
 
 #[cfg(test)]
 mod header_tests {

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::error::Status;
+use crate::error::{Field, Status, Words};
 use crate::graph::RequestError;
 
 /// What to do about a failure.
@@ -176,6 +176,19 @@ impl Backoff {
     }
 }
 
+/// The retry settings of a plan: what [`Budget`] and [`Backoff`] are made from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Policy {
+    /// Attempts in a row without progress before giving up.
+    pub max_attempts: u32,
+    /// Time without progress before giving up.
+    pub max_retry: Duration,
+    /// The first retry's ceiling (full jitter); each further one doubles it.
+    pub base: Duration,
+    /// No retry waits longer (unless the server asks for longer).
+    pub cap: Duration,
+}
+
 /// The two budgets of a run of failures: attempts in a row without progress, and
 /// time without progress. Both start again whenever Graph's offset advances.
 pub(crate) struct Budget {
@@ -187,14 +200,19 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
-    pub fn new(config: &crate::config::Config) -> Budget {
+    pub fn new(policy: &Policy) -> Budget {
         Budget {
-            backoff: Backoff::new(config.retry_base, config.retry_cap),
+            backoff: Backoff::new(policy.base, policy.cap),
             failures: 0,
-            max_attempts: config.max_attempts,
+            max_attempts: policy.max_attempts,
             since_progress: Instant::now(),
-            max_retry: config.max_retry,
+            max_retry: policy.max_retry,
         }
+    }
+
+    /// The most attempts in a row without progress.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
     }
 
     /// Graph's offset advanced: both budgets start again.
@@ -216,15 +234,19 @@ impl Budget {
 
     /// Counts a failure and returns the wait before the next try, or why there will
     /// be none (the rule that applied and the budget that ran out).
-    pub fn next_wait(&mut self, v: &Verdict, hint: Option<Duration>) -> Result<Duration, String> {
+    pub fn next_wait(&mut self, v: &Verdict, hint: Option<Duration>) -> Result<Duration, Words> {
+        let rule = Words::default().text(v.rule);
         if matches!(v.action, Action::Stop | Action::Reauthenticate) {
-            return Err(v.rule.to_string());
+            return Err(rule);
         }
         if !self.count() {
-            return Err(format!(
-                "{}; gave up after {} attempts in a row without progress (max_attempts)",
-                v.rule, self.failures
-            ));
+            return Err(rule
+                .text(format!(
+                    "; gave up after {} attempts in a row without progress (",
+                    self.failures
+                ))
+                .name(Field::MaxAttempts)
+                .text(")"));
         }
         // A server may ask for any wait: none is taken past max_retry (and a wait that
         // long ends the upload below), so no arithmetic on it can overflow.
@@ -234,18 +256,21 @@ impl Budget {
             .delay(self.failures - 1, v.action == Action::Throttle, hint);
         let spent = self.since_progress.elapsed();
         if spent.saturating_add(wait) > self.max_retry {
-            return Err(format!(
-                "{}; gave up: the next try would come {:.1} s after the last progress, past \
-                 max_retry_ms ({} ms){}",
-                v.rule,
-                spent.saturating_add(wait).as_secs_f64(),
-                self.max_retry.as_millis(),
-                if hint.is_some() {
-                    ", as the server asked to wait"
-                } else {
-                    ""
-                }
-            ));
+            return Err(rule
+                .text(format!(
+                    "; gave up: the next try would come {:.1} s after the last progress, past ",
+                    spent.saturating_add(wait).as_secs_f64(),
+                ))
+                .name(Field::MaxRetry)
+                .text(format!(
+                    " ({} ms){}",
+                    self.max_retry.as_millis(),
+                    if hint.is_some() {
+                        ", as the server asked to wait"
+                    } else {
+                        ""
+                    }
+                )));
         }
         Ok(wait)
     }
@@ -268,6 +293,15 @@ mod tests {
         }
     }
 
+    fn policy(max_retry: Duration) -> Policy {
+        Policy {
+            max_attempts: 8,
+            max_retry,
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(30),
+        }
+    }
+
     fn action(e: &RequestError) -> (Action, Status) {
         let v = classify(e);
         (v.action, v.status)
@@ -282,8 +316,7 @@ mod tests {
             Some(Duration::from_secs(120)),
             "the largest, in minutes"
         );
-        let config = crate::config::Config::new("1", "t");
-        let mut budget = Budget::new(&config);
+        let mut budget = Budget::new(&policy(Duration::from_secs(15 * 60)));
         let throttled = classify(&graph(400, 32, false));
         assert_eq!(
             budget.next_wait(&throttled, hint),
@@ -297,12 +330,10 @@ mod tests {
         assert_eq!(hint, Some(Duration::from_secs(u64::MAX)));
         let huge = r#"{"1":[{"estimated_time_to_regain_access":18446744073709551615}]}"#;
         assert!(crate::graph::server_wait_hint(None, Some(huge)).is_some());
-        let mut config = crate::config::Config::new("1", "t");
-        config.max_retry = Duration::from_secs(60);
-        let mut budget = Budget::new(&config);
+        let mut budget = Budget::new(&policy(Duration::from_secs(60)));
         std::thread::sleep(Duration::from_millis(5));
         let throttled = classify(&graph(400, 4, false));
-        let why = budget.next_wait(&throttled, hint).unwrap_err();
+        let why = budget.next_wait(&throttled, hint).unwrap_err().to_string();
         assert!(why.contains("max_retry_ms"), "{why}");
     }
 

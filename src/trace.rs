@@ -4,10 +4,9 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
-use ureq::unversioned::transport::{ConnectionDetails, Connector, Transport};
+use crate::token::Token;
 
 /// How much a trace line matters; a log level lets through its own lines and those
 /// that matter more.
@@ -59,15 +58,11 @@ impl fmt::Display for Level {
 /// should return quickly.
 pub type LogFn = Arc<dyn Fn(Level, &str) + Send + Sync>;
 
-/// Tokens shorter than this are not searched for in lines (a one-letter test token
-/// would garble every line); real tokens are well over a hundred characters.
-const SHORTEST_REDACTED: usize = 8;
-
 struct Inner {
     sink: LogFn,
     level: Level,
-    /// Every token this trace has seen: none may appear in a line.
-    secrets: Mutex<Vec<String>>,
+    /// The plan's token holder: no token it ever held may appear in a line.
+    token: Arc<Token>,
     /// Connections opened so far, to tell a reused one from a new one.
     connects: AtomicU64,
 }
@@ -86,20 +81,18 @@ impl fmt::Debug for Trace {
 }
 
 impl Trace {
-    /// A trace into `sink` (none: off) of the lines up to `level`, with `token`
-    /// already secret.
-    pub fn new(sink: Option<LogFn>, level: Level, token: &str) -> Trace {
+    /// A trace into `sink` (none: off) of the lines up to `level`, from which every
+    /// token `token` holds or will hold is blotted out.
+    pub fn new(sink: Option<LogFn>, level: Level, token: Arc<Token>) -> Trace {
         let Some(sink) = sink else {
             return Trace(None);
         };
-        let trace = Trace(Some(Arc::new(Inner {
+        Trace(Some(Arc::new(Inner {
             sink,
             level,
-            secrets: Mutex::new(Vec::new()),
+            token,
             connects: AtomicU64::new(0),
-        })));
-        trace.secret(token);
-        trace
+        })))
     }
 
     /// True when a line of `level` would be written: test before formatting.
@@ -118,38 +111,24 @@ impl Trace {
         }
     }
 
-    /// A token that must never appear in a line (the first one, each refreshed one).
-    pub fn secret(&self, token: &str) {
-        if let Some(inner) = &self.0 {
-            if token.len() >= SHORTEST_REDACTED {
-                let mut s = inner.secrets.lock().unwrap_or_else(|e| e.into_inner());
-                if !s.iter().any(|t| t == token) {
-                    s.push(token.to_string());
-                }
-            }
-        }
-    }
-
     /// Connections opened so far (counted at debug level only).
     pub fn connects(&self) -> u64 {
         self.0
             .as_ref()
             .map_or(0, |i| i.connects.load(Ordering::Relaxed))
     }
+
+    /// Counts a connection opened (by the agent's connector, at debug level).
+    pub fn count_connect(&self) {
+        if let Some(i) = &self.0 {
+            i.connects.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Inner {
-    fn write(&self, level: Level, mut line: String) {
-        for t in self
-            .secrets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            if line.contains(t.as_str()) {
-                line = line.replace(t.as_str(), "<token>");
-            }
-        }
+    fn write(&self, level: Level, line: String) {
+        let mut line = self.token.redact(line);
         // A NUL would cut the line short for a C reader.
         if line.contains('\0') {
             line = line.replace('\0', "\\0");
@@ -158,100 +137,16 @@ impl Inner {
     }
 }
 
-/// Which step of making a connection a [`Watch`] reports.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Step {
-    /// The CONNECT request through an HTTP proxy.
-    Proxy,
-    /// The TCP connect to Graph.
-    Tcp,
-    /// The TLS handshake.
-    Tls,
-}
-
-impl Step {
-    fn name(self) -> &'static str {
-        match self {
-            Step::Proxy => "the proxy's CONNECT",
-            Step::Tcp => "the TCP connect",
-            Step::Tls => "the TLS handshake",
-        }
-    }
-}
-
-/// Wraps one connector of ureq's chain and reports, at debug level, the step it
-/// performs and how long it took.
-pub(crate) struct Watch<C> {
-    pub inner: C,
-    pub trace: Trace,
-    pub step: Step,
-}
-
-impl<C> fmt::Debug for Watch<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Watch").field("step", &self.step).finish()
-    }
-}
-
-impl<In: Transport, C: Connector<In>> Connector<In> for Watch<C> {
-    type Out = C::Out;
-
-    fn connect(
-        &self,
-        details: &ConnectionDetails,
-        chained: Option<In>,
-    ) -> Result<Option<Self::Out>, ureq::Error> {
-        let applies = match self.step {
-            Step::Proxy | Step::Tcp => chained.is_none(),
-            Step::Tls => details.needs_tls() && !chained.as_ref().is_some_and(|t| t.is_tls()),
-        };
-        if !applies || !self.trace.on(Level::Debug) {
-            return self.inner.connect(details, chained);
-        }
-        let start = Instant::now();
-        let result = self.inner.connect(details, chained);
-        let ms = start.elapsed().as_millis();
-        let target = details
-            .uri
-            .authority()
-            .map_or_else(String::new, |a| a.to_string());
-        let line = match (&result, self.step) {
-            (Ok(None), _) => return result,
-            (Ok(Some(_)), Step::Proxy) => {
-                let proxy = details
-                    .config
-                    .proxy()
-                    .map_or_else(String::new, |p| format!("{}:{}", p.host(), p.port()));
-                format!("connected to {target} through the proxy {proxy} (CONNECT) in {ms} ms")
-            }
-            (Ok(Some(_)), Step::Tcp) => {
-                let addr = details.addrs.first().map(|a| a.to_string());
-                format!(
-                    "connected to {target} ({}) in {ms} ms",
-                    addr.unwrap_or_default()
-                )
-            }
-            (Ok(Some(_)), Step::Tls) => format!("TLS handshake with {target} done in {ms} ms"),
-            (Err(e), step) => format!("{} with {target} failed after {ms} ms: {e}", step.name()),
-        };
-        if let (Ok(Some(_)), Step::Tcp | Step::Proxy, Some(inner)) =
-            (&result, self.step, &self.trace.0)
-        {
-            inner.connects.fetch_add(1, Ordering::Relaxed);
-        }
-        self.trace.log(Level::Debug, || line);
-        result
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     fn collecting(level: Level, token: &str) -> (Trace, Arc<Mutex<Vec<String>>>) {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
         let log: LogFn = Arc::new(move |_, l: &str| sink.lock().unwrap().push(l.to_string()));
+        let token = Arc::new(Token::new(token, None));
         (Trace::new(Some(log), level, token), lines)
     }
 
@@ -268,8 +163,15 @@ mod tests {
 
     #[test]
     fn tokens_are_blotted_out_even_when_a_server_echoes_them() {
-        let (trace, lines) = collecting(Level::Debug, "EAAsecret-token");
-        trace.secret("EAArefreshed-token");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let log: LogFn = Arc::new(move |_, l: &str| sink.lock().unwrap().push(l.to_string()));
+        let token = Arc::new(Token::new(
+            "EAAsecret-token",
+            Some(Arc::new(|| Some("EAArefreshed-token".into()))),
+        ));
+        let trace = Trace::new(Some(log), Level::Debug, token.clone());
+        assert!(token.refresh());
         trace.log(Level::Info, || {
             "Graph said: bad token EAAsecret-token, then EAArefreshed-token".into()
         });

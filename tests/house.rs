@@ -1,6 +1,7 @@
-//! The shape of the house, checked: data flows one way between the files of `src/`
-//! (no two import each other), the C skin stays in small rooms, and no function of
-//! the emulator grows past a screen.
+//! The shape of the house, checked: data flows one way between the rooms of `src/`
+//! (no two import each other, the Protocol knows nothing of retries, the test hook
+//! stands on the ground floor), the C skin stays in small rooms, and no function of
+//! the library, the command or the emulator grows past a screen.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -80,34 +81,97 @@ fn two_way(map: &BTreeMap<String, BTreeSet<String>>) -> Vec<(String, String)> {
     pairs
 }
 
-#[test]
-fn no_two_files_of_src_import_each_other() {
+/// The rooms of the core: each file of `src/` by its stem, and each folder of it
+/// (`graph/`, `session/`, `ffi/`, ...) as one room, with what its files name of the core.
+fn core_rooms() -> BTreeMap<String, BTreeSet<String>> {
+    let src = root().join("src");
     let stem = |p: &Path| p.file_stem().unwrap().to_string_lossy().into_owned();
-    let mut core = imports(&root().join("src"), "crate::", stem);
+    let mut core = imports(&src, "crate::", stem);
     core.remove("lib");
-    // src/ffi/ counts as one room of the core: what its files name of the core.
-    let skin: BTreeSet<String> = rust_files(&root().join("src/ffi"))
-        .iter()
-        .flat_map(|f| named(&code(f), "crate::"))
+    for dir in folders(&src) {
+        let uses: BTreeSet<String> = all_rust_files(&dir)
+            .iter()
+            .flat_map(|f| named(&code(f), "crate::"))
+            .collect();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let mut uses = uses;
+        uses.remove(&name);
+        core.insert(name, uses);
+    }
+    core
+}
+
+fn folders(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
         .collect();
-    core.insert("ffi".into(), skin);
+    dirs.sort();
+    dirs
+}
+
+/// Every `.rs` file below `dir`.
+fn all_rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = rust_files(dir);
+    for d in folders(dir) {
+        files.extend(all_rust_files(&d));
+    }
+    files
+}
+
+#[test]
+fn no_two_rooms_of_src_import_each_other() {
+    let core = core_rooms();
     assert!(
-        core["graph"].contains("trace"),
+        core["graph"].contains("trace") && core["session"].contains("plan"),
         "the scan sees imports: {core:?}"
     );
-    assert_eq!(two_way(&core), [], "files of src/ that import each other");
+    assert_eq!(two_way(&core), [], "rooms of src/ that import each other");
     for (room, uses) in &core {
         assert!(
             room == "ffi" || !uses.contains("ffi"),
-            "{room}.rs reaches up into the C skin"
+            "{room} reaches up into the C skin"
         );
     }
-    let rooms = imports(&root().join("src/ffi"), "super::", stem);
-    assert!(rooms["upload"].contains("session"), "{rooms:?}");
+    let stem = |p: &Path| p.file_stem().unwrap().to_string_lossy().into_owned();
+    for dir in folders(&root().join("src")) {
+        let rooms = imports(&dir, "super::", stem);
+        assert_eq!(
+            two_way(&rooms),
+            [],
+            "files of {} that import each other",
+            dir.display()
+        );
+    }
+    let skin = imports(&root().join("src/ffi"), "super::", stem);
+    assert!(skin["upload"].contains("session"), "{skin:?}");
+}
+
+#[test]
+fn the_protocol_knows_nothing_of_retries_and_the_hook_stands_on_the_ground() {
+    let core = core_rooms();
+    for (room, never) in [
+        ("graph", "retry"),
+        ("graph", "session"),
+        ("retry", "session"),
+        ("plan", "session"),
+    ] {
+        assert!(
+            !core[room].contains(never),
+            "{room} imports {never}: {:?}",
+            core[room]
+        );
+    }
     assert_eq!(
-        two_way(&rooms),
-        [],
-        "rooms of src/ffi/ that import each other"
+        core["hook"],
+        BTreeSet::new(),
+        "the test hook imports nothing"
+    );
+    assert!(
+        core["token"].is_empty(),
+        "the token holder imports nothing: {:?}",
+        core["token"]
     );
 }
 
@@ -119,40 +183,53 @@ fn no_room_of_the_c_skin_is_over_350_lines() {
     }
 }
 
-#[test]
-fn no_function_of_the_emulator_is_over_80_lines() {
-    for f in rust_files(&root().join("emulator/src")) {
-        let text = std::fs::read_to_string(&f).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        for (i, line) in lines.iter().enumerate() {
-            let t = line.trim_start();
-            let is_fn = [
-                "fn ",
-                "async fn ",
-                "pub fn ",
-                "pub(crate) fn ",
-                "pub(crate) async fn ",
-                "pub async fn ",
-            ]
-            .iter()
-            .any(|p| t.starts_with(p));
-            if !is_fn
-                || !line.ends_with('{') && !lines[i..].iter().take(8).any(|l| l.ends_with('{'))
-            {
-                continue;
-            }
-            let indent = &line[..line.len() - t.len()];
-            let close = format!("{indent}}}");
-            let Some(len) = lines[i + 1..].iter().position(|l| *l == close) else {
-                continue;
-            };
-            assert!(
-                len + 2 <= 80,
-                "{}:{}: a function of {} lines",
-                f.display(),
-                i + 1,
-                len + 2
-            );
+/// The functions of `file` longer than `max` lines, as `path:line: N lines`.
+fn long_functions(file: &Path, max: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut long = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim_start();
+        let is_fn = t
+            .split_once("fn ")
+            .is_some_and(|(before, _)| before.split_whitespace().all(is_fn_qualifier));
+        if !is_fn || !line.ends_with('{') && !lines[i..].iter().take(8).any(|l| l.ends_with('{')) {
+            continue;
+        }
+        let indent = &line[..line.len() - t.len()];
+        let close = format!("{indent}}}");
+        let Some(len) = lines[i + 1..].iter().position(|l| *l == close) else {
+            continue;
+        };
+        if len + 2 > max {
+            let shown = file.strip_prefix(root()).unwrap_or(file);
+            long.push(format!("{}:{}: {} lines", shown.display(), i + 1, len + 2));
         }
     }
+    long
+}
+
+/// What may stand before `fn` on a function's first line.
+fn is_fn_qualifier(word: &str) -> bool {
+    matches!(
+        word,
+        "pub" | "pub(crate)" | "pub(super)" | "async" | "unsafe" | "const" | "extern" | "\"C\""
+    )
+}
+
+#[test]
+fn no_function_of_the_library_the_command_or_the_emulator_is_over_80_lines() {
+    let mut long = Vec::new();
+    for dir in ["src", "cli/src", "emulator/src"] {
+        for f in all_rust_files(&root().join(dir)) {
+            long.extend(long_functions(&f, 80));
+        }
+    }
+    assert_eq!(long, Vec::<String>::new(), "functions over 80 lines");
+    let this = root().join("tests/house.rs");
+    assert!(
+        !long_functions(&this, 5).is_empty(),
+        "the scan finds functions: none over 5 lines in {}",
+        this.display()
+    );
 }

@@ -329,3 +329,56 @@ fn a_file_replaced_between_attempts_stops_before_sending_more() {
     assert!(!info.complete);
     assert_eq!(info.upload_requests, 1, "nothing more was sent");
 }
+
+#[test]
+fn a_token_that_expired_before_the_create_is_refreshed_and_the_upload_succeeds() {
+    let fx = fixture();
+    let (path, sha) = fx.file("expired.png", 300_000);
+    fx.emu.revoke_token(T1);
+    let calls = Arc::new(AtomicU32::new(0));
+    let mut config = fx.config();
+    let counter = calls.clone();
+    config.token_refresh = Some(Arc::new(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Some(T2.to_string())
+    }));
+    let mut s = Session::create(&config, &path).unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "refreshed at the create");
+    s.upload(&mut go_on()).unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the new token went on");
+    assert_eq!(fx.sha_of(&s).unwrap(), sha);
+}
+
+#[test]
+fn a_create_waiting_out_a_long_retry_after_is_cancelled_within_a_second() {
+    let fx = fixture();
+    let (path, _) = fx.file("waiting.png", 1000);
+    fx.emu.add_fault(FaultRule::once(
+        RequestKind::Create,
+        "create,status=503,header=Retry-After:30"
+            .parse::<FaultRule>()
+            .unwrap()
+            .fault,
+    ));
+    let plan = fbup::Plan::resolve(&fx.config()).unwrap();
+    let cancel = fbup::CancelHandle::new();
+    let canceller = cancel.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        canceller.cancel();
+        Instant::now()
+    });
+    let e = Session::open(&plan, fbup::Source::File(path.clone()), None, &cancel).unwrap_err();
+    let returned = Instant::now();
+    let cancelled_at = t.join().unwrap();
+    assert_eq!(e.status, Status::Cancelled, "{}", e.message);
+    assert!(
+        returned.duration_since(cancelled_at) < Duration::from_secs(1),
+        "returned {:?} after the cancel",
+        returned.duration_since(cancelled_at)
+    );
+    assert!(e.message.contains("nothing to resume"), "{}", e.message);
+    // The cancel bounded that call only: the same handle opens the next one.
+    let s = Session::open(&plan, fbup::Source::File(path), None, &cancel).unwrap();
+    assert!(s.id().starts_with("upload:"));
+}

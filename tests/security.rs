@@ -408,27 +408,3 @@ fn the_trace_at_debug_never_holds_a_token_in_success_or_failure() {
         assert!(all.contains(must), "the trace lacks '{must}'");
     }
 }
-
-#[test]
-fn the_probe_report_never_holds_the_token_even_when_graph_echoes_it() {
-    let emu = Emulator::start(Default::default()).unwrap();
-    emu.add_fault(FaultRule::once(
-        RequestKind::Upload,
-        Fault::Respond {
-            status: 400,
-            error: Some(fbup_emulator::ErrorSpec {
-                message: format!("bad request from OAuth {TOKEN}"),
-                error_type: "OAuthException".into(),
-                code: 100,
-                subcode: None,
-                is_transient: false,
-            }),
-            headers: Vec::new(),
-        },
-    ));
-    let report = fbup::probe(&config(emu.url())).unwrap();
-    let text = format!("{report:?}");
-    assert!(!text.contains(TOKEN), "{text}");
-    // The echo was there to be found.
-    assert!(text.contains("bad request from OAuth <token>"), "{text}");
-}

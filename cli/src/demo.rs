@@ -38,20 +38,8 @@ pub(crate) fn run(size_mib: u64) -> Result<(), Failure> {
         "Graph emulator listening on {} (in this process)",
         emu.url()
     );
-
     let dir = tempfile::tempdir().map_err(|e| fail(Status::File, "no temporary folder", e))?;
-    let path = dir.path().join("demo.png");
-    let bytes = sample(len);
-    std::fs::File::create(&path)
-        .and_then(|mut f| f.write_all(&bytes))
-        .map_err(|e| fail(Status::File, "cannot write the sample file", e))?;
-    let sha: String = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    drop(bytes);
-    println!("sample file: {} MiB PNG, SHA-256 {sha}", len >> 20);
-
+    let (path, sha) = write_sample(dir.path(), len)?;
     let cut = len as u64 * 4 / 10;
     emu.add_fault(FaultRule::once(
         RequestKind::Upload,
@@ -65,8 +53,7 @@ pub(crate) fn run(size_mib: u64) -> Result<(), Failure> {
     config.graph_url = emu.url().to_string();
     config.on_event = Some(progress.events());
     let started = Instant::now();
-    let mut session =
-        Session::create(&config, &path).map_err(|e| Failure::from_status(e.status, e.message))?;
+    let mut session = Session::create(&config, &path).map_err(|e| Failure::from_error(&e))?;
     display.line(&format!("upload session: {}", session.id()));
 
     let result = session.upload(&mut |done, total| {
@@ -75,13 +62,34 @@ pub(crate) fn run(size_mib: u64) -> Result<(), Failure> {
     });
     progress.finish(result.is_ok());
     drop(display);
-    let handle = result
-        .map_err(|e| Failure::from_status(e.status, e.message))?
-        .to_string();
-    let secs = started.elapsed().as_secs_f64();
+    let handle = result.map_err(|e| Failure::from_error(&e))?.to_string();
+    report(&emu, session.id(), len, started.elapsed().as_secs_f64())?;
+    println!("handle: {}", handle.replace('\n', "\\n"));
+    verify(&emu, session.id(), &sha)
+}
 
+/// Writes the sample PNG of `len` bytes in `dir`; its path and SHA-256.
+fn write_sample(
+    dir: &std::path::Path,
+    len: usize,
+) -> Result<(std::path::PathBuf, String), Failure> {
+    let path = dir.join("demo.png");
+    let bytes = sample(len);
+    std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(&bytes))
+        .map_err(|e| fail(Status::File, "cannot write the sample file", e))?;
+    let sha: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    println!("sample file: {} MiB PNG, SHA-256 {sha}", len >> 20);
+    Ok((path, sha))
+}
+
+/// What the emulator saw: the offsets asked and sent, and the bytes it received.
+fn report(emu: &Emulator, id: &str, len: usize, secs: f64) -> Result<(), Failure> {
     let info = emu
-        .session(session.id())
+        .session(id)
         .ok_or_else(|| fail(Status::Protocol, "the emulator lost the session", "gone"))?;
     let log = emu.requests();
     let offsets: Vec<String> = log
@@ -104,15 +112,20 @@ pub(crate) fn run(size_mib: u64) -> Result<(), Failure> {
         info.bytes_received_total,
         info.bytes_received_total.saturating_sub(len as u64)
     );
-    println!("handle: {}", handle.replace('\n', "\\n"));
-    if info.sha256.as_deref() == Some(sha.as_str()) {
+    Ok(())
+}
+
+/// The server's SHA-256 of what it holds against the file's.
+fn verify(emu: &Emulator, id: &str, sha: &str) -> Result<(), Failure> {
+    let held = emu.session(id).and_then(|i| i.sha256);
+    if held.as_deref() == Some(sha) {
         println!("SHA-256 verified by the server: {sha}");
         Ok(())
     } else {
         Err(fail(
             Status::Protocol,
             "SHA-256 mismatch",
-            format!("server {:?}, file {sha}", info.sha256),
+            format!("server {held:?}, file {sha}"),
         ))
     }
 }

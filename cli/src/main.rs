@@ -1,6 +1,7 @@
 //! `fbup`: resumable uploads to the Meta Graph API from any script.
 
 mod demo;
+mod probe;
 mod progress;
 mod upload;
 
@@ -8,34 +9,51 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use fbup::{Config, Status};
+use fbup::{Config, Field, Status};
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0   every upload succeeded
-  2   the command line is wrong
-  11  bad argument (unknown file type, empty file, missing token or app id)
-  12  the file cannot be read, or changed during the upload
-  13  network error, retries spent
-  14  timed out, retries spent
-  15  Graph refused the access token (code 190)
-  16  a Graph error that retrying cannot fix
-  17  throttled by Graph, retries spent
-  18  an answer outside the protocol
-  19  cancelled (Ctrl-C, SIGTERM); the session stays resumable
-  20  another process is uploading the same file
-  21  internal error in fbup
-  22  every byte reached Graph but the handle was lost (with --no-reupload; without
-      it, fbup uploads the file once more in a new session)
-With several files, the first failure's code.
+/// What an exit code means to a user of the command; the library's text for a status
+/// the command has no words of its own for.
+fn exit_meaning(status: Status) -> &'static str {
+    match status {
+        Status::Argument => "bad argument (unknown file type, empty file, missing token or app id)",
+        Status::File => "the file cannot be read, or changed during the upload",
+        Status::Network => "network error, retries spent",
+        Status::Timeout => "timed out, retries spent",
+        Status::Auth => "Graph refused the access token (code 190 or 102)",
+        Status::Graph => "a Graph error that retrying cannot fix",
+        Status::Throttled => "throttled by Graph, retries spent",
+        Status::Protocol => "an answer outside the protocol",
+        Status::Cancelled => "cancelled (Ctrl-C, SIGTERM); the session stays resumable",
+        Status::State => "another process is uploading the same file",
+        Status::Internal => "internal error in fbup",
+        Status::HandleLost => {
+            "every byte reached Graph but the handle was lost (with --no-reupload; without\n      \
+             it, fbup uploads the file once more in a new session)"
+        }
+        other => other.describe(),
+    }
+}
 
-The access token comes from FBUP_ACCESS_TOKEN or --token-file, never from the command
-line (other users of the machine can read it). The app id comes from --app-id or
-FBUP_APP_ID.";
+/// The help's closing text: every exit code, from the library's table of statuses.
+fn exit_codes() -> String {
+    let mut text = String::from(
+        "Exit codes:\n  0   every upload succeeded\n  2   the command line is wrong\n",
+    );
+    for s in Status::ALL.into_iter().filter(|s| *s != Status::Ok) {
+        text.push_str(&format!("  {:<3} {}\n", exit_code(s), exit_meaning(s)));
+    }
+    text.push_str(
+        "With several files, the first failure's code.\n\n\
+         The access token comes from FBUP_ACCESS_TOKEN or --token-file, never from the command\n\
+         line (other users of the machine can read it). The app id comes from --app-id or\n\
+         FBUP_APP_ID.",
+    );
+    text
+}
 
 /// Resumable uploads to the Meta Graph API.
 #[derive(Parser, Debug)]
-#[command(name = "fbup", version, after_help = EXIT_CODES)]
+#[command(name = "fbup", version, after_help = exit_codes())]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -226,30 +244,30 @@ fn parse_jobs(s: &str) -> Result<usize, String> {
     }
 }
 
-/// The library's messages speak of config fields; the command's speak of its flags.
-pub(crate) fn cli_words(message: &str) -> String {
-    let mut m = message.to_string();
-    for (from, to) in [
-        (", or set allow_insecure_http", ""),
-        ("set file_type to one of", "pass --type with one of"),
-        (
-            "exactly as fbup_session_id returned it",
-            "exactly as Graph gave it",
-        ),
-        ("file_type", "--type"),
-        ("file_name", "--name"),
-        ("graph_url", "--graph-url"),
-        ("api_version", "--api-version"),
-        ("ca_file", "--ca-file"),
-        ("send_buffer", "--send-buffer"),
-        ("max_attempts", "--retries"),
-        ("max_retry_ms", "--retry-max-time"),
-        ("app_id", "--app-id"),
-        ("access_token", "the access token"),
-    ] {
-        m = m.replace(from, to);
-    }
-    m
+/// What the command calls a field of the library's config: its flag, or `None` when
+/// it has none (a hint about such a field is left out of the message).
+fn flag(field: Field) -> Option<String> {
+    let name = match field {
+        Field::AppId => "--app-id",
+        Field::AccessToken => "the access token",
+        Field::GraphUrl => "--graph-url",
+        Field::ApiVersion => "--api-version",
+        Field::FileName => "--name",
+        Field::FileType => "--type",
+        Field::CaFile => "--ca-file",
+        Field::Proxy => "--proxy",
+        Field::SendBuffer => "--send-buffer",
+        Field::MaxAttempts => "--retries",
+        Field::MaxRetry => "--retry-max-time",
+        Field::SessionId => "the session id",
+        _ => return None,
+    };
+    Some(name.into())
+}
+
+/// A library error in the command's words: its flags where the library names fields.
+pub(crate) fn cli_message(e: &fbup::Error) -> String {
+    e.message_with(flag)
 }
 
 /// A failure of the command, with the exit code it maps to.
@@ -259,6 +277,11 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
+    /// A library error, in the command's words, with its status's exit code.
+    pub(crate) fn from_error(e: &fbup::Error) -> Failure {
+        Failure::from_status(e.status, cli_message(e))
+    }
+
     pub(crate) fn from_status(status: Status, message: impl Into<String>) -> Failure {
         Failure {
             code: exit_code(status),
@@ -296,86 +319,6 @@ fn read_token(token_file: Option<&std::path::Path>) -> Result<String, Failure> {
             }),
         None => Ok(std::env::var("FBUP_ACCESS_TOKEN").unwrap_or_default()),
     }
-}
-
-/// `fbup probe`: the experiments, as lines or as one JSON report.
-fn probe(common: &Common) -> Result<(), Failure> {
-    let config = base_config(common)?;
-    let report =
-        fbup::probe(&config).map_err(|e| Failure::from_status(e.status, cli_words(&e.message)))?;
-    let mode = if report.emulator_args.is_empty() {
-        "fbup emulate".to_string()
-    } else {
-        format!("fbup emulate {}", report.emulator_args.join(" "))
-    };
-    if common.json {
-        let experiments: Vec<_> = report
-            .experiments
-            .iter()
-            .map(|e| {
-                serde_json::json!({
-                    "name": e.name,
-                    "request": e.request,
-                    "http_status": e.http_status,
-                    "code": e.code,
-                    "subcode": e.subcode,
-                    "type": e.error_type,
-                    "shape": e.shape,
-                    "finding": e.finding,
-                    "emulator": e.emulator,
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::json!({
-                "graph_url": config.graph_url,
-                "api_version": config.api_version,
-                "file_length": report.file_length,
-                "experiments": experiments,
-                "emulator_args": report.emulator_args,
-                "emulate": mode,
-                "unmatched": report.unmatched,
-            })
-        );
-        return Ok(());
-    }
-    println!(
-        "Probing {}/{} with a {}-byte PNG:",
-        config.graph_url, config.api_version, report.file_length
-    );
-    for (n, e) in report.experiments.iter().enumerate() {
-        let answer = if e.http_status == 0 {
-            "no answer".to_string()
-        } else {
-            format!("HTTP {}", e.http_status)
-        };
-        let mut error = String::new();
-        if e.code != 0 {
-            error = format!(
-                ", code {}, subcode {}, type {}",
-                e.code, e.subcode, e.error_type
-            );
-        }
-        let option = match &e.emulator {
-            Some(o) if o.is_empty() => "the emulator's default".to_string(),
-            Some(o) => o.clone(),
-            None => "no emulator option: please report this answer".to_string(),
-        };
-        println!(
-            "{}. {}: {}\n   {answer}{error}: {}\n   {}\n   reproduced by: {option}",
-            n + 1,
-            e.name,
-            e.request,
-            e.shape,
-            e.finding
-        );
-    }
-    println!("This Graph answers like: {mode}");
-    if report.unmatched {
-        println!("Some answers match no emulator option (see above).");
-    }
-    Ok(())
 }
 
 /// The config every Graph command starts from.
@@ -463,8 +406,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Offset { session_id, common } => {
             let config = base_config(&common)?;
-            let off = fbup::session_offset(&config, &session_id)
-                .map_err(|e| Failure::from_status(e.status, cli_words(&e.message)))?;
+            let off =
+                fbup::session_offset(&config, &session_id).map_err(|e| Failure::from_error(&e))?;
             if common.json {
                 println!(
                     "{}",
@@ -475,7 +418,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Probe { common } => probe(&common),
+        Command::Probe { common } => probe::run(&common, base_config(&common)?),
         Command::Sessions {
             prune,
             state_dir,
@@ -536,7 +479,7 @@ fn sessions(
             c.graph_url = e.graph_url.clone();
             c.api_version = e.api_version.clone();
             c.max_attempts = 1;
-            fbup::session_offset(&c, &e.session_id).map_err(|err| cli_words(&err.message))
+            fbup::session_offset(&c, &e.session_id).map_err(|err| cli_message(&err))
         });
         let age = now.saturating_sub(e.created_unix);
         if json {
@@ -576,7 +519,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             if !f.message.is_empty() {
-                eprintln!("fbup: {}", cli_words(&f.message));
+                eprintln!("fbup: {}", f.message);
             }
             ExitCode::from(f.code)
         }

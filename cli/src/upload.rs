@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use fbup::{CancelHandle, Config, Session, Status};
 
 use crate::progress::Display;
-use crate::{cli_words, exit_code, Common, Failure};
+use crate::{cli_message, exit_code, Common, Failure};
 
 /// Set by the first Ctrl-C or SIGTERM.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -277,7 +277,7 @@ fn report(o: &Outcome, several: bool, json: bool, display: &Display) -> u8 {
             0
         }
         Err(e) => {
-            let message = cli_words(&e.message);
+            let message = cli_message(e);
             display.error(&format!("fbup: {}: {message}", o.file.display()));
             object["error"] = message.into();
             object["status"] = e.status.key().into();

@@ -1012,3 +1012,31 @@ fn probe_names_the_emulator_mode_it_ran_against() {
     let out = fx.run(&["probe"]);
     assert!(stdout(&out).contains("This Graph answers like: fbup emulate\n"));
 }
+
+#[test]
+fn the_help_lists_ten_plus_every_failure_as_its_exit_code() {
+    let out = Command::new(env!("CARGO_BIN_EXE_fbup"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    let text = help.split("Exit codes:").nth(1).expect("an exit code list");
+    let codes: Vec<i32> = text
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("  ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .filter(|c| *c >= 10)
+        .collect();
+    let want: Vec<i32> = fbup::Status::ALL
+        .iter()
+        .skip(1)
+        .map(|s| 10 + *s as i32)
+        .collect();
+    assert_eq!(codes, want, "fbup --help's exit codes against the statuses");
+    assert!(want.len() >= 12, "{want:?}");
+}

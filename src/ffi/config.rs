@@ -167,6 +167,19 @@ pub(super) unsafe fn read_config(cfg: *const fbup_config) -> Result<Config, Erro
             size.min(std::mem::size_of::<fbup_config>()),
         )
     };
+    // SAFETY: the caller vouches for the string fields it knew about; the others are
+    // the NULL defaults.
+    let mut config = unsafe { config_from(&c) }?;
+    timeouts_from(&c, &mut config);
+    callbacks_from(&c, &mut config)?;
+    Ok(config)
+}
+
+/// The strings and switches of a copied config.
+///
+/// # Safety
+/// Every string field of `c` is NULL or NUL-terminated.
+unsafe fn config_from(c: &fbup_config) -> Result<Config, Error> {
     // SAFETY: the string fields are the caller's pointers, which it vouches are NULL
     // or NUL-terminated (the fields it did not know about are NULL defaults).
     let text = |p, name| unsafe { string_arg(p, name) };
@@ -189,6 +202,17 @@ pub(super) unsafe fn read_config(cfg: *const fbup_config) -> Result<Config, Erro
     config.proxy = text(c.proxy, "proxy")?;
     config.allow_insecure_http = c.allow_insecure_http != 0;
     config.max_send_rate = c.max_send_rate;
+    if c.max_attempts != 0 {
+        config.max_attempts = c.max_attempts;
+    }
+    if c.send_buffer_bytes != 0 {
+        config.send_buffer = c.send_buffer_bytes as usize;
+    }
+    Ok(config)
+}
+
+/// The timeouts of a copied config: 0 keeps the default.
+fn timeouts_from(c: &fbup_config, config: &mut Config) {
     let ms = |v: u32, default: Duration| {
         if v == 0 {
             default
@@ -198,16 +222,14 @@ pub(super) unsafe fn read_config(cfg: *const fbup_config) -> Result<Config, Erro
     };
     config.connect_timeout = ms(c.connect_timeout_ms, config.connect_timeout);
     config.stall_timeout = ms(c.stall_timeout_ms, config.stall_timeout);
-    if c.max_attempts != 0 {
-        config.max_attempts = c.max_attempts;
-    }
-    if c.send_buffer_bytes != 0 {
-        config.send_buffer = c.send_buffer_bytes as usize;
-    }
     config.response_timeout = ms(c.response_timeout_ms, config.response_timeout);
     config.max_retry = ms(c.max_retry_ms, config.max_retry);
     config.retry_base = ms(c.retry_base_ms, config.retry_base);
     config.retry_cap = ms(c.retry_cap_ms, config.retry_cap);
+}
+
+/// The callbacks and the log level of a copied config.
+fn callbacks_from(c: &fbup_config, config: &mut Config) -> Result<(), Error> {
     if let Some(f) = c.token_fn {
         let callback = CTokenFn {
             f,
@@ -234,7 +256,7 @@ pub(super) unsafe fn read_config(cfg: *const fbup_config) -> Result<Config, Erro
             callback.call(level, line)
         }));
     }
-    Ok(config)
+    Ok(())
 }
 
 /// Writes the defaults into `cfg`, `struct_size` included: all of this library's

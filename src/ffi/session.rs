@@ -141,7 +141,7 @@ pub unsafe extern "C" fn fbup_cancel(s: *mut fbup_session) {
 #[no_mangle]
 pub unsafe extern "C" fn fbup_session_id(s: *const fbup_session) -> *const c_char {
     boundary(std::ptr::null(), || {
-        crate::panic_point("ffi");
+        crate::hook::panic_point("ffi");
         let s = try_ref!(s, std::ptr::null());
         s.id.as_ref().map_or(std::ptr::null(), |id| id.as_ptr())
     })

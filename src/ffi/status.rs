@@ -52,23 +52,9 @@ pub extern "C" fn fbup_status_str(status: fbup_status) -> *const c_char {
 /// For messages and bindings that show names rather than sentences.
 #[no_mangle]
 pub extern "C" fn fbup_status_name(status: fbup_status) -> *const c_char {
-    let name = match Status::from_code(status) {
-        None => c"unknown status",
-        Some(Status::Ok) => c"FBUP_OK",
-        Some(Status::Argument) => c"FBUP_E_ARGUMENT",
-        Some(Status::File) => c"FBUP_E_FILE",
-        Some(Status::Network) => c"FBUP_E_NETWORK",
-        Some(Status::Timeout) => c"FBUP_E_TIMEOUT",
-        Some(Status::Auth) => c"FBUP_E_AUTH",
-        Some(Status::Graph) => c"FBUP_E_GRAPH",
-        Some(Status::Throttled) => c"FBUP_E_THROTTLED",
-        Some(Status::Protocol) => c"FBUP_E_PROTOCOL",
-        Some(Status::Cancelled) => c"FBUP_E_CANCELLED",
-        Some(Status::State) => c"FBUP_E_STATE",
-        Some(Status::Internal) => c"FBUP_E_INTERNAL",
-        Some(Status::HandleLost) => c"FBUP_E_HANDLE_LOST",
-    };
-    name.as_ptr()
+    Status::from_code(status)
+        .map_or(c"unknown status", Status::name_c)
+        .as_ptr()
 }
 
 #[cfg(test)]

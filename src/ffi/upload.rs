@@ -2,7 +2,6 @@
 //! callback), upload, and ask the offset.
 
 use std::ffi::{c_char, c_void};
-use std::path::Path;
 
 use super::args::{cstring, required_arg};
 use super::callbacks::{fbup_progress_fn, fbup_read_fn, CReader};
@@ -11,7 +10,8 @@ use super::panic::boundary;
 use super::session::{fbup_session, make_session};
 use super::status::{fbup_status, FBUP_E_ARGUMENT, FBUP_E_INTERNAL};
 use crate::error::{Error, Status};
-use crate::session::Session;
+use crate::plan::Plan;
+use crate::session::{CancelHandle, Session, Source};
 
 /// Step 1: checks the file (it must exist, be a regular readable file of one byte or
 /// more, of a documented type) and the config, then asks Graph for a new upload
@@ -37,7 +37,7 @@ pub unsafe extern "C" fn fbup_create_session(
         let config = unsafe { read_config(cfg) }?;
         // SAFETY: the caller vouches that file_path is NULL or NUL-terminated.
         let path = unsafe { required_arg(file_path, "file_path") }?;
-        Session::create(&config, Path::new(&path))
+        open(&config, Source::File(path.into()), None)
     })
 }
 
@@ -65,7 +65,7 @@ pub unsafe extern "C" fn fbup_resume_session(
         let path = unsafe { required_arg(file_path, "file_path") }?;
         // SAFETY: the caller vouches that session_id is NULL or NUL-terminated.
         let id = unsafe { required_arg(session_id, "session_id") }?;
-        Session::resume(&config, Path::new(&path), &id)
+        open(&config, Source::File(path.into()), Some(&id))
     })
 }
 
@@ -90,7 +90,7 @@ pub unsafe extern "C" fn fbup_create_session_reader(
         // SAFETY: the caller vouches that cfg is NULL or a valid config.
         let config = unsafe { read_config(cfg) }?;
         let reader = reader_arg(read_at, user_data)?;
-        Session::create_from_reader(&config, length, reader)
+        open(&config, Source::Reader { length, reader }, None)
     })
 }
 
@@ -115,8 +115,14 @@ pub unsafe extern "C" fn fbup_resume_session_reader(
         let reader = reader_arg(read_at, user_data)?;
         // SAFETY: the caller vouches that session_id is NULL or NUL-terminated.
         let id = unsafe { required_arg(session_id, "session_id") }?;
-        Session::resume_from_reader(&config, length, reader, &id)
+        open(&config, Source::Reader { length, reader }, Some(&id))
     })
+}
+
+/// Resolves the config and opens the session (see `Session::open`).
+fn open(config: &crate::Config, source: Source, resume_id: Option<&str>) -> Result<Session, Error> {
+    let plan = Plan::resolve(config)?;
+    Session::open(&plan, source, resume_id, &CancelHandle::new())
 }
 
 pub(super) fn reader_arg(
@@ -147,7 +153,7 @@ pub unsafe extern "C" fn fbup_upload(
     user_data: *mut c_void,
 ) -> fbup_status {
     boundary(FBUP_E_INTERNAL, || {
-        crate::panic_point("ffi");
+        crate::hook::panic_point("ffi");
         let s = try_ref!(s, FBUP_E_ARGUMENT);
         s.run(|session| {
             let mut progress = |done: u64, total: u64| match on_progress {

@@ -1,0 +1,324 @@
+//! The upload state machine: open a session (new, recorded in the journal, or given),
+//! send the file from the server's offset, and on failure ask the server where it
+//! stands and go on from there.
+//!
+//! The rooms: `open` (opening a session), `run` (the upload loop), `driver` (the one
+//! retry driver), `ledger` (the decisions, without I/O), `words` (error wording),
+//! `body` (the request body); this file is the session and its accessors.
+
+mod body;
+mod driver;
+mod ledger;
+mod open;
+mod run;
+mod words;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ureq::Agent;
+
+use crate::config::Config;
+use crate::error::{Error, Field, Step, Words};
+use crate::graph::{self, Graph};
+use crate::info::{Info, Stats};
+use crate::journal::Claim;
+use crate::plan::Plan;
+use crate::source::{ByteSource, ReadAt};
+use crate::trace::Level;
+
+use ledger::Ledger;
+
+/// Shared between a session and its [`CancelHandle`]s.
+struct CancelState {
+    cancelled: AtomicBool,
+    /// The agent whose connections a cancel shuts down, once there is one.
+    agent: Mutex<Option<Agent>>,
+}
+
+/// Cancels a session's calls from any thread: the opening of the session it is given
+/// to ([`Session::open`]), then that session's uploads.
+#[derive(Clone)]
+pub struct CancelHandle(Arc<CancelState>);
+
+impl CancelHandle {
+    /// A handle to give to [`Session::open`], so that the opening can be cancelled too.
+    pub fn new() -> CancelHandle {
+        CancelHandle(Arc::new(CancelState {
+            cancelled: AtomicBool::new(false),
+            agent: Mutex::new(None),
+        }))
+    }
+
+    /// Makes the running (or the next) [`Session::upload`] return [`Status::Cancelled`]
+    /// promptly: blocked socket reads and writes are interrupted at once. The session
+    /// stays resumable. During [`Session::open`], makes the opening return
+    /// [`Status::Cancelled`] (a wait between two tries ends within 50 ms).
+    pub fn cancel(&self) {
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        let agent = self
+            .0
+            .agent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(agent) = agent {
+            agent.shutdown();
+        }
+    }
+}
+
+impl Default for CancelHandle {
+    fn default() -> CancelHandle {
+        CancelHandle::new()
+    }
+}
+
+impl fmt::Debug for CancelHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelHandle")
+            .field("cancelled", &self.0.cancelled.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// Where a session's bytes come from.
+#[non_exhaustive]
+pub enum Source {
+    /// A regular file, watched for changes; its name and type (from the extension)
+    /// are what Graph is told unless the config says otherwise.
+    File(PathBuf),
+    /// `length` bytes read through `reader`; the config's `file_name` and `file_type`
+    /// are required, and the resume journal does not apply.
+    Reader {
+        /// How many bytes there are.
+        length: u64,
+        /// Reads them at any offset.
+        reader: Box<dyn ReadAt>,
+    },
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File(p) => f.debug_tuple("File").field(p).finish(),
+            Source::Reader { length, .. } => {
+                f.debug_struct("Reader").field("length", length).finish()
+            }
+        }
+    }
+}
+
+/// One file's upload session with Graph.
+pub struct Session {
+    plan: Plan,
+    graph: Graph,
+    source: Box<dyn ByteSource>,
+    id: String,
+    handle: Option<String>,
+    ledger: Ledger,
+    /// The resume journal's entry for this file, held while the session lives.
+    claim: Option<Claim>,
+    cancel: Arc<CancelState>,
+    /// The transfer figures, shared with whoever reads them during an upload.
+    stats: Arc<Stats>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("source", &self.source.describe())
+            .field("length", &self.source.len())
+            .field("confirmed", &self.ledger.confirmed)
+            .field("handle", &self.handle)
+            .finish()
+    }
+}
+
+/// Step 3 on its own: how many bytes Graph holds for a session, without a file.
+pub fn session_offset(config: &Config, session_id: &str) -> Result<u64, Error> {
+    let plan = Plan::resolve(config)?;
+    check_session_id(session_id)?;
+    let graph = plan.graph(plan.agent());
+    graph
+        .offset(session_id)
+        .map_err(|e| {
+            let v = crate::retry::classify(&e);
+            words::to_error(
+                e,
+                v.status,
+                Step::Offset,
+                Words::default().text(v.rule),
+                session_id,
+            )
+        })
+        .map_err(|e| failed(&plan, e))
+}
+
+/// A session id from a caller, checked before it goes into a URL.
+fn check_session_id(session_id: &str) -> Result<(), Error> {
+    graph::check_session_id(session_id).map_err(|m| {
+        Error::argument(
+            Field::SessionId,
+            Words::default().text(format!("{m}; pass the id exactly as Graph gave it")),
+        )
+    })
+}
+
+/// Tells the trace why a call fails, and hands the error on with every token of the
+/// plan blotted out.
+fn failed(plan: &Plan, e: Error) -> Error {
+    let e = plan.scrub(e);
+    plan.trace.log(Level::Error, || {
+        format!("failed ({}): {}", e.status.key(), e.message)
+    });
+    e
+}
+
+impl Session {
+    /// Opens a session for `source`: the session `resume_id` names (Graph is asked
+    /// how many bytes it holds), or with none, a session recorded in the resume
+    /// journal for the same file (when the plan has a `state_dir`) or a new one.
+    /// Transient failures are retried as uploads are, a refused token is refreshed,
+    /// and `cancel` cancels the opening, then the session's uploads.
+    pub fn open(
+        plan: &Plan,
+        source: Source,
+        resume_id: Option<&str>,
+        cancel: &CancelHandle,
+    ) -> Result<Session, Error> {
+        open::open(plan, source, resume_id, cancel).map_err(|e| failed(plan, e))
+    }
+
+    /// Step 1: checks the file and the config, then asks Graph for a new upload
+    /// session, or takes up the one the resume journal records for the same file (same
+    /// app, Graph, path, size, modification time and inode) when
+    /// [`Config::state_dir`] is set. Shorthand for [`Session::open`] with a file.
+    pub fn create(config: &Config, path: &std::path::Path) -> Result<Session, Error> {
+        let plan = Plan::resolve(config)?;
+        Session::open(&plan, Source::File(path.into()), None, &CancelHandle::new())
+    }
+
+    /// Like [`Session::create`] for bytes that are not a file: `length` bytes read
+    /// through `reader`. `file_name` and `file_type` come from the config and are
+    /// required; the resume journal does not apply.
+    pub fn create_from_reader(
+        config: &Config,
+        length: u64,
+        reader: Box<dyn ReadAt>,
+    ) -> Result<Session, Error> {
+        let plan = Plan::resolve(config)?;
+        let source = Source::Reader { length, reader };
+        Session::open(&plan, source, None, &CancelHandle::new())
+    }
+
+    /// Re-opens a session created earlier (perhaps by another process) and asks Graph
+    /// how many bytes it holds (step 3).
+    pub fn resume(
+        config: &Config,
+        path: &std::path::Path,
+        session_id: &str,
+    ) -> Result<Session, Error> {
+        let plan = Plan::resolve(config)?;
+        let source = Source::File(path.into());
+        Session::open(&plan, source, Some(session_id), &CancelHandle::new())
+    }
+
+    /// Like [`Session::resume`] for bytes read through `reader`.
+    pub fn resume_from_reader(
+        config: &Config,
+        length: u64,
+        reader: Box<dyn ReadAt>,
+        session_id: &str,
+    ) -> Result<Session, Error> {
+        let plan = Plan::resolve(config)?;
+        let source = Source::Reader { length, reader };
+        Session::open(&plan, source, Some(session_id), &CancelHandle::new())
+    }
+
+    /// The session id, `?sig=` part included: persist it to resume later.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The file handle, once the upload is complete.
+    pub fn handle(&self) -> Option<&str> {
+        self.handle.as_deref()
+    }
+
+    /// How many bytes Graph held when last asked (or confirmed by completing).
+    pub fn confirmed_offset(&self) -> u64 {
+        self.ledger.confirmed
+    }
+
+    /// The file's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.source.len()
+    }
+
+    /// Always false: empty files are refused when a session is made.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The transfer figures so far: bytes confirmed and sent, requests, retries,
+    /// resumes, time waited and time spent uploading.
+    pub fn info(&self) -> Info {
+        self.stats.snapshot()
+    }
+
+    /// The live counters behind [`Session::info`], for a reader on another thread.
+    pub(crate) fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
+    /// A handle that cancels this session's upload from any thread.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle(self.cancel.clone())
+    }
+
+    /// Step 3: asks Graph how many bytes it holds, and checks the answer against
+    /// what this session knows.
+    pub fn offset(&mut self) -> Result<u64, Error> {
+        let off = self.graph.offset(&self.id).map_err(|e| {
+            let v = crate::retry::classify(&e);
+            words::to_error(
+                e,
+                v.status,
+                Step::Offset,
+                Words::default().text(v.rule),
+                &self.id,
+            )
+        });
+        let off = off.and_then(|off| self.reconcile(off).map(|()| off));
+        off.map_err(|e| self.plan.scrub(e))
+    }
+
+    /// Takes Graph's offset after checking it against what this session knows.
+    fn reconcile(&mut self, off: u64) -> Result<(), Error> {
+        self.ledger.reconcile(off)?;
+        self.stats.confirmed.store(off, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The error of a cancelled call.
+    fn cancel_error(&self) -> Error {
+        let held = self.ledger.asked.then_some(self.ledger.confirmed);
+        words::cancelled(&self.id, held, self.source.len())
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// The error a driven call stopped with.
+    fn halted(&self, h: driver::Halt) -> Error {
+        match h {
+            driver::Halt::Failed(e) => e,
+            driver::Halt::Cancelled => self.cancel_error(),
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! The upload loop: ask Graph's offset when it is not known, send the body from there,
+//! and let the ledger say what the answer means and the driver what to do about a
+//! failure.
+
+use std::io;
+use std::sync::atomic::Ordering;
+
+use crate::error::{Error, Status, Step};
+use crate::event::Event;
+use crate::graph::{RequestError, UploadAnswer};
+use crate::info::Stats;
+use crate::pace::Pacer;
+use crate::progress::{Progress, ProgressFn};
+use crate::trace::Level;
+
+use super::body::BodyReader;
+use super::driver::Driver;
+use super::ledger::{offset_decides, Ledger, Next, Outcome};
+use super::words::handle_lost;
+use super::{failed, Session};
+
+impl Session {
+    /// Uploads the file from Graph's offset to the end, resuming on its own after
+    /// network failures, timeouts, 5xx and transient Graph errors. `progress` is
+    /// called with `(bytes_done, bytes_total)`; returning false cancels. On success
+    /// returns Graph's handle, byte for byte (it may hold `\n`).
+    pub fn upload(&mut self, progress: &mut ProgressFn<'_>) -> Result<&str, Error> {
+        if self.handle.is_some() {
+            return Err(Error::new(
+                Status::State,
+                "this upload is already complete; read its handle instead of uploading again",
+            ));
+        }
+        self.stats.running(true);
+        let result = self.upload_loop(progress);
+        self.stats.running(false);
+        if self.cancel.cancelled.swap(false, Ordering::SeqCst) {
+            // A cancel shut the agent's connections down for good: make a new one so
+            // that the session can be resumed.
+            self.plan.trace.log(Level::Debug, || {
+                "the cancel shut this session's connections down; the next call opens new ones"
+                    .into()
+            });
+            self.rebuild_agent();
+            self.ledger.stale = true;
+        }
+        result.map_err(|e| failed(&self.plan, e))?;
+        self.plan.trace.log(Level::Info, || {
+            let i = self.stats.snapshot();
+            format!(
+                "complete: Graph holds all {} bytes; {} body bytes sent in {} requests; \
+                 retries: {}, resumes: {}, waited {} ms, {} ms in all",
+                self.source.len(),
+                i.bytes_sent,
+                i.requests,
+                i.retries,
+                i.resumes,
+                i.wait.as_millis(),
+                i.elapsed.as_millis()
+            )
+        });
+        if let Some(claim) = self.claim.take() {
+            claim.forget();
+        }
+        Ok(self.handle.as_deref().unwrap_or(""))
+    }
+
+    /// Gives the session (and its cancel handles) a fresh agent.
+    fn rebuild_agent(&mut self) {
+        let agent = self.plan.agent();
+        *self.cancel.agent.lock().unwrap_or_else(|e| e.into_inner()) = Some(agent.clone());
+        self.graph.set_agent(agent);
+    }
+
+    fn upload_loop(&mut self, callback: &mut ProgressFn<'_>) -> Result<(), Error> {
+        crate::hook::panic_point("session");
+        let mut progress = Progress::new(callback, self.source.len());
+        let mut driver = Driver::new(&self.plan, self.cancel.clone(), self.stats.clone());
+        let p = self.plan.pacing;
+        let mut pacer = Pacer::new(p.max_send_rate, p.send_buffer);
+        if !progress.update(self.ledger.confirmed) {
+            self.cancel.cancelled.store(true, Ordering::SeqCst);
+        }
+        loop {
+            if self.cancelled() {
+                return Err(self.cancel_error());
+            }
+            self.source.check_unchanged()?;
+            if self.ledger.stale && !self.refresh_offset(&mut driver)? {
+                continue;
+            }
+            let next = self.ledger.next();
+            let answer = self.send(next, &mut progress, &mut pacer);
+            // Whatever happened, only Graph's own offset says where to go on from.
+            self.ledger.stale = true;
+            match Ledger::judge(next, &answer) {
+                Outcome::Complete(h) => {
+                    self.source.check_unchanged()?;
+                    self.ledger.complete();
+                    self.stats
+                        .confirmed
+                        .store(self.ledger.total, Ordering::Relaxed);
+                    self.handle = Some(h);
+                    progress.finish();
+                    return Ok(());
+                }
+                Outcome::HandleLost if self.cancelled() => return Err(self.cancel_error()),
+                Outcome::HandleLost => return Err(self.lose_handle(answer.err())),
+                Outcome::Accepted => self.accepted(&mut driver)?,
+                Outcome::Failed => {
+                    let Err(e) = answer else { continue };
+                    self.failed_request(&mut driver, e, next)?;
+                }
+            }
+        }
+    }
+
+    /// Asks Graph's offset before the next send; false when the ask failed and the
+    /// driver granted another try.
+    fn refresh_offset(&mut self, driver: &mut Driver) -> Result<bool, Error> {
+        let before = self.ledger.confirmed;
+        match self.graph.offset(&self.id) {
+            Ok(off) => {
+                self.reconcile(off)?;
+                self.ledger.stale = false;
+                if off > before {
+                    driver.progressed();
+                }
+                self.resuming(off);
+                Ok(true)
+            }
+            Err(e) => {
+                self.retry_or_stop(driver, e, Step::Offset)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Sends request `next`: the body from its start, or the empty POST at the end.
+    fn send(
+        &mut self,
+        next: Next,
+        progress: &mut Progress<'_>,
+        pacer: &mut Pacer,
+    ) -> Result<UploadAnswer, RequestError> {
+        let total = self.source.len();
+        let Next::Body { start } = next else {
+            return self.graph.upload(&self.id, total, 0, &mut io::empty());
+        };
+        let mut body = BodyReader {
+            source: &*self.source,
+            pos: start,
+            end: total,
+            progress,
+            pacer,
+            cancelled: &self.cancel.cancelled,
+        };
+        let answer = self.graph.upload(&self.id, start, total - start, &mut body);
+        let pos = body.pos;
+        Stats::add(&self.stats.sent, pos - start);
+        self.ledger.sent(pos);
+        answer
+    }
+
+    /// Graph took the request but not every byte: its offset is asked next.
+    fn accepted(&mut self, driver: &mut Driver) -> Result<(), Error> {
+        self.plan.trace.log(Level::Info, || {
+            "Graph accepted the request without a handle: asking its offset".into()
+        });
+        if driver.count() {
+            return Ok(());
+        }
+        Err(Error::new(
+            Status::Protocol,
+            "Graph accepted request after request without completing the file or moving its \
+             offset",
+        )
+        .at(Step::Upload))
+    }
+
+    /// A failed upload request: Graph's offset first, then the error's class.
+    fn failed_request(
+        &mut self,
+        driver: &mut Driver,
+        e: RequestError,
+        next: Next,
+    ) -> Result<(), Error> {
+        if self.cancelled() {
+            return Err(self.cancel_error());
+        }
+        let start = match next {
+            Next::Body { start } => start,
+            Next::AskHandle => self.ledger.total,
+        };
+        if offset_decides(&e) && self.offset_settles(start)? {
+            // The refusal was about the offset: go on from Graph's.
+            if self.ledger.confirmed > start {
+                driver.progressed();
+                return Ok(());
+            }
+            if driver.count() {
+                return Ok(());
+            }
+        }
+        self.retry_or_stop(driver, e, Step::Upload)
+    }
+
+    /// After a failed request: the driver's new token or wait, or the error that ends
+    /// the upload.
+    fn retry_or_stop(
+        &mut self,
+        driver: &mut Driver,
+        e: RequestError,
+        step: Step,
+    ) -> Result<(), Error> {
+        if let RequestError::Source(_) = e {
+            // A file that changed explains a failed read best.
+            self.source.check_unchanged()?;
+        }
+        driver
+            .recover(e, step, &self.id)
+            .map_err(|h| self.halted(h))
+    }
+
+    /// Asks Graph's offset after a refusal of the request sent at `start`: true (with
+    /// the offset taken) when it differs from that `file_offset`.
+    fn offset_settles(&mut self, start: u64) -> Result<bool, Error> {
+        let trace = self.plan.trace.clone();
+        trace.log(Level::Info, || {
+            format!("the request sent at file_offset {start} was refused: asking Graph's offset before deciding")
+        });
+        match self.graph.offset(&self.id) {
+            Ok(off) if off != start => {
+                trace.log(Level::Info, || {
+                    format!(
+                        "Graph's offset {off} differs from the file_offset {start} sent: the \
+                         refusal was about the offset (rule: decide from Graph's offset)"
+                    )
+                });
+                self.reconcile(off)?;
+                self.ledger.stale = false;
+                self.resuming(off);
+                Ok(true)
+            }
+            Ok(_) => {
+                trace.log(Level::Info, || {
+                    format!(
+                        "Graph's offset is the file_offset {start} sent: the error's class decides"
+                    )
+                });
+                Ok(false)
+            }
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Graph holds every byte, but the one empty POST that asks for the handle again
+    /// failed (`why`, or an answer without `h`). Never a success without a handle, never
+    /// a loop: the session is done for, and its journal entry is forgotten so that a
+    /// new upload of the file starts a new session.
+    fn lose_handle(&mut self, why: Option<RequestError>) -> Error {
+        self.plan.trace.log(Level::Warning, || {
+            "Graph holds every byte but the empty POST at file_length brought no handle: the \
+             handle is lost (rule: one try at the empty POST, never a success without a handle)"
+                .into()
+        });
+        if let Some(claim) = self.claim.take() {
+            claim.forget();
+        }
+        handle_lost(self.source.len(), why)
+    }
+
+    /// Reports (and counts) that the upload goes on from Graph's offset `off`.
+    fn resuming(&self, off: u64) {
+        let total = self.source.len();
+        self.plan.trace.log(Level::Info, || {
+            format!("Graph holds {off} of {total} bytes: going on from {off}")
+        });
+        Stats::add(&self.stats.resumes, 1);
+        self.plan.emit(|| Event::Resume { offset: off, total });
+    }
+}
