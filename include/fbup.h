@@ -177,6 +177,15 @@ typedef struct fbup_config {
    debug; 0 takes the default, 3.
    */
   int32_t log_level;
+  /*
+   The most body bytes one upload request carries, for a proxy or load balancer
+   known to cut longer requests. 0 (the default) sends the rest of the file in one
+   request, and bounds requests only when a cut shows that Graph kept none of a
+   request's bytes (half of what was lost, at least 256 KiB, growing back after
+   requests that arrive whole). Added after `log_level`: a caller built without it
+   gets the default.
+   */
+  uint64_t max_request_bytes;
 } fbup_config;
 
 /*

@@ -77,6 +77,11 @@ pub struct Config {
     /// The most bytes per second sent to Graph, over any stretch of time (with at most
     /// one [`send_buffer`](Config::send_buffer) above it); 0, the default, is no limit.
     pub max_send_rate: u64,
+    /// The most body bytes one upload request carries, for a proxy or load balancer
+    /// known to cut longer requests; 0, the default, sends the rest of the file in one
+    /// request, and bounds requests only when a cut shows that Graph kept none of a
+    /// request's bytes.
+    pub max_request: u64,
     /// Told of each retry and resume as it happens (see [`Event`](crate::Event)).
     pub on_event: Option<crate::event::EventFn>,
     /// Receives the trace: each HTTP request and answer, each decision and, at
@@ -111,6 +116,7 @@ impl Config {
             proxy: None,
             state_dir: None,
             max_send_rate: 0,
+            max_request: 0,
             on_event: None,
             log: None,
             log_level: crate::trace::Level::Info,
@@ -335,6 +341,7 @@ impl fmt::Debug for Config {
             .field("proxy", &self.proxy.as_deref().map(redact_userinfo))
             .field("state_dir", &self.state_dir)
             .field("max_send_rate", &self.max_send_rate)
+            .field("max_request", &self.max_request)
             .field("on_event", &self.on_event.is_some())
             .field("log", &self.log.is_some())
             .field("log_level", &self.log_level)

@@ -88,7 +88,7 @@ pub mod fuzzing {
         let (status, json) = graph::parse_answer(status, None, body).ok()?;
         match graph::parse_upload_answer(status, &json).ok()? {
             graph::UploadAnswer::Handle(h) => Some(h),
-            graph::UploadAnswer::Accepted => None,
+            graph::UploadAnswer::Accepted { .. } => None,
         }
     }
 

@@ -48,6 +48,9 @@ pub(crate) struct Pacing {
     pub max_send_rate: u64,
     /// Bytes read and written at a time.
     pub send_buffer: usize,
+    /// The most body bytes one request carries; 0: adaptive (the rest of the file
+    /// until a cut shows Graph keeps only whole requests).
+    pub max_request: u64,
 }
 
 impl fmt::Debug for Plan {
@@ -105,6 +108,7 @@ impl Plan {
             pacing: Pacing {
                 max_send_rate: config.max_send_rate,
                 send_buffer: config.send_buffer,
+                max_request: config.max_request,
             },
             state_dir: config.state_dir.clone(),
             on_event: config.on_event.clone(),

@@ -66,7 +66,15 @@ fn offset_equal_to_confirmed_sends_again_from_there() {
     assert_eq!(fx.sha_of(&s).unwrap(), sha);
     let info = fx.emu.session(s.id()).unwrap();
     assert_eq!(info.bytes_received_total, 1_000_000, "nothing re-sent");
-    assert_eq!(info.upload_requests, 2);
+    // A cut that committed nothing looks like a Graph that keeps only whole requests:
+    // the file goes on from 0 in bounded requests (tests/sizing.rs), each arriving
+    // whole, so at least two after the cut one.
+    assert!(
+        info.upload_requests >= 3,
+        "{} requests",
+        info.upload_requests
+    );
+    assert_eq!(s.info().retries, 1, "one failure, then only progress");
 }
 
 #[test]

@@ -93,6 +93,9 @@ struct config {
     uint32_t retry_cap_ms = 0;
     /// The most bytes per second sent to Graph; 0 is no limit.
     uint64_t max_send_rate = 0;
+    /// The most body bytes one upload request carries (a proxy known to cut longer
+    /// requests); 0: the rest of the file, bounded only after a cut Graph kept none of.
+    uint64_t max_request = 0;
     /// Receives the trace (each request to Graph, its answer, each decision; never
     /// the token) on the thread that calls into fbup. Empty: no trace. An exception it
     /// throws is swallowed: a trace never breaks an upload.
@@ -142,6 +145,7 @@ inline fbup_config to_c(const config &c) {
     if (c.retry_base_ms) out.retry_base_ms = c.retry_base_ms;
     if (c.retry_cap_ms) out.retry_cap_ms = c.retry_cap_ms;
     out.max_send_rate = c.max_send_rate;
+    out.max_request_bytes = c.max_request;
     out.log_level = c.log_level;
     return out;
 }

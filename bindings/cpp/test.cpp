@@ -67,6 +67,8 @@ int main(int argc, char **argv) {
     bool token_seen = false, request_seen = false;
     fbup::config traced = cfg;
     traced.log_level = 4;
+    // Requests of at most 1 MB: the 4 MB file goes in four or more.
+    traced.max_request = 1000000;
     traced.log = [&](int level, const std::string &line) {
         lines++;
         token_seen = token_seen || line.find(cfg.access_token) != std::string::npos;
@@ -81,6 +83,7 @@ int main(int argc, char **argv) {
             return true;
         });
         EXPECT(figures_in_callback >= 1);
+        EXPECT(t.info().requests >= 5);
     }
     EXPECT(lines > 3);
     EXPECT(request_seen);

@@ -182,6 +182,10 @@ type Config struct {
 	Proxy string
 	// MaxSendRate caps the bytes sent per second; 0 is no cap.
 	MaxSendRate int64
+	// MaxRequest caps the body bytes of one upload request, for a proxy or load
+	// balancer known to cut longer requests; 0 sends the rest of the file in one
+	// request and bounds requests only after a cut that Graph kept none of.
+	MaxRequest int64
 	// Log receives the trace: each request to Graph, its answer and each decision,
 	// one line a call, on the goroutine that called into fbup. nil: no trace. The
 	// access token never appears in a line.
@@ -285,9 +289,9 @@ func newCConfig(cfg Config) (*cConfig, error) {
 			*f.to = ms
 		}
 	}
-	if cfg.MaxAttempts < 0 || cfg.SendBuffer < 0 || cfg.MaxSendRate < 0 {
+	if cfg.MaxAttempts < 0 || cfg.SendBuffer < 0 || cfg.MaxSendRate < 0 || cfg.MaxRequest < 0 {
 		cc.free()
-		return nil, &Error{Status: ErrArgument, Message: "MaxAttempts, SendBuffer and MaxSendRate cannot be negative"}
+		return nil, &Error{Status: ErrArgument, Message: "MaxAttempts, SendBuffer, MaxSendRate and MaxRequest cannot be negative"}
 	}
 	if cfg.MaxAttempts != 0 {
 		cc.c.max_attempts = C.uint32_t(clamp32(int64(cfg.MaxAttempts)))
@@ -299,6 +303,7 @@ func newCConfig(cfg Config) (*cConfig, error) {
 		cc.c.allow_insecure_http = 1
 	}
 	cc.c.max_send_rate = C.uint64_t(cfg.MaxSendRate)
+	cc.c.max_request_bytes = C.uint64_t(cfg.MaxRequest)
 	cc.c.log_level = C.int32_t(cfg.LogLevel)
 	if cfg.Log != nil {
 		h := cgo.NewHandle(cfg.Log)

@@ -359,3 +359,28 @@ func TestVersionAndNames(t *testing.T) {
 		t.Errorf("a negative duration: %v", err)
 	}
 }
+
+// MaxRequest under the link's limit: against an emulator that keeps only whole
+// requests and cuts every request past 1 MB, 700 kB requests each arrive whole.
+func TestMaxRequestKeepsEveryRequestUnderTheLinksLimit(t *testing.T) {
+	url := emulator(t, "--whole-requests-only", "--fault", "upload,cut-after=1000000,times=always")
+	path, want := makeFile(t, "bounded.mp4", 3_000_000)
+	cfg := testConfig(url)
+	cfg.MaxRequest = 700_000
+	ctx := context.Background()
+	s, err := Create(ctx, cfg, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Upload(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := lookup(t, nil, url, s.ID())
+	if got.SHA256 != want {
+		t.Errorf("server has %s, file is %s", got.SHA256, want)
+	}
+	if got.UploadRequests != 5 {
+		t.Errorf("%d upload requests, want 5 of at most 700 kB", got.UploadRequests)
+	}
+}

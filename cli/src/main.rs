@@ -147,6 +147,12 @@ struct Common {
     /// 1024) or plain bytes.
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     limit_rate: Option<u64>,
+    /// Send at most SIZE body bytes in one upload request, with curl's units (500K,
+    /// 10M, 1G or plain bytes), for a proxy or load balancer known to cut longer
+    /// requests. Without it, the rest of the file goes in one request, and requests are
+    /// bounded only after a cut that Graph kept none of.
+    #[arg(long, value_name = "SIZE", value_parser = parse_rate)]
+    max_request: Option<u64>,
     /// Attempts in a row without progress before giving up (default 8).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     retries: Option<u32>,
@@ -345,6 +351,7 @@ fn base_config(common: &Common) -> Result<Config, Failure> {
         config.send_buffer = n;
     }
     config.max_send_rate = common.limit_rate.unwrap_or(0);
+    config.max_request = common.max_request.unwrap_or(0);
     if let Some(n) = common.retries {
         config.max_attempts = n;
     }

@@ -17,6 +17,7 @@ fn emulator_option(variant: &Variant) -> String {
             format!("--offset-mismatch-code {code},{subcode}")
         }
         Variant::RefusesFinalEmptyPost => "--refuse-final-empty-post".into(),
+        Variant::WholeRequestsOnly => "--whole-requests-only".into(),
         other => format!("(no emulator option for {other:?})"),
     }
 }

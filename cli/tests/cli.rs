@@ -926,8 +926,16 @@ fn a_lost_handle_is_uploaded_again_unless_no_reupload() {
 #[test]
 fn probe_names_the_emulator_mode_it_ran_against() {
     use fbup_emulator::Unknowns;
-    let modes: [(&str, bool, Unknowns); 5] = [
+    let modes: [(&str, bool, Unknowns); 6] = [
         ("fbup emulate", false, Unknowns::default()),
+        (
+            "fbup emulate --whole-requests-only",
+            false,
+            Unknowns {
+                whole_requests_only: true,
+                ..Default::default()
+            },
+        ),
         ("fbup emulate --offset-as-string", true, Unknowns::default()),
         (
             "fbup emulate --offset-mismatch-code 6001,1363037",
@@ -946,11 +954,13 @@ fn probe_names_the_emulator_mode_it_ran_against() {
             },
         ),
         (
-            "fbup emulate --offset-as-string --offset-mismatch-code 1 --refuse-final-empty-post",
+            "fbup emulate --offset-as-string --offset-mismatch-code 1 --refuse-final-empty-post \
+             --whole-requests-only",
             true,
             Unknowns {
                 offset_mismatch: Some((1, 0)),
                 refuse_final_empty_post: true,
+                whole_requests_only: true,
                 ..Default::default()
             },
         ),
@@ -995,11 +1005,17 @@ fn probe_names_the_emulator_mode_it_ran_against() {
                 "second-part",
                 "offset-after-completion",
                 "empty-post-after-completion",
-                "percent-encoded-id"
+                "percent-encoded-id",
+                "cut-body",
+                "offset-after-cut"
             ]
         );
         // No id, handle or trace id in a shape.
-        let session = &emu.sessions()[0];
+        let sessions = emu.sessions();
+        let session = sessions
+            .iter()
+            .find(|s| s.file_name == "fbup-probe.png")
+            .unwrap();
         assert!(
             session.complete,
             "{mode}: the probe's PNG was uploaded whole"
@@ -1039,4 +1055,58 @@ fn the_help_lists_ten_plus_every_failure_as_its_exit_code() {
         .collect();
     assert_eq!(codes, want, "fbup --help's exit codes against the statuses");
     assert!(want.len() >= 12, "{want:?}");
+}
+
+#[test]
+fn requests_are_sized_by_what_graph_keeps_and_by_max_request() {
+    let fx = Fx {
+        emu: Emulator::start(fbup_emulator::Config {
+            tokens: vec![TOKEN.into()],
+            unknowns: fbup_emulator::Unknowns {
+                whole_requests_only: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .unwrap(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    fx.emu.add_fault(FaultRule::always(
+        RequestKind::Upload,
+        Fault::Cut {
+            after_bytes: 4_000_000,
+        },
+    ));
+    let (path, sum) = fx.file("sized.mp4", 12_000_000);
+    let out = fx.run(&["upload", "--no-resume", "-v", p(&path)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("the cut request committed nothing"), "{err}");
+    let id = fx.emu.sessions()[0].id.clone();
+    assert_eq!(
+        fx.emu.session(&id).unwrap().sha256.as_deref(),
+        Some(sum.as_str())
+    );
+
+    // With --max-request under the cut, no request is cut at all.
+    fx.emu.clear_requests();
+    let (path, sum) = fx.file("bounded.mp4", 12_000_000);
+    let out = fx.run(&["upload", "--no-resume", "--max-request", "3M", p(&path)]);
+    assert_eq!(out.status.code(), Some(0));
+    let bodies: Vec<u64> = fx
+        .emu
+        .requests()
+        .iter()
+        .filter(|r| r.kind == Some(RequestKind::Upload))
+        .filter_map(|r| r.header("content-length")?.parse().ok())
+        .collect();
+    assert_eq!(bodies.len(), 4, "{bodies:?}");
+    assert!(bodies.iter().all(|b| *b <= 3 * 1024 * 1024), "{bodies:?}");
+    let s = fx
+        .emu
+        .sessions()
+        .into_iter()
+        .find(|s| s.file_name == "bounded.mp4")
+        .unwrap();
+    assert_eq!(s.sha256.as_deref(), Some(sum.as_str()));
 }

@@ -45,7 +45,7 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 86400)]
     pub session_ttl: u64,
     /// Inject a fault (repeatable): KIND,KEY[=VALUE],... with KIND create, upload or
-    /// offset and keys cut-after=N, cut-at=OFFSET, stall=MS [after=N] [then=close|continue],
+    /// offset and keys cut-after=N, cut-at=OFFSET, cut-after-ms=MS, stall=MS [after=N] [then=close|continue],
     /// status=HTTP [code=N] [subcode=N] [transient] [type=T] [message=M] [header=Name:Value],
     /// lose-response, late=MS, times=N|always, session=ID. Example: upload,cut-after=1048576
     #[arg(long = "fault", value_name = "SPEC")]
@@ -78,6 +78,10 @@ pub struct Args {
     /// Right after a cut, report one offset from before the cut request (a lagging read).
     #[arg(long)]
     pub lagging_offset: bool,
+    /// Keep only requests that arrive whole: one cut short commits none of its bytes
+    /// (as behind a buffering proxy).
+    #[arg(long)]
+    pub whole_requests_only: bool,
     /// How long a random stall lasts, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 3000)]
     pub stall_ms: u64,
@@ -140,6 +144,7 @@ pub fn run(args: Args) -> ExitCode {
             offset_mismatch: args.offset_mismatch_code,
             refuse_final_empty_post: args.refuse_final_empty_post,
             lagging_offset: args.lagging_offset,
+            whole_requests_only: args.whole_requests_only,
         },
         random_faults: args.random_faults.map(|rate| RandomFaults {
             seed: args.seed,

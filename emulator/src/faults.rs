@@ -101,6 +101,13 @@ pub enum Fault {
         /// The offset to report.
         offset: u64,
     },
+    /// Close the connection once the request has lasted this long, as a load
+    /// balancer's time limit per request does (what arrived before is kept, unless the
+    /// emulator keeps only whole requests). Other requests than step 2 are cut at once.
+    CutAfterMillis {
+        /// How long a request may last.
+        millis: u64,
+    },
     /// Do the work (commit every byte), then close the connection without answering.
     LoseResponse,
     /// Do the work, then wait this long before answering (an answer that comes after
@@ -171,13 +178,15 @@ impl Fault {
     }
 
     /// A short name of the fault's kind: `cut`, `stall` (then close),
-    /// `stall-continue`, `respond`, `reject`, `retry-after` (an answer, read or not,
-    /// that carries `Retry-After`), `report-offset`, `lose-response` or `late-answer`.
+    /// `stall-continue`, `cut-after-time`, `respond`, `reject`, `retry-after` (an answer,
+    /// read or not, that carries `Retry-After`), `report-offset`, `lose-response` or
+    /// `late-answer`.
     pub fn name(&self) -> &'static str {
         let asks_to_wait =
             |h: &[(String, String)]| h.iter().any(|(n, _)| n.eq_ignore_ascii_case("retry-after"));
         match self {
             Fault::Cut { .. } | Fault::CutAt { .. } => "cut",
+            Fault::CutAfterMillis { .. } => "cut-after-time",
             Fault::Stall {
                 then: AfterStall::Close,
                 ..
@@ -341,6 +350,7 @@ impl SpecKeys {
                 })
             }
             "cut-at" => self.fault = Some(Fault::CutAt { offset: num()? }),
+            "cut-after-ms" => self.fault = Some(Fault::CutAfterMillis { millis: num()? }),
             "stall" => self.stall_ms = Some(num()?),
             "after" => self.after = num()?,
             "then" => {

@@ -85,6 +85,10 @@ pub struct Unknowns {
     /// Right after a cut, one offset request reports the offset from before the cut
     /// request, less than is stored (an eventually consistent read).
     pub lagging_offset: bool,
+    /// A request cut short commits none of its bytes: only requests that arrive whole
+    /// count, as behind a buffering proxy. (Each request is held in memory until it
+    /// is whole.)
+    pub whole_requests_only: bool,
 }
 
 /// The PEM files of an HTTPS emulator.

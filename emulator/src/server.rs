@@ -332,7 +332,9 @@ fn is_version(v: &str) -> bool {
 /// fault replaces the work.
 async fn simple_fault(state: &State, fault: &Fault) -> Option<Reply> {
     match fault {
-        Fault::Cut { .. } | Fault::CutAt { .. } => Some(Err(Hangup("injected cut"))),
+        Fault::Cut { .. } | Fault::CutAt { .. } | Fault::CutAfterMillis { .. } => {
+            Some(Err(Hangup("injected cut")))
+        }
         Fault::Stall { millis, then, .. } => {
             tokio::time::sleep(Duration::from_millis(*millis)).await;
             match then {
@@ -738,21 +740,94 @@ async fn fault_before_body(
     }
 }
 
+/// Where a body's bytes go as they arrive: straight into the session, or, when the
+/// emulator keeps only whole requests, into a buffer committed when the body is whole.
+struct Sink<'a> {
+    session: &'a Mutex<Session>,
+    file_offset: u64,
+    /// Bytes stored (or staged) so far.
+    received: u64,
+    staged: Option<Vec<u8>>,
+}
+
+impl Sink<'_> {
+    fn put(&mut self, data: &[u8]) -> Result<(), Hangup> {
+        match &mut self.staged {
+            Some(buf) => buf.extend_from_slice(data),
+            None => store(self.session, self.file_offset + self.received, data)?,
+        }
+        self.received += data.len() as u64;
+        Ok(())
+    }
+
+    /// The body arrived whole: what was staged is stored.
+    fn finish(self) -> Result<(), Hangup> {
+        match self.staged {
+            Some(buf) => store(self.session, self.file_offset, &buf),
+            None => Ok(()),
+        }
+    }
+
+    /// The request ends short: what was staged is thrown away.
+    fn abandon(self) {
+        if let Some(buf) = self.staged {
+            lock(self.session).bytes_discarded_by_faults += buf.len() as u64;
+        }
+    }
+}
+
+fn store(session: &Mutex<Session>, at: u64, data: &[u8]) -> Result<(), Hangup> {
+    match lock(session).append(at, data) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Hangup("another request wrote to this session")),
+        Err(_) => Err(Hangup("emulator storage failed")),
+    }
+}
+
 /// Reads the body and stores it at `file_offset`, counting every byte read; a cut or
 /// a stall strikes when its byte arrives (what arrives past a cut is read, counted as
-/// thrown away, and not stored).
+/// thrown away, and not stored). With `whole_requests_only`, nothing of a body that
+/// ends short is stored.
 async fn receive_body(
     state: &State,
     session: &Mutex<Session>,
     file_offset: u64,
     fault: Option<&Fault>,
+    body: Incoming,
+) -> Result<(), Hangup> {
+    let mut sink = Sink {
+        session,
+        file_offset,
+        received: 0,
+        staged: state.unknowns.whole_requests_only.then(Vec::new),
+    };
+    match read_body(state, &mut sink, fault, body).await {
+        Ok(()) => sink.finish(),
+        Err(h) => {
+            sink.abandon();
+            Err(h)
+        }
+    }
+}
+
+async fn read_body(
+    state: &State,
+    sink: &mut Sink<'_>,
+    fault: Option<&Fault>,
     mut body: Incoming,
 ) -> Result<(), Hangup> {
+    let (session, file_offset) = (sink.session, sink.file_offset);
     // How many body bytes may arrive before the fault acts.
     let limit = match fault {
         Some(Fault::Cut { after_bytes }) => Some(*after_bytes),
         Some(Fault::CutAt { offset }) => Some(offset.saturating_sub(file_offset)),
         Some(Fault::Stall { after_bytes, .. }) => Some(*after_bytes),
+        _ => None,
+    };
+    let deadline = match fault {
+        Some(Fault::CutAfterMillis { millis }) => {
+            Some(tokio::time::Instant::now() + Duration::from_millis(*millis))
+        }
         _ => None,
     };
     let goes_on = matches!(
@@ -762,21 +837,27 @@ async fn receive_body(
             ..
         })
     );
-    let mut received = 0u64;
     let mut stalled = false;
     // Bytes of a frame past a stall that goes on: stored after the stall.
     let mut carried: Option<Bytes> = None;
     loop {
         if let (Some(lim), Some(f)) = (limit, fault) {
-            if received >= lim && !stalled {
-                strike(state, session, f, file_offset, received).await?;
+            if sink.received >= lim && !stalled {
+                strike(state, session, f, file_offset, sink.received).await?;
                 stalled = true;
             }
         }
         let mut data = match carried.take() {
             Some(rest) => rest,
             None => {
-                let Some(frame) = body.frame().await else {
+                let frame = match deadline {
+                    Some(d) => match tokio::time::timeout_at(d, body.frame()).await {
+                        Ok(frame) => frame,
+                        Err(_) => return Err(time_is_up(state, session, sink)),
+                    },
+                    None => body.frame().await,
+                };
+                let Some(frame) = frame else {
                     return Ok(());
                 };
                 let frame = frame.map_err(|_| Hangup("client went away"))?;
@@ -789,7 +870,7 @@ async fn receive_body(
             }
         };
         if let Some(lim) = limit.filter(|_| !stalled) {
-            let room = (lim - received) as usize;
+            let room = (lim - sink.received) as usize;
             if data.len() > room {
                 // Keep what arrives before the fault point; the fault acts on the
                 // next turn of the loop. After a stall that goes on, the rest of the
@@ -802,13 +883,15 @@ async fn receive_body(
                 }
             }
         }
-        match lock(session).append(file_offset + received, &data) {
-            Ok(true) => {}
-            Ok(false) => return Err(Hangup("another request wrote to this session")),
-            Err(_) => return Err(Hangup("emulator storage failed")),
-        }
-        received += data.len() as u64;
+        sink.put(&data)?;
     }
+}
+
+/// A request that lasted past its time limit: the connection is closed.
+fn time_is_up(state: &State, session: &Mutex<Session>, sink: &Sink<'_>) -> Hangup {
+    state.note_hangup();
+    lag_after_cut(state, session, sink.file_offset, sink.received);
+    Hangup("injected cut after the request's time limit")
 }
 
 /// A cut or a stall at its byte: a cut (or a stall that closes) hangs up; a stall

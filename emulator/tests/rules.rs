@@ -627,3 +627,68 @@ fn a_stall_that_goes_on_keeps_every_byte() {
     assert_eq!(info.sha256.as_deref(), Some(sha256_hex(&file).as_str()));
     assert_eq!(info.bytes_received_total, file.len() as u64);
 }
+
+/// Sends `sent` of a body announced as `announced` bytes, then closes the connection.
+fn short_body(base: &str, id: &str, announced: usize, sent: &[u8]) {
+    use std::io::Write;
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "POST /v24.0/{id} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: OAuth {TOKEN}\r\n\
+         file_offset: 0\r\nContent-Length: {announced}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(sent).unwrap();
+    drop(s);
+    // The server notices the end of the connection on its own time.
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+#[test]
+fn a_body_cut_short_is_kept_unless_only_whole_requests_count() {
+    for whole in [false, true] {
+        let emu = start_with(|c| c.unknowns.whole_requests_only = whole);
+        let id = create(emu.url(), 1000, "image/png");
+        short_body(emu.url(), &id, 1000, &data(400, 1));
+        let held = emu.session(&id).unwrap().file_offset;
+        assert_eq!(held, if whole { 0 } else { 400 }, "whole only: {whole}");
+        // A whole request is kept either way.
+        let body = data(1000, 2);
+        let a = upload(emu.url(), &id, held, &body[held as usize..]);
+        assert_eq!(a.status, 200, "whole only: {whole}");
+        assert!(a.body["h"].is_string());
+    }
+}
+
+#[test]
+fn a_request_past_its_time_limit_is_cut_and_whole_only_keeps_none_of_it() {
+    let emu = start_with(|c| c.unknowns.whole_requests_only = true);
+    emu.add_fault(FaultRule::always(
+        RequestKind::Upload,
+        Fault::CutAfterMillis { millis: 300 },
+    ));
+    let id = create(emu.url(), 1000, "image/png");
+    let addr = emu.url().trim_start_matches("http://").to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    use std::io::{Read, Write};
+    let head = format!(
+        "POST /v24.0/{id} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: OAuth {TOKEN}\r\n\
+         file_offset: 0\r\nContent-Length: 1000\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&data(500, 3)).unwrap();
+    let t = Instant::now();
+    let mut out = Vec::new();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.read_to_end(&mut out);
+    assert!(out.is_empty(), "no answer, a hangup");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert_eq!(emu.session(&id).unwrap().file_offset, 0);
+    assert_eq!(
+        "upload,cut-after-ms=250"
+            .parse::<FaultRule>()
+            .unwrap()
+            .fault,
+        Fault::CutAfterMillis { millis: 250 }
+    );
+}

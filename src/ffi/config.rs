@@ -94,6 +94,13 @@ pub struct fbup_config {
     /// The least important lines `log_fn` receives: 1 error, 2 warning, 3 info, 4
     /// debug; 0 takes the default, 3.
     pub log_level: i32,
+    /// The most body bytes one upload request carries, for a proxy or load balancer
+    /// known to cut longer requests. 0 (the default) sends the rest of the file in one
+    /// request, and bounds requests only when a cut shows that Graph kept none of a
+    /// request's bytes (half of what was lost, at least 256 KiB, growing back after
+    /// requests that arrive whole). Added after `log_level`: a caller built without it
+    /// gets the default.
+    pub max_request_bytes: u64,
 }
 
 /// The size of the first released layout of `fbup_config` (it ended with `proxy`): the
@@ -130,6 +137,7 @@ pub(super) fn config_defaults() -> fbup_config {
         log_fn: None,
         log_user_data: std::ptr::null_mut(),
         log_level: 0,
+        max_request_bytes: 0,
     }
 }
 
@@ -202,6 +210,7 @@ unsafe fn config_from(c: &fbup_config) -> Result<Config, Error> {
     config.proxy = text(c.proxy, "proxy")?;
     config.allow_insecure_http = c.allow_insecure_http != 0;
     config.max_send_rate = c.max_send_rate;
+    config.max_request = c.max_request_bytes;
     if c.max_attempts != 0 {
         config.max_attempts = c.max_attempts;
     }

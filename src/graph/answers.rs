@@ -21,8 +21,12 @@ pub(crate) const MAX_HANDLE: usize = 64 * 1024;
 pub(crate) enum UploadAnswer {
     /// The last byte arrived: the file handle.
     Handle(String),
-    /// The bytes were accepted but the file is not complete.
-    Accepted,
+    /// The bytes were accepted but the file is not complete; with the offset Graph
+    /// holds now, when its answer says it.
+    Accepted {
+        /// `file_offset` of the answer, when it has a usable one.
+        offset: Option<u64>,
+    },
 }
 
 pub(super) fn protocol(http_status: u16, message: &str) -> RequestError {
@@ -177,7 +181,9 @@ pub(crate) fn parse_upload_answer(
     json: &serde_json::Value,
 ) -> Result<UploadAnswer, RequestError> {
     match json.get("h") {
-        None => Ok(UploadAnswer::Accepted),
+        None => Ok(UploadAnswer::Accepted {
+            offset: parse_offset(json).ok(),
+        }),
         Some(h) => {
             let h = h
                 .as_str()

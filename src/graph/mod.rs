@@ -78,6 +78,26 @@ impl fmt::Debug for Graph {
     }
 }
 
+/// A body that gives its bytes, then fails: the request breaks off before the length
+/// it announced.
+#[cfg(feature = "probe")]
+struct CutShort<'a>(&'a [u8]);
+
+#[cfg(feature = "probe")]
+impl Read for CutShort<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.0.is_empty() {
+            return Err(io::Error::other(SourceFailure(
+                "cut short on purpose".into(),
+            )));
+        }
+        let n = self.0.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
 /// Counts the body bytes ureq takes from a reader.
 struct Counted<'a> {
     inner: &'a mut dyn Read,
@@ -258,12 +278,17 @@ impl Graph {
     /// One request exactly as given (the `file_offset` header when set, and `body` for
     /// a POST), and the answer's status and text as they came, whatever they are: for
     /// experiments (`fbup::probe`), never for uploads.
+    ///
+    /// With `announced` longer than `body`, a POST announces that many bytes in its
+    /// `Content-Length`, sends `body` and then breaks off: a request cut short on
+    /// purpose.
     pub fn raw(
         &self,
         method: &'static str,
         url: &str,
         file_offset: Option<u64>,
         body: &[u8],
+        announced: Option<u64>,
     ) -> Result<(u16, String), RequestError> {
         let ask = Ask::new(method, url, file_offset.map(|o| (o, body.len() as u64)));
         self.exchange(&ask, || {
@@ -281,7 +306,12 @@ impl Graph {
                 if let Some(o) = file_offset {
                     req = req.header("file_offset", o.to_string());
                 }
-                req.send(body)
+                match announced.filter(|n| *n > body.len() as u64) {
+                    Some(n) => req
+                        .header("Content-Length", n.to_string())
+                        .send(SendBody::from_reader(&mut CutShort(body))),
+                    None => req.send(body),
+                }
             };
             let resp = resp.map_err(|e| transport_error(e, &self.endpoint.authority))?;
             let status = resp.status().as_u16();

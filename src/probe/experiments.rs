@@ -18,6 +18,8 @@ pub(super) struct Ctx {
     wrong: u64,
     /// What Graph held before the second part.
     now: u64,
+    /// The bytes the cut request sent before it broke off.
+    cut_after: u64,
     /// The session's URL, its id verbatim.
     pub url: String,
 }
@@ -30,6 +32,7 @@ impl Ctx {
             held: len / 2,
             wrong: 1,
             now: len / 2,
+            cut_after: len / 2,
             url,
         }
     }
@@ -45,6 +48,8 @@ pub(super) struct Ask {
     pub file_offset: Option<u64>,
     /// The bytes of the PNG sent as the body.
     pub body: Range<usize>,
+    /// The `Content-Length` announced, when more than the body: a cut on purpose.
+    pub announced: Option<u64>,
 }
 
 impl Ask {
@@ -55,6 +60,7 @@ impl Ask {
             encoded: false,
             file_offset: None,
             body: 0..0,
+            announced: None,
         }
     }
 
@@ -65,6 +71,7 @@ impl Ask {
             encoded: false,
             file_offset: Some(file_offset),
             body: body.start as usize..body.end as usize,
+            announced: None,
         }
     }
 }
@@ -93,7 +100,7 @@ fn unknown(finding: String) -> (String, Answer) {
 }
 
 /// The experiments, in the order they run.
-pub(super) const EXPERIMENTS: [Experiment; 7] = [
+pub(super) const EXPERIMENTS: [Experiment; 9] = [
     Experiment {
         name: "first-part",
         prepare: nothing_first,
@@ -210,7 +217,57 @@ pub(super) const EXPERIMENTS: [Experiment; 7] = [
         },
         learn: nothing_learnt,
     },
+    Experiment {
+        name: "cut-body",
+        prepare: new_session,
+        ask: |c| Ask {
+            announced: Some(c.len),
+            ..Ask::post(
+                format!(
+                    "in a new session, POST file_offset: 0 announcing {} bytes, cut after {}",
+                    c.len, c.cut_after
+                ),
+                0,
+                0..c.cut_after,
+            )
+        },
+        judge: |_, h| match h.status {
+            0 => documented("no answer to a request cut short, as expected".into()),
+            s => unknown(format!("a request cut short was answered with HTTP {s}")),
+        },
+        learn: nothing_learnt,
+    },
+    Experiment {
+        name: "offset-after-cut",
+        // The server notices the cut on its own time.
+        prepare: |_, _, _| std::thread::sleep(std::time::Duration::from_millis(250)),
+        ask: |_| Ask::get("GET the session whose request was cut"),
+        judge: |c, h| match graph::parse_offset(&h.json) {
+            Ok(n) if n == c.cut_after => documented(format!(
+                "file_offset is {n}: Graph keeps the bytes of a request cut short"
+            )),
+            Ok(0) => (
+                "file_offset is 0: a request cut short commits nothing, only whole requests \
+                 count"
+                    .into(),
+                Answer::Variant(Variant::WholeRequestsOnly),
+            ),
+            Ok(n) => unknown(format!(
+                "file_offset is {n}, neither 0 nor the {} bytes sent",
+                c.cut_after
+            )),
+            Err(why) => unknown(format!("no usable file_offset after a cut: {why}")),
+        },
+        learn: nothing_learnt,
+    },
 ];
+
+/// A second session, so that the cut experiments start from a clean one.
+fn new_session(c: &mut Ctx, g: &Graph, _: &str) {
+    if let Ok(id) = g.create("fbup-probe-cut.png", c.len, "image/png") {
+        c.url = g.session_url(&id);
+    }
+}
 
 fn judge_offset_between(c: &Ctx, h: &Heard) -> (String, Answer) {
     let half = c.half;

@@ -42,6 +42,8 @@ pub enum Variant {
     },
     /// The empty POST at `file_length` after completion gives no handle.
     RefusesFinalEmptyPost,
+    /// A request cut short commits none of its bytes: only whole requests count.
+    WholeRequestsOnly,
 }
 
 /// One experiment of [`probe`]: what was asked and what Graph answered.
@@ -99,8 +101,10 @@ impl ProbeReport {
 /// Runs the recovery experiments against the Graph of `config` (its token, app id and
 /// URL) on a tiny PNG: an upload in two parts with an offset request between them, a
 /// deliberately wrong `file_offset`, an offset request and the empty POST at
-/// `file_length` after completion, and an offset request with the session id
-/// percent-encoded. Fails only when no session can be created.
+/// `file_length` after completion, an offset request with the session id
+/// percent-encoded, and, in a second session, a body cut short on purpose followed by
+/// an offset request (does Graph keep the bytes of a cut request?). Fails only when no
+/// session can be created.
 pub fn probe(config: &Config) -> Result<ProbeReport, Error> {
     let plan = Plan::resolve(config)?;
     let graph = plan.graph(plan.agent());
@@ -132,8 +136,13 @@ pub fn probe(config: &Config) -> Result<ProbeReport, Error> {
         (x.prepare)(&mut ctx, &graph, &id);
         let ask = (x.ask)(&ctx);
         let url = if ask.encoded { &encoded_url } else { &ctx.url };
-        let answer: Result<(u16, String), RequestError> =
-            graph.raw(ask.method, url, ask.file_offset, &PNG[ask.body]);
+        let answer: Result<(u16, String), RequestError> = graph.raw(
+            ask.method,
+            url,
+            ask.file_offset,
+            &PNG[ask.body],
+            ask.announced,
+        );
         let heard = Heard::from(answer, &redact);
         let (finding, answer) = (x.judge)(&ctx, &heard);
         (x.learn)(&mut ctx, &heard);

@@ -29,8 +29,9 @@ pub(super) struct Ledger {
 /// The request the upload sends next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Next {
-    /// The body from `start` to the end of the file.
-    Body { start: u64 },
+    /// `len` bytes of the body from `start` (the rest of the file, unless requests
+    /// are bounded).
+    Body { start: u64, len: u64 },
     /// Graph holds every byte but its answer with the handle was lost: an empty POST
     /// at the end asks for it again.
     AskHandle,
@@ -41,8 +42,9 @@ pub(super) enum Next {
 pub(super) enum Outcome {
     /// The last byte arrived: the handle.
     Complete(String),
-    /// Graph took the request without completing the file: ask its offset.
-    Accepted,
+    /// Graph took the request without completing the file; the offset it now holds
+    /// when its answer says (else it is asked).
+    Accepted(Option<u64>),
     /// The empty POST at the end brought no handle: the handle is lost.
     HandleLost,
     /// The request failed: Graph's offset, then the error's class, decide.
@@ -63,14 +65,15 @@ impl Ledger {
         }
     }
 
-    /// The request to send now.
-    pub fn next(&self) -> Next {
+    /// The request to send now, its body at most `limit` bytes.
+    pub fn next(&self, limit: Option<u64>) -> Next {
         if self.confirmed == self.total {
-            Next::AskHandle
-        } else {
-            Next::Body {
-                start: self.confirmed,
-            }
+            return Next::AskHandle;
+        }
+        let rest = self.total - self.confirmed;
+        Next::Body {
+            start: self.confirmed,
+            len: limit.map_or(rest, |l| l.clamp(1, rest)),
         }
     }
 
@@ -84,7 +87,7 @@ impl Ledger {
         match (next, answer) {
             (_, Ok(UploadAnswer::Handle(h))) => Outcome::Complete(h.clone()),
             (Next::AskHandle, _) => Outcome::HandleLost,
-            (_, Ok(UploadAnswer::Accepted)) => Outcome::Accepted,
+            (_, Ok(UploadAnswer::Accepted { offset })) => Outcome::Accepted(*offset),
             (_, Err(_)) => Outcome::Failed,
         }
     }
@@ -130,6 +133,100 @@ impl Ledger {
         self.asked = true;
         self.sent_max = self.sent_max.max(off);
         Ok(())
+    }
+}
+
+/// The smallest body a cut makes requests shrink to.
+pub(super) const FLOOR: u64 = 256 * 1024;
+
+/// Clean requests after which the size that was cut is forgotten, and requests may
+/// grow past it again (the link may have been cut once, not at every size).
+const FORGET_AFTER: u32 = 8;
+
+/// A bound a cut made: the next requests carry at most `bound` bytes, because the cut
+/// one committed `committed` of the `sent` bytes it sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Resize {
+    pub bound: u64,
+    pub committed: u64,
+    pub sent: u64,
+}
+
+/// How large one request's body may be: a fixed bound the caller set, or what Graph's
+/// offset shows it keeps after a cut. On a link that never cuts, no bound: one request
+/// for the rest of the file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Sizing {
+    /// The caller's bound (`max_request`), never exceeded.
+    fixed: Option<u64>,
+    /// The bound learnt from cuts.
+    learnt: Option<u64>,
+    /// The smallest body that was cut and kept almost nothing.
+    cut_at: Option<u64>,
+    /// Clean requests since the last such cut.
+    clean: u32,
+    /// A request that got no answer: where it started and how many bytes it sent.
+    pending: Option<(u64, u64)>,
+}
+
+impl Sizing {
+    /// Sizing with the caller's bound (0: none, adaptive).
+    pub fn new(max_request: u64) -> Sizing {
+        Sizing {
+            fixed: (max_request > 0).then_some(max_request),
+            ..Sizing::default()
+        }
+    }
+
+    /// The most bytes the next request's body may carry.
+    pub fn limit(&self) -> Option<u64> {
+        match (self.fixed, self.learnt) {
+            (Some(f), Some(l)) => Some(f.min(l)),
+            (f, l) => f.or(l),
+        }
+    }
+
+    /// A request from `start` sent `sent` body bytes and got no answer (a cut).
+    pub fn cut(&mut self, start: u64, sent: u64) {
+        self.pending = Some((start, sent));
+    }
+
+    /// Graph's offset `off` after a cut: when the cut request committed nothing, or
+    /// much less than it sent (less than a sixteenth: bytes still in the sockets'
+    /// buffers are not lost to a server that keeps partial requests), the next
+    /// requests carry at most half of what was lost, and never less than [`FLOOR`].
+    /// Returns what changed, when the bound did.
+    pub fn settle(&mut self, off: u64) -> Option<Resize> {
+        let (start, sent) = self.pending.take()?;
+        let committed = off.saturating_sub(start);
+        if sent <= FLOOR || committed.saturating_mul(16) >= sent {
+            return None;
+        }
+        let bound = ((sent - committed) / 2).max(FLOOR);
+        self.learnt = Some(self.learnt.map_or(bound, |l| l.min(bound).max(FLOOR)));
+        self.cut_at = Some(self.cut_at.map_or(sent, |c| c.min(sent)));
+        self.clean = 0;
+        Some(Resize {
+            bound: self.limit().unwrap_or(bound),
+            committed,
+            sent,
+        })
+    }
+
+    /// A request arrived whole: a learnt bound grows back, doubling, below the size
+    /// that was cut until enough clean requests make it forget that size.
+    pub fn clean(&mut self) {
+        self.pending = None;
+        let Some(l) = self.learnt else { return };
+        self.clean += 1;
+        if self.clean >= FORGET_AFTER {
+            self.cut_at = None;
+        }
+        let grown = l.saturating_mul(2);
+        self.learnt = Some(match self.cut_at {
+            Some(c) => grown.min((c - c / 4).max(l)),
+            None => grown,
+        });
     }
 }
 
@@ -188,7 +285,11 @@ mod tests {
         assert!(e.message.contains("another writer"), "{}", e.message);
         l.sent(60);
         l.reconcile(40).unwrap();
-        assert_eq!((l.confirmed, l.next()), (40, Next::Body { start: 40 }));
+        assert_eq!(
+            (l.confirmed, l.next(None)),
+            (40, Next::Body { start: 40, len: 60 })
+        );
+        assert_eq!(l.next(Some(25)), Next::Body { start: 40, len: 25 });
         let e = l.reconcile(30).unwrap_err();
         assert!(e.message.contains("lost data"), "{}", e.message);
         let e = l.reconcile(101).unwrap_err();
@@ -207,23 +308,28 @@ mod tests {
         l.reconcile(70).unwrap();
         assert!(l.asked);
         l.reconcile(100).unwrap();
-        assert_eq!(l.next(), Next::AskHandle);
+        assert_eq!(l.next(Some(10)), Next::AskHandle);
     }
 
     #[test]
     fn only_a_handle_completes_and_an_empty_post_without_one_loses_it() {
         let handle = Ok(UploadAnswer::Handle("4::a\n4::b".into()));
-        let body = Next::Body { start: 0 };
+        let body = Next::Body { start: 0, len: 9 };
         assert_eq!(
             Ledger::judge(body, &handle),
             Outcome::Complete("4::a\n4::b".into())
         );
+        let accepted = |offset| Ok(UploadAnswer::Accepted { offset });
         assert_eq!(
-            Ledger::judge(body, &Ok(UploadAnswer::Accepted)),
-            Outcome::Accepted
+            Ledger::judge(body, &accepted(Some(5))),
+            Outcome::Accepted(Some(5))
         );
         assert_eq!(
-            Ledger::judge(Next::AskHandle, &Ok(UploadAnswer::Accepted)),
+            Ledger::judge(body, &accepted(None)),
+            Outcome::Accepted(None)
+        );
+        assert_eq!(
+            Ledger::judge(Next::AskHandle, &accepted(None)),
             Outcome::HandleLost
         );
         let cut = Err(RequestError::Network("reset".into()));
@@ -233,6 +339,74 @@ mod tests {
             Ledger::judge(Next::AskHandle, &handle),
             Outcome::Complete("4::a\n4::b".into())
         );
+    }
+
+    const MB: u64 = 1_000_000;
+
+    #[test]
+    fn a_link_that_never_cuts_sends_the_rest_in_one_request() {
+        let mut s = Sizing::new(0);
+        assert_eq!(s.limit(), None);
+        s.clean();
+        assert_eq!(s.limit(), None);
+        // A cut that kept what arrived (the socket's buffers held the rest) changes
+        // nothing either.
+        s.cut(0, 6 * MB);
+        assert_eq!(s.settle(4 * MB), None);
+        s.cut(4 * MB, 3 * MB);
+        assert_eq!(s.settle(4 * MB + 500_000), None, "a sixth committed");
+        assert_eq!(s.limit(), None);
+    }
+
+    #[test]
+    fn a_cut_that_committed_nothing_bounds_the_next_requests_and_they_grow_back() {
+        let mut s = Sizing::new(0);
+        s.cut(0, 6 * MB);
+        assert_eq!(
+            s.settle(0).map(|r| r.bound),
+            Some(3 * MB),
+            "half of what was lost"
+        );
+        assert_eq!(s.limit(), Some(3 * MB));
+        s.clean();
+        assert_eq!(
+            s.limit(),
+            Some(4_500_000),
+            "grows, below the size that was cut"
+        );
+        s.clean();
+        assert_eq!(s.limit(), Some(4_500_000));
+        for _ in 0..FORGET_AFTER {
+            s.clean();
+        }
+        assert!(s.limit().unwrap() > 6 * MB, "the cut size is forgotten");
+        // A small cut never bounds below the floor.
+        let mut s = Sizing::new(0);
+        s.cut(0, 300_000);
+        assert_eq!(s.settle(0).map(|r| r.bound), Some(FLOOR));
+        let mut s = Sizing::new(0);
+        s.cut(0, 100_000);
+        assert_eq!(s.settle(0), None, "under the floor: nothing to learn");
+    }
+
+    #[test]
+    fn the_callers_bound_is_never_exceeded() {
+        let mut s = Sizing::new(2 * MB);
+        assert_eq!(s.limit(), Some(2 * MB));
+        s.cut(0, 2 * MB);
+        assert_eq!(
+            s.settle(0),
+            Some(Resize {
+                bound: MB,
+                committed: 0,
+                sent: 2 * MB
+            })
+        );
+        assert_eq!(s.limit(), Some(MB));
+        for _ in 0..20 {
+            s.clean();
+        }
+        assert_eq!(s.limit(), Some(2 * MB));
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::plan::Plan;
 use crate::source::{ByteSource, ReadAt};
 use crate::trace::Level;
 
-use ledger::Ledger;
+use ledger::{Ledger, Sizing};
 
 /// Shared between a session and its [`CancelHandle`]s.
 struct CancelState {
@@ -119,6 +119,8 @@ pub struct Session {
     id: String,
     handle: Option<String>,
     ledger: Ledger,
+    /// How large each request's body may be.
+    sizing: Sizing,
     /// The resume journal's entry for this file, held while the session lives.
     claim: Option<Claim>,
     cancel: Arc<CancelState>,

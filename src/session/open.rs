@@ -15,7 +15,7 @@ use crate::source::{ByteSource, FileSource, Identity, ReaderSource};
 use crate::trace::Level;
 
 use super::driver::Driver;
-use super::ledger::{graph_forgot, Ledger};
+use super::ledger::{graph_forgot, Ledger, Sizing};
 use super::words::unknown_session;
 use super::{check_session_id, CancelHandle, Session, Source};
 
@@ -142,6 +142,7 @@ impl Session {
             plan: plan.clone(),
             graph: g,
             ledger: Ledger::new(bytes.len(), resumed),
+            sizing: Sizing::new(plan.pacing.max_request),
             source: bytes,
             id,
             handle: None,

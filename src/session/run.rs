@@ -89,7 +89,7 @@ impl Session {
             if self.ledger.stale && !self.refresh_offset(&mut driver)? {
                 continue;
             }
-            let next = self.ledger.next();
+            let next = self.ledger.next(self.sizing.limit());
             let answer = self.send(next, &mut progress, &mut pacer);
             // Whatever happened, only Graph's own offset says where to go on from.
             self.ledger.stale = true;
@@ -106,7 +106,7 @@ impl Session {
                 }
                 Outcome::HandleLost if self.cancelled() => return Err(self.cancel_error()),
                 Outcome::HandleLost => return Err(self.lose_handle(answer.err())),
-                Outcome::Accepted => self.accepted(&mut driver)?,
+                Outcome::Accepted(offset) => self.accepted(&mut driver, next, offset)?,
                 Outcome::Failed => {
                     let Err(e) = answer else { continue };
                     self.failed_request(&mut driver, e, next)?;
@@ -123,6 +123,7 @@ impl Session {
             Ok(off) => {
                 self.reconcile(off)?;
                 self.ledger.stale = false;
+                self.resize(off);
                 if off > before {
                     driver.progressed();
                 }
@@ -144,29 +145,79 @@ impl Session {
         pacer: &mut Pacer,
     ) -> Result<UploadAnswer, RequestError> {
         let total = self.source.len();
-        let Next::Body { start } = next else {
+        let Next::Body { start, len } = next else {
             return self.graph.upload(&self.id, total, 0, &mut io::empty());
         };
         let mut body = BodyReader {
             source: &*self.source,
             pos: start,
-            end: total,
+            end: start + len,
             progress,
             pacer,
             cancelled: &self.cancel.cancelled,
         };
-        let answer = self.graph.upload(&self.id, start, total - start, &mut body);
+        let answer = self.graph.upload(&self.id, start, len, &mut body);
         let pos = body.pos;
         Stats::add(&self.stats.sent, pos - start);
         self.ledger.sent(pos);
+        match &answer {
+            // A cut or a stall: Graph's offset will show what it kept. (A cancel or a
+            // file that cannot be read says nothing of the link.)
+            Err(RequestError::Network(_) | RequestError::Timeout(_)) => {
+                self.sizing.cut(start, pos - start)
+            }
+            Err(_) => {}
+            Ok(_) => self.sizing.clean(),
+        }
         answer
     }
 
-    /// Graph took the request but not every byte: its offset is asked next.
-    fn accepted(&mut self, driver: &mut Driver) -> Result<(), Error> {
-        self.plan.trace.log(Level::Info, || {
-            "Graph accepted the request without a handle: asking its offset".into()
-        });
+    /// After a cut, Graph's offset `off` shows how much of the cut request it kept:
+    /// when it kept next to nothing, the next requests are bounded.
+    fn resize(&mut self, off: u64) {
+        if let Some(r) = self.sizing.settle(off) {
+            self.plan.trace.log(Level::Info, || {
+                let kept = match r.committed {
+                    0 => "committed nothing".to_string(),
+                    n => format!("committed only {n}"),
+                };
+                format!(
+                    "the cut request {kept} of the {} bytes it sent; next requests at most {} \
+                     bytes (rule: size requests by what Graph keeps)",
+                    r.sent, r.bound
+                )
+            });
+        }
+    }
+
+    /// Graph took the request but not every byte: the offset its answer names is
+    /// where the next request starts, or, when it names none, its offset is asked.
+    fn accepted(
+        &mut self,
+        driver: &mut Driver,
+        next: Next,
+        offset: Option<u64>,
+    ) -> Result<(), Error> {
+        let start = match next {
+            Next::Body { start, .. } => start,
+            Next::AskHandle => self.ledger.total,
+        };
+        match offset {
+            Some(off) => {
+                self.reconcile(off)?;
+                self.ledger.stale = false;
+                self.plan.trace.log(Level::Info, || {
+                    format!("Graph accepted the request and holds {off} bytes: going on from there")
+                });
+                if off > start {
+                    driver.progressed();
+                    return Ok(());
+                }
+            }
+            None => self.plan.trace.log(Level::Info, || {
+                "Graph accepted the request without a handle: asking its offset".into()
+            }),
+        }
         if driver.count() {
             return Ok(());
         }
@@ -189,7 +240,7 @@ impl Session {
             return Err(self.cancel_error());
         }
         let start = match next {
-            Next::Body { start } => start,
+            Next::Body { start, .. } => start,
             Next::AskHandle => self.ledger.total,
         };
         if offset_decides(&e) && self.offset_settles(start)? {

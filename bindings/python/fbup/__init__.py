@@ -66,6 +66,7 @@ class _Config(ctypes.Structure):
         ("log_fn", _LOG_FN),
         ("log_user_data", ctypes.c_void_p),
         ("log_level", ctypes.c_int32),
+        ("max_request_bytes", ctypes.c_uint64),
     ]
 
 
@@ -365,7 +366,7 @@ def _config(keep: _Callbacks, app_id: Union[int, str], access_token: str,
             token_refresh: Optional[Callable[[], Optional[str]]] = None,
             state_dir: Optional[PathLike] = None, send_buffer: int = 0,
             allow_insecure_http: bool = False, ca_file: Optional[PathLike] = None,
-            proxy: Optional[str] = None, max_send_rate: int = 0,
+            proxy: Optional[str] = None, max_send_rate: int = 0, max_request: int = 0,
             log: Optional[Callable[[int, str], object]] = None, log_level: int = 0) -> _Config:
     cfg = _Config()
     _lib.fbup_config_init_sized(ctypes.byref(cfg), ctypes.sizeof(_Config))
@@ -387,14 +388,16 @@ def _config(keep: _Callbacks, app_id: Union[int, str], access_token: str,
         ms = _ms(name, value)
         if ms:
             setattr(cfg, field, ms)
-    if max_attempts < 0 or send_buffer < 0 or max_send_rate < 0:
-        raise ArgumentError(Status.ARGUMENT, "max_attempts, send_buffer and max_send_rate cannot be negative")
+    if max_attempts < 0 or send_buffer < 0 or max_send_rate < 0 or max_request < 0:
+        raise ArgumentError(Status.ARGUMENT,
+                            "max_attempts, send_buffer, max_send_rate and max_request cannot be negative")
     if max_attempts:
         cfg.max_attempts = min(max_attempts, 2**32 - 1)
     if send_buffer:
         cfg.send_buffer_bytes = min(send_buffer, 2**32 - 1)
     cfg.allow_insecure_http = 1 if allow_insecure_http else 0
     cfg.max_send_rate = max_send_rate
+    cfg.max_request_bytes = max_request
     cfg.log_level = int(log_level)
     if log is not None:
         def line(_user, level, text):
@@ -457,7 +460,9 @@ class Session:
     ``max_retry``, ``retry_base``, ``retry_cap`` (seconds), ``max_attempts``,
     ``token_refresh`` (a callable returning a new token or None), ``state_dir``,
     ``send_buffer``, ``allow_insecure_http``, ``ca_file``, ``proxy``, ``max_send_rate``
-    (bytes per second), ``log`` (a callable ``(level, line)``) and ``log_level``.
+    (bytes per second), ``max_request`` (the most body bytes of one request; 0: the
+    rest of the file, bounded only after a cut Graph kept none of), ``log`` (a callable
+    ``(level, line)``) and ``log_level``.
     """
 
     def __init__(self, handle: int, keep: Optional[_Callbacks] = None) -> None:

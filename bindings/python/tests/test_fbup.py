@@ -198,3 +198,16 @@ def test_ctrl_c_during_a_stall_raises_keyboard_interrupt_within_a_second(tmp_pat
 
 def test_the_package_is_typed():
     assert (pathlib.Path(fbup.__file__).parent / "py.typed").exists()
+
+
+def test_max_request_keeps_every_request_under_the_links_limit(tmp_path):
+    emu = Emulator("--whole-requests-only", "--fault", "upload,cut-after=1000000,times=always")
+    try:
+        path, sha = make_file(tmp_path, "bounded.mp4", 3_000_000)
+        with fbup.Session.create(path, **opts(emu, max_request=700_000)) as s:
+            s.upload()
+            held = emu.session(s.id)
+        assert held["sha256"] == sha
+        assert held["upload_requests"] == 5
+    finally:
+        emu.close()
