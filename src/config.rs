@@ -236,6 +236,25 @@ impl Config {
         if url.contains(['?', '#', ' ']) {
             return arg(named().text(" must be a bare base URL, without query or fragment"));
         }
+        let (_, rest) = url.split_once("://").unwrap_or(("", url));
+        let authority = rest.split('/').next().unwrap_or("");
+        if authority.contains('@') {
+            // A password there would be in every trace line and message.
+            return arg(words(Field::GraphUrl)
+                .text(" must not carry a user or password (user:password@); Graph takes none"));
+        }
+        let bad_char = |b: u8| b.is_ascii_control() || b == b'\\' || b >= 0x80;
+        let host_ok = !authority.is_empty()
+            && authority
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b));
+        if url.bytes().any(bad_char) || !host_ok {
+            return arg(named().text(
+                " is not a URL fbup can use: a host (letters, digits, '.', '-', a port, an \
+                 [IPv6] address), then an optional path, without spaces, control characters \
+                 or backslashes",
+            ));
+        }
         Ok(())
     }
 }
@@ -405,6 +424,18 @@ mod tests {
         ] {
             c.graph_url = ok.into();
             assert!(c.validate().is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://evil.invalid\\@127.0.0.1:9",
+            "http://user:s3cr3t@127.0.0.1:9",
+            "http://127.0.0.1:9/a\r\nX: y",
+            "http://127.0.0.1:9/\tx",
+            "https://",
+        ] {
+            c.graph_url = bad.into();
+            let e = c.validate().unwrap_err();
+            assert_eq!(e.field, Some(Field::GraphUrl), "{bad:?}: {}", e.message);
+            assert!(!e.message.contains("s3cr3t"), "{bad:?}: {}", e.message);
         }
         c.graph_url = "http://127.0.0.1:1".into();
         c.api_version = "24".into();

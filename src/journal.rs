@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Status};
+use crate::files::{read_regular, Links};
 use crate::graph::Endpoint;
 use crate::source::Identity;
 
@@ -74,7 +75,7 @@ fn fnv1a(data: &str) -> u64 {
 /// The identity an entry is recorded for, as one string.
 fn identity_key(endpoint: &Endpoint, canonical: &Path, id: &Identity) -> String {
     format!(
-        "{}\n{}\n{}\n{}\n{}\n{}.{}\n{}:{}",
+        "{}\n{}\n{}\n{}\n{}\n{}.{}\n{}.{}\n{}:{}",
         endpoint.app_id,
         endpoint.graph_url.trim_end_matches('/'),
         endpoint.api_version,
@@ -82,6 +83,8 @@ fn identity_key(endpoint: &Endpoint, canonical: &Path, id: &Identity) -> String 
         id.len,
         id.mtime.0,
         id.mtime.1,
+        id.ctime.0,
+        id.ctime.1,
         id.dev,
         id.ino
     )
@@ -145,8 +148,7 @@ impl Claim {
 
     /// The session id recorded for this file, if a live one is.
     pub fn recorded(&self) -> Option<String> {
-        let text = fs::read_to_string(&self.entry).ok()?;
-        let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let json = read_entry(&self.entry)?;
         if json.get("version")?.as_u64()? != FORMAT_VERSION
             || json.get("identity")?.as_str()? != self.key
         {
@@ -210,6 +212,25 @@ impl Claim {
     }
 }
 
+/// The largest entry read: fbup writes a few hundred bytes.
+const MAX_ENTRY: u64 = 64 * 1024;
+
+/// True for the names fbup gives entries: 16 hex digits and `.json`.
+fn is_entry_name(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".json"))
+        .is_some_and(|stem| stem.len() == 16 && stem.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// An entry's JSON object: only a regular file (not a link, a FIFO or a device) of at
+/// most [`MAX_ENTRY`] bytes is read.
+fn read_entry(p: &Path) -> Option<serde_json::Value> {
+    let bytes = read_regular(p, MAX_ENTRY, Links::Refuse).ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    json.is_object().then_some(json)
+}
+
 /// Every entry in the journal folder, oldest first.
 pub fn list(dir: &Path) -> Vec<JournalEntry> {
     let Ok(read) = fs::read_dir(dir) else {
@@ -218,10 +239,9 @@ pub fn list(dir: &Path) -> Vec<JournalEntry> {
     let mut out: Vec<JournalEntry> = read
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| is_entry_name(p))
         .filter_map(|p| {
-            let json: serde_json::Value =
-                serde_json::from_str(&fs::read_to_string(&p).ok()?).ok()?;
+            let json = read_entry(&p)?;
             let text = |k: &str| {
                 json.get(k)
                     .and_then(|v| v.as_str())
@@ -300,21 +320,18 @@ pub fn prune(dir: &Path) -> usize {
         return 0;
     };
     for p in read.filter_map(|e| e.ok()).map(|e| e.path()) {
-        if p.extension().is_none_or(|x| x != "json") {
+        // Only what fbup wrote goes: an entry's name, a regular file (never a link,
+        // a FIFO or a device), and an object with the fields fbup writes.
+        if !is_entry_name(&p) {
             continue;
         }
-        let json: Option<serde_json::Value> = fs::read_to_string(&p)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        let stale = match &json {
-            Some(j) => {
-                j.get("version").and_then(|v| v.as_u64()) != Some(FORMAT_VERSION)
-                    || now_unix()
-                        .saturating_sub(j.get("created_unix").and_then(|v| v.as_u64()).unwrap_or(0))
-                        >= SESSION_LIFETIME.as_secs()
-            }
-            None => true,
+        let Some(j) = read_entry(&p).filter(|j| j.get("session_id").is_some()) else {
+            continue;
         };
+        let stale = j.get("version").and_then(|v| v.as_u64()) != Some(FORMAT_VERSION)
+            || now_unix()
+                .saturating_sub(j.get("created_unix").and_then(|v| v.as_u64()).unwrap_or(0))
+                >= SESSION_LIFETIME.as_secs();
         let lock = p.with_extension("lock");
         if stale && !is_locked(&lock) {
             let _ = fs::remove_file(&p);

@@ -22,12 +22,13 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-// Floors, lowest first: hook, token; error, config, trace, event, info, source,
+// Floors, lowest first: hook, token, files; error, config, trace, event, info, source,
 // progress, pace; graph; retry; plan; journal, session; probe; ffi.
 mod config;
 mod error;
 mod event;
 pub mod ffi;
+mod files;
 mod graph;
 mod hook;
 mod info;

@@ -81,6 +81,7 @@ impl Plan {
             send_buffer: config.send_buffer,
             ca_file: config.ca_file.clone(),
             proxy: config.proxy.clone(),
+            graph_url: config.graph_url.clone(),
         })?;
         let token = Arc::new(Token::new(
             &config.access_token,

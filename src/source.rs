@@ -76,6 +76,9 @@ impl ByteSource for FileSource {
 pub(crate) struct Identity {
     pub len: u64,
     pub mtime: (i64, i64),
+    /// The status change time: it moves with any write, even one whose modification
+    /// time was set back afterwards (`touch -d`, `utimensat`), and no caller can set it.
+    pub ctime: (i64, i64),
     pub dev: u64,
     pub ino: u64,
 }
@@ -85,6 +88,7 @@ impl Identity {
         Identity {
             len: m.len(),
             mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
             dev: m.dev(),
             ino: m.ino(),
         }
@@ -150,13 +154,15 @@ impl FileSource {
         })
     }
 
-    /// What identifies the file's content: length, modification time, device, inode.
+    /// What identifies the file's content: length, modification and status change
+    /// times, device, inode.
     pub fn identity(&self) -> Identity {
         self.identity
     }
 
     /// Fails with [`Status::File`] when the file is not what it was when opened:
-    /// another length, another modification time, or another file at the path.
+    /// another length, another modification or status change time, or another file at
+    /// the path.
     pub fn check_unchanged(&self) -> Result<(), Error> {
         let shown = self.path.display();
         let now = match std::fs::metadata(&self.path) {
@@ -178,6 +184,12 @@ impl FileSource {
             ))
         } else if now.mtime != was.mtime {
             Some("was modified (its modification time changed)".to_string())
+        } else if now.ctime != was.ctime {
+            Some(
+                "was changed (its status change time moved: written, with its modification \
+                 time set back, or its owner or mode changed)"
+                    .to_string(),
+            )
         } else {
             None
         };

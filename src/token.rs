@@ -82,7 +82,9 @@ impl Token {
         }
     }
 
-    /// `line` with every token ever held replaced by `<token>`.
+    /// `line` with every token ever held replaced by `<token>`, and so is any run of
+    /// [`PREFIX_BLOTTED`] characters or more that begins a token: what is left of one
+    /// when a long text was cut short before it reached here.
     pub fn redact(&self, line: String) -> String {
         let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         let mut line = line;
@@ -90,9 +92,41 @@ impl Token {
             if line.contains(t.as_str()) {
                 line = line.replace(t.as_str(), "<token>");
             }
+            line = blot_prefixes(line, t);
         }
         line
     }
+}
+
+/// The shortest start of a token that is blotted where the rest of it was cut away.
+const PREFIX_BLOTTED: usize = 12;
+
+/// `line` with every run that matches the first [`PREFIX_BLOTTED`] or more bytes of
+/// `token` replaced by `<token>`.
+fn blot_prefixes(line: String, token: &str) -> String {
+    let Some(head) = token.get(..PREFIX_BLOTTED) else {
+        return line;
+    };
+    if !line.contains(head) {
+        return line;
+    }
+    let (t, l) = (token.as_bytes(), line.as_bytes());
+    let mut out = String::with_capacity(line.len());
+    let mut i = 0;
+    while let Some(found) = line[i..].find(head) {
+        let start = i + found;
+        let run = t
+            .iter()
+            .zip(&l[start..])
+            .take_while(|(a, b)| a == b)
+            .count();
+        out.push_str(&line[i..start]);
+        out.push_str("<token>");
+        // A token is ASCII: the run ends on a character boundary.
+        i = start + run;
+    }
+    out.push_str(&line[i..]);
+    out
 }
 
 #[cfg(test)]
@@ -113,6 +147,21 @@ mod tests {
             t.redact("EAAfirst-token then EAAsecond-token".into()),
             "<token> then <token>"
         );
+    }
+
+    #[test]
+    fn what_a_cut_leaves_of_a_token_is_blotted_too() {
+        let token = "EAAsecret0123456789abcdefghijklmnopqrstuvwxyz";
+        let t = Token::new(token, None);
+        for cut in [12, 30, 44] {
+            let line = format!("Malformed access token {}...", &token[..cut]);
+            let shown = t.redact(line);
+            assert_eq!(shown, "Malformed access token <token>...", "{cut}");
+        }
+        // Shorter than a prefix worth blotting, or no token at all: unchanged.
+        let line = format!("x {} y", &token[..11]);
+        assert_eq!(t.redact(line.clone()), line);
+        assert_eq!(t.redact("EAAsecret".into()), "EAAsecret");
     }
 
     #[test]

@@ -1110,3 +1110,33 @@ fn requests_are_sized_by_what_graph_keeps_and_by_max_request() {
         .unwrap();
     assert_eq!(s.sha256.as_deref(), Some(sum.as_str()));
 }
+
+#[test]
+fn a_token_graph_quotes_back_is_not_printed_in_stderr_or_json() {
+    let fx = fx();
+    let (path, _) = fx.file("echo.png", 1000);
+    for _ in 0..2 {
+        fx.emu.add_fault(FaultRule::once(
+            RequestKind::Create,
+            Fault::Respond {
+                status: 400,
+                error: Some(fbup_emulator::ErrorSpec {
+                    message: format!("Malformed access token {TOKEN} (access_token={TOKEN})"),
+                    error_type: "OAuthException".into(),
+                    code: 190,
+                    subcode: None,
+                    is_transient: false,
+                }),
+                headers: Vec::new(),
+            },
+        ));
+    }
+    // `run` fails the test when the token is anywhere in stdout or stderr.
+    let out = fx.run(&["upload", "--no-resume", p(&path)]);
+    assert_eq!(out.status.code(), Some(15));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Malformed access token <token>"), "{err}");
+    let out = fx.run(&["upload", "--json", "--no-resume", p(&path)]);
+    assert_eq!(out.status.code(), Some(15));
+    assert!(stdout(&out).contains("<token>"), "{}", stdout(&out));
+}

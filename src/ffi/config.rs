@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::args::{required_arg, string_arg};
 use super::callbacks::{fbup_log_fn, fbup_token_fn, CLogFn, CTokenFn};
+use super::cancel::fbup_canceller;
 use super::panic::boundary;
 use crate::config::Config;
 use crate::error::{Error, Status};
@@ -101,6 +102,10 @@ pub struct fbup_config {
     /// requests that arrive whole). Added after `log_level`: a caller built without it
     /// gets the default.
     pub max_request_bytes: u64,
+    /// A canceller (`fbup_canceller_new`) that cancels the create or resume this config
+    /// is given to, from any thread; NULL: those calls end only on their own. Read
+    /// during the call only. Added after `max_request_bytes`.
+    pub canceller: *const fbup_canceller,
 }
 
 /// The size of the first released layout of `fbup_config` (it ended with `proxy`): the
@@ -138,6 +143,7 @@ pub(super) fn config_defaults() -> fbup_config {
         log_user_data: std::ptr::null_mut(),
         log_level: 0,
         max_request_bytes: 0,
+        canceller: std::ptr::null(),
     }
 }
 
@@ -146,7 +152,7 @@ pub(super) fn config_defaults() -> fbup_config {
 /// # Safety
 /// `cfg` is NULL or points to at least `cfg->struct_size` readable bytes, whose
 /// string fields are NULL or NUL-terminated.
-pub(super) unsafe fn read_config(cfg: *const fbup_config) -> Result<Config, Error> {
+pub(super) unsafe fn read_config(cfg: *const fbup_config) -> Result<Read, Error> {
     if cfg.is_null() {
         return Err(Error::new(
             Status::Argument,
@@ -180,7 +186,17 @@ pub(super) unsafe fn read_config(cfg: *const fbup_config) -> Result<Config, Erro
     let mut config = unsafe { config_from(&c) }?;
     timeouts_from(&c, &mut config);
     callbacks_from(&c, &mut config)?;
-    Ok(config)
+    // SAFETY: the caller vouches that canceller is NULL or a live canceller (a caller
+    // built before the field has the NULL default).
+    let cancel = unsafe { c.canceller.as_ref() }.map(|k| k.handle.clone());
+    Ok(Read { config, cancel })
+}
+
+/// A caller's config as Rust takes it: the config, and the cancel of the call.
+pub(super) struct Read {
+    pub config: Config,
+    /// The handle of `cfg->canceller`, when set.
+    pub cancel: Option<crate::session::CancelHandle>,
 }
 
 /// The strings and switches of a copied config.

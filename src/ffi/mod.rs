@@ -3,9 +3,10 @@
 //! lives here.
 //!
 //! Thread safety: a session is used by one thread at a time; only `fbup_cancel` may be
-//! called from another thread while a call on the session runs. Different sessions
-//! are independent. `fbup_status_str`, `fbup_version` and `fbup_config_init` may be
-//! called from any thread.
+//! called from another thread while a call on the session runs, and
+//! `fbup_canceller_cancel` while a create or resume runs with that canceller. Different
+//! sessions are independent. `fbup_status_str`, `fbup_version` and `fbup_config_init`
+//! may be called from any thread.
 
 #![allow(non_camel_case_types)]
 
@@ -14,6 +15,7 @@ use std::ffi::c_char;
 #[macro_use]
 mod args;
 mod callbacks;
+mod cancel;
 mod config;
 mod error;
 mod info;
@@ -23,6 +25,9 @@ mod status;
 mod upload;
 
 pub use self::callbacks::{fbup_log_fn, fbup_progress_fn, fbup_read_fn, fbup_token_fn};
+pub use self::cancel::{
+    fbup_canceller, fbup_canceller_cancel, fbup_canceller_free, fbup_canceller_new,
+};
 pub use self::config::{fbup_config, fbup_config_init, fbup_config_init_sized};
 pub use self::error::fbup_error;
 pub use self::info::{fbup_get_info, fbup_info};

@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_void};
 
 use super::args::{cstring, required_arg};
 use super::callbacks::{fbup_progress_fn, fbup_read_fn, CReader};
-use super::config::{fbup_config, read_config};
+use super::config::{fbup_config, read_config, Read};
 use super::panic::boundary;
 use super::session::{fbup_session, make_session};
 use super::status::{fbup_status, FBUP_E_ARGUMENT, FBUP_E_INTERNAL};
@@ -119,10 +119,20 @@ pub unsafe extern "C" fn fbup_resume_session_reader(
     })
 }
 
-/// Resolves the config and opens the session (see `Session::open`).
-fn open(config: &crate::Config, source: Source, resume_id: Option<&str>) -> Result<Session, Error> {
-    let plan = Plan::resolve(config)?;
-    Session::open(&plan, source, resume_id, &CancelHandle::new())
+/// Resolves the config and opens the session (see `Session::open`), cancellable by the
+/// config's canceller, which the session leaves behind.
+fn open(config: &Read, source: Source, resume_id: Option<&str>) -> Result<Session, Error> {
+    let plan = Plan::resolve(&config.config)?;
+    match &config.cancel {
+        None => Session::open(&plan, source, resume_id, &CancelHandle::new()),
+        Some(cancel) => {
+            let mut s = Session::open(&plan, source, resume_id, cancel);
+            if let Ok(s) = &mut s {
+                s.leave_canceller(cancel);
+            }
+            s
+        }
+    }
 }
 
 pub(super) fn reader_arg(

@@ -15,6 +15,7 @@ use ureq::Agent;
 
 use crate::config::redact_userinfo;
 use crate::error::{words, Error, Field, Words};
+use crate::files::{read_regular, Links};
 use crate::trace::{Level, Trace};
 
 /// The transport part of a plan: what the HTTP agent is made from.
@@ -32,6 +33,8 @@ pub(crate) struct Transport {
     pub ca_file: Option<PathBuf>,
     /// The proxy; `None` reads the environment.
     pub proxy: Option<String>,
+    /// Graph's URL: a plain `http://` one may go through a proxy on this machine only.
+    pub graph_url: String,
 }
 
 /// The agent settings for Graph: answers returned as they are (so error objects can
@@ -56,6 +59,9 @@ pub(crate) fn http_config(t: &Transport) -> Result<ureq::config::Config, Error> 
         // passed over (fbup speaks CONNECT only), as ureq does without its SOCKS feature.
         None => ureq::Proxy::try_from_env().filter(|p| !is_socks(p)),
     };
+    if let Some(p) = &proxy {
+        refuse_a_proxy_that_would_read_the_token(p, &t.graph_url)?;
+    }
     if proxy.as_ref().is_some_and(is_socks) {
         return Err(Error::argument(
             Field::Proxy,
@@ -74,15 +80,21 @@ pub(crate) fn http_config(t: &Transport) -> Result<ureq::config::Config, Error> 
         .timeout_per_read(Some(t.stall_timeout))
         .timeout_per_write(Some(t.stall_timeout))
         .timeout_recv_response(Some(t.response_timeout))
+        // The whole answer, not only the gap between two bytes: a server that trickles
+        // its body a byte at a time is cut off too.
+        .timeout_recv_body(Some(t.response_timeout))
         .no_delay(true)
         .output_buffer_size(t.send_buffer)
         .user_agent(concat!("fbup/", env!("CARGO_PKG_VERSION")))
         .build())
 }
 
+/// The largest CA file read (Mozilla's whole bundle is about 220 KB).
+const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
+
 /// The certificates of a PEM file, at least one.
 fn ca_certs(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, Error> {
-    let pem = std::fs::read(path).map_err(|e| {
+    let pem = read_regular(path, MAX_CA_FILE, Links::Follow).map_err(|e| {
         Error::argument(
             Field::CaFile,
             Words::default()
@@ -104,6 +116,34 @@ fn ca_certs(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, Error> 
         ));
     }
     Ok(certs)
+}
+
+/// With a plain `http://` Graph URL, a proxy reads `Authorization: OAuth <token>` in
+/// clear: only one on this machine (loopback) is accepted, unless `NO_PROXY` keeps
+/// Graph's URL away from it.
+fn refuse_a_proxy_that_would_read_the_token(p: &ureq::Proxy, graph_url: &str) -> Result<(), Error> {
+    if !graph_url.starts_with("http://") {
+        return Ok(());
+    }
+    let host = p.host().trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let bypassed = ureq::http::Uri::try_from(graph_url).is_ok_and(|u| p.is_no_proxy(&u));
+    if loopback || bypassed {
+        return Ok(());
+    }
+    Err(Error::argument(
+        Field::Proxy,
+        words(Field::Proxy).text(format!(
+            " {}:{} is not on this machine, and graph_url is plain http://: the proxy would \
+             read the access token in clear text. Use https:// for Graph, or a proxy on \
+             127.0.0.1",
+            p.host(),
+            p.port()
+        )),
+    ))
 }
 
 fn is_socks(p: &ureq::Proxy) -> bool {

@@ -194,6 +194,14 @@ pub(crate) fn parse_upload_answer(
             if h.contains('\\') {
                 return Err(protocol(status, "Graph's handle holds a backslash"));
             }
+            // A handle goes back to C as a NUL-terminated string and to a terminal as a
+            // line: byte for byte, or not at all. Only the `\n` between parts passes.
+            if h.chars().any(|c| c.is_control() && c != '\n') {
+                return Err(protocol(
+                    status,
+                    "Graph's handle holds a control character (NUL, CR, TAB, ESC, ...)",
+                ));
+            }
             if h.len() > MAX_HANDLE {
                 return Err(protocol(
                     status,
@@ -235,6 +243,16 @@ mod tests {
         );
         let e = parse_upload_answer(200, &json!({ "h": "4::a\\nb" })).unwrap_err();
         assert!(e.to_string().contains("backslash"), "{e}");
+        for bad in [
+            "4::good\u{0}evil",
+            "4::a\rb",
+            "4::a\tb",
+            "4::\u{1b}[31m",
+            "4::a\u{7f}",
+        ] {
+            let e = parse_upload_answer(200, &json!({ "h": bad })).unwrap_err();
+            assert!(e.to_string().contains("control character"), "{bad:?}: {e}");
+        }
     }
 
     #[test]

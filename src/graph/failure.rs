@@ -115,7 +115,55 @@ pub(super) fn transport_error(e: ureq::Error, authority: &str) -> RequestError {
             http_status: 0,
             message: "Graph answered with a redirect; fbup does not follow redirects".into(),
         },
+        // An answer that is not HTTP as the protocol speaks it (a bad status line,
+        // headers too many or too large, conflicting lengths, bad chunks).
+        ureq::Error::Protocol(p) => RequestError::Protocol {
+            http_status: 0,
+            message: format!("the answer from {authority} is not valid HTTP: {p}"),
+        },
+        ureq::Error::LargeResponseHeader(len, max) => RequestError::Protocol {
+            http_status: 0,
+            message: format!(
+                "the answer from {authority} has {len} bytes of headers, over the {max} accepted"
+            ),
+        },
+        ureq::Error::BodyStalled => {
+            RequestError::Timeout(format!("the answer from {authority} stalled"))
+        }
         other => RequestError::Network(format!("HTTP error with {authority}: {other}")),
+    }
+}
+
+/// A failure while reading an answer's body, whose head came with `http_status`: a
+/// timeout is a timeout, an answer that is not HTTP is outside the protocol, and
+/// anything else cut the answer.
+pub(super) fn body_error(e: io::Error, http_status: u16) -> RequestError {
+    let inner = e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>());
+    match inner {
+        Some(ureq::Error::BodyExceedsLimit(_)) => RequestError::Protocol {
+            http_status,
+            message: "Graph's answer is over 1 MiB".into(),
+        },
+        Some(ureq::Error::Timeout(t)) => {
+            RequestError::Timeout(format!("the answer was not read whole in time ({t})"))
+        }
+        Some(ureq::Error::BodyStalled) => {
+            RequestError::Timeout("the answer stalled while being read".into())
+        }
+        Some(ureq::Error::Protocol(p)) => RequestError::Protocol {
+            http_status,
+            message: format!("Graph's answer is not valid HTTP: {p}"),
+        },
+        _ => match e.kind() {
+            io::ErrorKind::InvalidData => RequestError::Protocol {
+                http_status,
+                message: "Graph's answer is not UTF-8 text or is over 1 MiB".into(),
+            },
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+                RequestError::Timeout(format!("the answer stalled while being read: {e}"))
+            }
+            _ => RequestError::Network(format!("the answer was cut while being read: {e}")),
+        },
     }
 }
 

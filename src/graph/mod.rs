@@ -25,7 +25,7 @@ use crate::trace::{Level, Trace};
 
 pub(crate) use agent::{http_config, new_agent, Transport};
 pub(crate) use answers::*;
-use failure::transport_error;
+use failure::{body_error, transport_error};
 pub(crate) use failure::{RequestError, SourceFailure};
 pub(crate) use words::error_detail;
 use words::{authority, shorten, summarize, trace_detail, Ask, Heard, TRACED_HEADERS};
@@ -321,9 +321,7 @@ impl Graph {
                 .limit(MAX_ANSWER)
                 .reader()
                 .read_to_string(&mut text)
-                .map_err(|e| {
-                    RequestError::Network(format!("the answer was cut while being read: {e}"))
-                })?;
+                .map_err(|e| body_error(e, status))?;
             self.trace.log(Level::Info, || {
                 format!(
                     "<- HTTP {status} to {method} {url}: {}{}",
@@ -367,22 +365,7 @@ fn read_answer(
         .reader()
         .read_to_string(&mut text);
     if let Err(e) = read {
-        let over_limit = e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<ureq::Error>())
-            .is_some_and(|u| matches!(u, ureq::Error::BodyExceedsLimit(_)));
-        if over_limit {
-            return Err(protocol(status, "Graph's answer is over 1 MiB"));
-        }
-        return Err(match e.kind() {
-            io::ErrorKind::InvalidData => {
-                protocol(status, "Graph's answer is not UTF-8 text or is over 1 MiB")
-            }
-            io::ErrorKind::TimedOut => {
-                RequestError::Timeout(format!("the answer stalled while being read: {e}"))
-            }
-            _ => RequestError::Network(format!("the answer was cut while being read: {e}")),
-        });
+        return Err(body_error(e, status));
     }
     if let Some(h) = heard {
         h.body_bytes = text.len();

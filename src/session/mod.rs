@@ -316,6 +316,29 @@ impl Session {
         self.cancel.cancelled.load(Ordering::SeqCst)
     }
 
+    /// Leaves `cancel`, the handle the session was opened with, behind: from now on it
+    /// reaches nothing of this session, whose own cancel handle starts clear. A cancel
+    /// that came as the opening ended shut the connections: new ones are made.
+    pub(crate) fn leave_canceller(&mut self, cancel: &CancelHandle) {
+        if !Arc::ptr_eq(&self.cancel, &cancel.0) {
+            return;
+        }
+        let agent = cancel
+            .0
+            .agent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let late = cancel.0.cancelled.swap(false, Ordering::SeqCst);
+        self.cancel = Arc::new(CancelState {
+            cancelled: AtomicBool::new(false),
+            agent: Mutex::new(agent),
+        });
+        if late {
+            self.rebuild_agent();
+        }
+    }
+
     /// The error a driven call stopped with.
     fn halted(&self, h: driver::Halt) -> Error {
         match h {

@@ -66,7 +66,7 @@ impl Session {
     }
 
     /// Gives the session (and its cancel handles) a fresh agent.
-    fn rebuild_agent(&mut self) {
+    pub(super) fn rebuild_agent(&mut self) {
         let agent = self.plan.agent();
         *self.cancel.agent.lock().unwrap_or_else(|e| e.into_inner()) = Some(agent.clone());
         self.graph.set_agent(agent);
