@@ -41,7 +41,9 @@ fn main() {
              fbup_canceller_cancel on the canceller of a create or resume that runs.\n * \
              Separate sessions are independent. fbup_config_init, fbup_config_init_sized,\n * \
              fbup_status_str, fbup_status_name and fbup_version may be called from any\n * \
-             thread.\n */"
+             thread.\n *\n * The header is C89 (and C++98): it needs only <stddef.h> and \
+             <stdint.h>, the one\n * C99 header, which a C89 compiler without it can take \
+             from its platform.\n */"
                 .into(),
         ),
         after_includes: Some(format!(
@@ -66,11 +68,38 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let mut text = Vec::new();
+    bindings.write(&mut text);
+    let header = c89(&String::from_utf8_lossy(&text));
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    bindings.write_to_file(out.join("fbup.h"));
-
+    write_if_changed(&out.join("fbup.h"), &header);
     if std::env::var_os("CI").is_none() {
-        // write_to_file leaves the file untouched when nothing changed.
-        bindings.write_to_file("include/fbup.h");
+        write_if_changed(std::path::Path::new("include/fbup.h"), &header);
+    }
+}
+
+/// The header as C89 takes it: cbindgen closes `#endif` and `extern "C"` with `//`
+/// comments, which `-std=c89 -pedantic` (and `-ansi`) refuse.
+fn c89(header: &str) -> String {
+    let mut out = String::with_capacity(header.len());
+    for line in header.lines() {
+        match line.split_once("// ") {
+            Some((code, note)) if line.starts_with('#') || line.starts_with('}') => {
+                out.push_str(&format!("{code}/* {note} */"));
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Writes `text` to `path` unless it already holds it (so that its time stays).
+fn write_if_changed(path: &std::path::Path, text: &str) {
+    if std::fs::read_to_string(path).ok().as_deref() != Some(text) {
+        if let Err(e) = std::fs::write(path, text) {
+            println!("cargo:warning=cannot write {}: {e}", path.display());
+            std::process::exit(1);
+        }
     }
 }

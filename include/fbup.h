@@ -9,6 +9,9 @@
  * Separate sessions are independent. fbup_config_init, fbup_config_init_sized,
  * fbup_status_str, fbup_status_name and fbup_version may be called from any
  * thread.
+ *
+ * The header is C89 (and C++98): it needs only <stddef.h> and <stdint.h>, the one
+ * C99 header, which a C89 compiler without it can take from its platform.
  */
 
 #ifndef FBUP_H
@@ -376,7 +379,7 @@ typedef int32_t (*fbup_progress_fn)(void *user_data, uint64_t bytes_done, uint64
 
 #ifdef __cplusplus
 extern "C" {
-#endif // __cplusplus
+#endif /* __cplusplus */
 
 /*
  The library's version, e.g. "0.1.0": the same as the header's `FBUP_VERSION`
@@ -617,7 +620,7 @@ fbup_status fbup_upload(struct fbup_session *s, fbup_progress_fn on_progress, vo
 fbup_status fbup_get_offset(struct fbup_session *s, uint64_t *out_offset);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}  /* extern "C" */
+#endif  /* __cplusplus */
 
 #endif  /* FBUP_H */

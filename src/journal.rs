@@ -321,11 +321,11 @@ pub fn prune(dir: &Path) -> usize {
     };
     for p in read.filter_map(|e| e.ok()).map(|e| e.path()) {
         // Only what fbup wrote goes: an entry's name, a regular file (never a link,
-        // a FIFO or a device), and an object with the fields fbup writes.
+        // a FIFO or a device), and an object with the version field every entry has.
         if !is_entry_name(&p) {
             continue;
         }
-        let Some(j) = read_entry(&p).filter(|j| j.get("session_id").is_some()) else {
+        let Some(j) = read_entry(&p).filter(|j| j.get("version").is_some()) else {
             continue;
         };
         let stale = j.get("version").and_then(|v| v.as_u64()) != Some(FORMAT_VERSION)

@@ -100,6 +100,17 @@ fn fingerprint(path: &Path) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
+/// What `pkg-config ARGS` prints with the installed prefix's `.pc` folder.
+fn pkg_config(pc_path: &Path, args: &[&str]) -> String {
+    let out = Command::new("pkg-config")
+        .args(args)
+        .env("PKG_CONFIG_PATH", pc_path)
+        .output()
+        .unwrap();
+    assert_ok(&format!("pkg-config {}", args.join(" ")), &out);
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
 fn c_example_builds_with_pkg_config_and_resumes_a_cut() {
     if !have("pkg-config", "--version") || !have("cc", "--version") {
@@ -107,13 +118,7 @@ fn c_example_builds_with_pkg_config_and_resumes_a_cut() {
     }
     let prefix = prefix();
     let pc_path = prefix.join("lib/pkgconfig");
-    let flags = Command::new("pkg-config")
-        .args(["--cflags", "--libs", "fbup"])
-        .env("PKG_CONFIG_PATH", &pc_path)
-        .output()
-        .unwrap();
-    assert_ok("pkg-config", &flags);
-    let flags = String::from_utf8(flags.stdout).unwrap();
+    let flags = pkg_config(&pc_path, &["--cflags", "--libs", "fbup"]);
     let dir = tempfile::tempdir().unwrap();
     let exe = dir.path().join("upload");
     let out = Command::new("cc")
@@ -343,4 +348,80 @@ fn the_cpp_readme_program_exits_with_a_message_when_the_token_is_unset() {
         stderr.contains("FBUP_E_ARGUMENT") && stderr.contains("access_token"),
         "{stderr}"
     );
+}
+
+#[test]
+fn c_example_links_statically_with_pkg_config_static_and_uploads() {
+    if !have("pkg-config", "--version") || !have("cc", "--version") {
+        return;
+    }
+    let prefix = prefix();
+    let installed = prefix.join("lib/libfbup.a");
+    let built = deps_dir().join("libfbup.a");
+    let (installed_len, built_len) = (
+        std::fs::metadata(&installed).unwrap().len(),
+        std::fs::metadata(&built).unwrap().len(),
+    );
+    eprintln!("libfbup.a: {built_len} bytes built, {installed_len} installed");
+    assert!(
+        installed_len < built_len,
+        "the installed archive has no debug info"
+    );
+    let flags = pkg_config(
+        &prefix.join("lib/pkgconfig"),
+        &["--static", "--cflags", "--libs", "fbup"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("upload-static");
+    let out = Command::new("cc")
+        .arg("-static")
+        .arg(root().join("examples/c/upload.c"))
+        .args(flags.split_whitespace())
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert_ok(
+        "cc -static $(pkg-config --static --cflags --libs fbup)",
+        &out,
+    );
+    let ldd = Command::new("file").arg(&exe).output();
+    if let Ok(o) = ldd {
+        let what = String::from_utf8_lossy(&o.stdout);
+        assert!(what.contains("statically linked"), "{what}");
+    }
+    let emu = emulator();
+    let (file, sha) = test_file(dir.path(), "static.mp4", 2_000_000);
+    let out = Command::new(&exe)
+        .arg(&file)
+        .arg(emu.url())
+        .env("FBUP_APP_ID", "1234")
+        .env("FBUP_ACCESS_TOKEN", TOKEN)
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
+    assert_ok("the static C example", &out);
+    assert_resumed_and_exact(&emu, &[sha], 1);
+}
+
+#[test]
+fn the_cpp_wrapper_names_cxx17_when_compiled_as_cxx14() {
+    if !have("g++", "--version") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("old.cpp");
+    std::fs::write(&src, "#include \"fbup.hpp\"\nint main() { return 0; }\n").unwrap();
+    let out = Command::new("g++")
+        .args(["-std=c++14", "-fsyntax-only"])
+        .arg(format!("-I{}", root().join("bindings/cpp").display()))
+        .arg(format!("-I{}", root().join("include").display()))
+        .arg(&src)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "compiled as C++14");
+    assert!(err.contains("needs C++17"), "{err}");
+    // One error, not pages of them.
+    assert_eq!(err.matches("error:").count(), 1, "{err}");
 }

@@ -51,6 +51,16 @@ fn check() -> Check {
     }
 }
 
+/// The C compiler the `cc` crate finds, for the target the library was built for.
+fn c_compiler() -> cc::Tool {
+    cc::Build::new()
+        .cargo_metadata(false)
+        .opt_level(0)
+        .target(env!("FBUP_TEST_TARGET"))
+        .host(env!("FBUP_TEST_TARGET"))
+        .get_compiler()
+}
+
 /// Compiles `tests/c/NAME.c` once per test run, with the compiler the `cc` crate finds.
 fn program(name: &str) -> PathBuf {
     static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
@@ -67,12 +77,7 @@ fn program(name: &str) -> PathBuf {
     );
     let suffix = if check() == Check::Asan { "-asan" } else { "" };
     let out = deps.join(format!("fbup-c-{name}{suffix}"));
-    let compiler = cc::Build::new()
-        .cargo_metadata(false)
-        .opt_level(0)
-        .target(env!("FBUP_TEST_TARGET"))
-        .host(env!("FBUP_TEST_TARGET"))
-        .get_compiler();
+    let compiler = c_compiler();
     let mut cmd = compiler.to_command();
     cmd.args([
         "-std=c11",
@@ -146,6 +151,11 @@ fn run(scenario: &str, url: &str, file: &Path, token: &str) -> HashMap<String, S
         out.status
     );
     assert!(!stdout.contains(token), "the token leaked into the output");
+    key_values(&stdout)
+}
+
+/// The `key=value` lines a C program printed.
+fn key_values(stdout: &str) -> HashMap<String, String> {
     stdout
         .lines()
         .filter_map(|l| l.split_once('='))
@@ -286,4 +296,109 @@ fn c_bad_input_table_every_row_answered() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("bad_input: 46 rows, 0 failed"), "{stdout}");
+}
+
+/// The header compiles as C89 and as C++98, pedantic, every warning an error: legacy
+/// tools build with these flags.
+#[test]
+fn the_header_compiles_as_c89_ansi_and_cxx98() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("c89.c");
+    std::fs::write(
+        &src,
+        "#include \"fbup.h\"\nint main(void) { return fbup_version() != 0 ? 0 : 1; }\n",
+    )
+    .unwrap();
+    let compiler = c_compiler();
+    let flags: [&[&str]; 3] = [
+        &["-std=c89", "-pedantic", "-Werror", "-Wall", "-Wextra"],
+        &["-ansi", "-pedantic", "-Werror"],
+        &["-x", "c++", "-std=c++98", "-pedantic", "-Werror", "-Wall"],
+    ];
+    for f in flags {
+        let out = compiler
+            .to_command()
+            .args(f)
+            .arg("-fsyntax-only")
+            .arg("-I")
+            .arg(root.join("include"))
+            .arg(&src)
+            .output()
+            .expect("the C compiler runs");
+        assert!(
+            out.status.success(),
+            "include/fbup.h with {f:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The C harness linked statically against `libfbup.a` with the libraries `fbup.pc`
+/// names for a static link (`Libs.private`), and run: a program with no libfbup at run
+/// time uploads byte-exact.
+#[test]
+fn the_c_harness_links_statically_and_uploads() {
+    if check() != Check::Plain {
+        // valgrind and the sanitizers run the dynamic build; one static run is enough.
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let archive = deps_dir().join("libfbup.a");
+    assert!(
+        archive.exists(),
+        "libfbup.a not found in {}",
+        deps_dir().display()
+    );
+    let pc = std::fs::read_to_string(root.join("fbup.pc.in")).unwrap();
+    let private: Vec<&str> = pc
+        .lines()
+        .find_map(|l| l.strip_prefix("Libs.private:"))
+        .expect("fbup.pc.in has Libs.private")
+        .split_whitespace()
+        .collect();
+    let exe = deps_dir().join("fbup-c-harness-static");
+    let compiler = c_compiler();
+    let out = compiler
+        .to_command()
+        .args([
+            "-static",
+            "-std=c11",
+            "-D_DEFAULT_SOURCE",
+            "-Wall",
+            "-Werror",
+        ])
+        .arg(root.join("tests/c/harness.c"))
+        .arg("-I")
+        .arg(root.join("include"))
+        .arg(&archive)
+        .args(&private)
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .expect("the C compiler runs");
+    assert!(
+        out.status.success(),
+        "cc -static tests/c/harness.c libfbup.a {}: {}",
+        private.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let emu = emulator();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, sha) = test_file(dir.path(), "static.png", 2 * 1024 * 1024 + 7);
+    let out = Command::new(&exe)
+        .args(["upload", emu.url()])
+        .arg(&path)
+        .env("FBUP_TEST_TOKEN", TOKEN)
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = key_values(&stdout);
+    assert_complete(&emu, &r, &sha);
 }

@@ -520,3 +520,93 @@ fn fbup_get_info_counts_a_cut_upload_and_reads_during_it() {
     );
     unsafe { fbup_free(session) };
 }
+
+/// What the progress callback of `the_figures_move_during_a_single_request_upload`
+/// saw: the session, and the largest `bytes_sent` read before the last byte.
+struct Watching {
+    session: *mut fbup_session,
+    sent_midway: u64,
+    done_midway: u64,
+}
+
+extern "C" fn read_figures(user: *mut c_void, done: u64, total: u64) -> i32 {
+    // SAFETY: the test passes a Watching that outlives the upload.
+    let w = unsafe { &mut *(user as *mut Watching) };
+    if done < total {
+        // SAFETY: fbup_get_info may be called from the progress callback.
+        let mut info: fbup_info = unsafe { std::mem::zeroed() };
+        info.struct_size = std::mem::size_of::<fbup_info>() as u32;
+        assert_eq!(unsafe { fbup_get_info(w.session, &mut info) }, FBUP_OK);
+        if info.bytes_sent > w.sent_midway {
+            w.sent_midway = info.bytes_sent;
+            w.done_midway = done;
+        }
+    }
+    0
+}
+
+/// A session made through the C ABI for a file `name` of `len` bytes, against `emu`:
+/// the status, the session handed out (the caller frees it) and the file's folder.
+fn c_create(
+    emu: &Emulator,
+    name: &str,
+    len: usize,
+) -> (fbup_status, *mut fbup_session, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(&dir, name, len);
+    let s = strings(emu);
+    let cfg = config(&s);
+    let mut session = ptr::null_mut();
+    // SAFETY: a valid config, path and out-pointer; the file is read during the call.
+    let st = unsafe { fbup_create_session(&cfg, path.as_ptr(), &mut session) };
+    (st, session, dir)
+}
+
+#[test]
+fn the_figures_move_during_a_single_request_upload() {
+    let emu = Emulator::start(Default::default()).unwrap();
+    let (st, session, _dir) = c_create(&emu, "live.mp4", 8_000_000);
+    assert_eq!(st, FBUP_OK);
+    // SAFETY: the session made above; freed below.
+    unsafe {
+        let mut w = Watching {
+            session,
+            sent_midway: 0,
+            done_midway: 0,
+        };
+        let st = fbup_upload(
+            session,
+            Some(read_figures),
+            &mut w as *mut Watching as *mut c_void,
+        );
+        assert_eq!(st, FBUP_OK, "{}", errmsg(session));
+        eprintln!(
+            "from the progress callback: done={} sent={}",
+            w.done_midway, w.sent_midway
+        );
+        assert!(w.sent_midway > 0, "bytes_sent stayed 0 during the request");
+        assert!(
+            w.sent_midway >= w.done_midway / 2,
+            "{} of {}",
+            w.sent_midway,
+            w.done_midway
+        );
+        fbup_free(session);
+    }
+}
+
+#[test]
+fn a_session_whose_creation_failed_keeps_saying_why() {
+    let emu = Emulator::start(Default::default()).unwrap();
+    let (st, session, _dir) = c_create(&emu, "doc.gif", 1000);
+    assert_eq!(st, FBUP_E_ARGUMENT);
+    // SAFETY: the session handed out above; freed below.
+    unsafe {
+        let first = errmsg(session);
+        assert_eq!(fbup_upload(session, None, ptr::null_mut()), FBUP_E_STATE);
+        let later = errmsg(session);
+        assert!(later.contains("never created"), "{later}");
+        assert!(later.contains(&first), "the first error is kept: {later}");
+        fbup_free(session);
+    }
+}

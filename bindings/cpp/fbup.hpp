@@ -12,13 +12,20 @@
 #ifndef FBUP_HPP
 #define FBUP_HPP
 
+#if (defined(_MSVC_LANG) ? _MSVC_LANG : __cplusplus) < 201703L
+#error "fbup.hpp needs C++17 (g++/clang++ -std=c++17, MSVC /std:c++17): it uses std::optional, std::string_view and std::filesystem; from C++98, include fbup.h and call the C API"
+#else
+
 #include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <type_traits>
 
 #include <fbup.h>
 
@@ -211,22 +218,60 @@ struct callbacks {
 /// One upload session. Move-only; released by its destructor.
 class session {
 public:
+    /// An empty session: `valid()` is false, and every call but `id()`, `handle()`,
+    /// `cancel()` and destruction throws `fbup::error` with `FBUP_E_STATE`. A session
+    /// moved from is empty too. Assign one made by `create` or `resume` to it.
+    session() = default;
+    session(session &&) noexcept = default;
+    /// Frees the session held (if any), then takes `o`'s; `o` is left empty.
+    session &operator=(session &&o) noexcept {
+        if (this != &o) {
+            s_.reset();
+            keep_ = std::move(o.keep_);
+            s_ = std::move(o.s_);
+        }
+        return *this;
+    }
+    session(const session &) = delete;
+    session &operator=(const session &) = delete;
+
+    /// True when the session holds a Graph upload session (made, not moved from).
+    bool valid() const noexcept { return s_ != nullptr; }
+    /// The same as `valid()`.
+    explicit operator bool() const noexcept { return valid(); }
+
     /// Step 1: checks the file and creates a Graph upload session.
-    static session create(const config &c, const std::string &path) {
+    static session create(const config &c, std::string_view path) {
         fbup_config cfg = detail::to_c(c);
         callbacks keep = with_callbacks(c, cfg);
         fbup_session *raw = nullptr;
-        fbup_status st = fbup_create_session(&cfg, path.c_str(), &raw);
+        std::string p(path);
+        fbup_status st = fbup_create_session(&cfg, p.c_str(), &raw);
         return adopt(raw, st, std::move(keep));
     }
 
+    /// `create` for a `std::filesystem::path`.
+    template <class Path,
+              std::enable_if_t<std::is_same_v<Path, std::filesystem::path>, int> = 0>
+    static session create(const config &c, const Path &path) {
+        return create(c, std::string_view(path.native()));
+    }
+
     /// Re-opens a saved session for the same file and asks Graph for its offset.
-    static session resume(const config &c, const std::string &path, const std::string &id) {
+    static session resume(const config &c, std::string_view path, std::string_view id) {
         fbup_config cfg = detail::to_c(c);
         callbacks keep = with_callbacks(c, cfg);
         fbup_session *raw = nullptr;
-        fbup_status st = fbup_resume_session(&cfg, path.c_str(), id.c_str(), &raw);
+        std::string p(path), i(id);
+        fbup_status st = fbup_resume_session(&cfg, p.c_str(), i.c_str(), &raw);
         return adopt(raw, st, std::move(keep));
+    }
+
+    /// `resume` for a `std::filesystem::path`.
+    template <class Path,
+              std::enable_if_t<std::is_same_v<Path, std::filesystem::path>, int> = 0>
+    static session resume(const config &c, const Path &path, std::string_view id) {
+        return resume(c, std::string_view(path.native()), id);
     }
 
     /// A session for `length` bytes that are not a file, read through `read`
@@ -244,18 +289,20 @@ public:
 
     /// Re-opens a saved session for the bytes of `read` (see `create_reader`).
     static session resume_reader(const config &c, uint64_t length, read_fn read,
-                                 const std::string &id) {
+                                 std::string_view id) {
         fbup_config cfg = detail::to_c(c);
         callbacks keep = with_callbacks(c, cfg);
         keep.read = std::make_unique<read_fn>(std::move(read));
         fbup_session *raw = nullptr;
+        std::string i(id);
         fbup_status st = fbup_resume_session_reader(&cfg, length, detail::read_trampoline,
-                                                    keep.read.get(), id.c_str(), &raw);
+                                                    keep.read.get(), i.c_str(), &raw);
         return adopt(raw, st, std::move(keep));
     }
 
     /// The transfer figures so far; may be called from the progress callback.
     fbup::info info() const {
+        require();
         fbup_info out{};
         out.struct_size = sizeof out;
         check(s_.get(), fbup_get_info(s_.get(), &out));
@@ -265,6 +312,7 @@ public:
 
     /// Step 2 with automatic resume; returns Graph's handle (it may hold '\n').
     std::string upload(const progress_fn &on_progress = {}) {
+        require();
         fbup_status st;
         if (on_progress) {
             detail::progress_ctx ctx{&on_progress, nullptr};
@@ -279,6 +327,7 @@ public:
 
     /// Step 3: how many bytes Graph holds.
     uint64_t offset() {
+        require();
         uint64_t off = 0;
         check(s_.get(), fbup_get_offset(s_.get(), &off));
         return off;
@@ -287,8 +336,12 @@ public:
     /// From any thread: the running upload returns (and throws FBUP_E_CANCELLED).
     void cancel() noexcept { fbup_cancel(s_.get()); }
 
-    /// The session id, `?sig=` part included: save it to resume later.
-    std::string id() const { return fbup_session_id(s_.get()); }
+    /// The session id, `?sig=` part included: save it to resume later; "" for an
+    /// empty session.
+    std::string id() const {
+        const char *id = fbup_session_id(s_.get());
+        return id ? id : "";
+    }
 
     /// The handle, once uploaded.
     std::optional<std::string> handle() const {
@@ -298,6 +351,14 @@ public:
 
 private:
     session(fbup_session *s, callbacks keep) : keep_(std::move(keep)), s_(s) {}
+
+    /// Throws FBUP_E_STATE for an empty session.
+    void require() const {
+        if (!s_) {
+            throw error(FBUP_E_STATE, 0, 0, 0, "", "",
+                        "this fbup::session is empty (default-constructed or moved from)", "");
+        }
+    }
 
     /// Copies of the config's callbacks at stable addresses, which the session keeps
     /// as long as fbup may call them; `cfg` is pointed at them.
@@ -341,4 +402,5 @@ private:
 
 }  // namespace fbup
 
+#endif  // C++17
 #endif  // FBUP_HPP

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <iostream>
 #include <stdexcept>
+#include <filesystem>
+#include <string_view>
 #include <vector>
 
 #include "fbup.hpp"
@@ -57,6 +59,28 @@ int main(int argc, char **argv) {
     EXPECT(r.handle().value_or("") == handle);
     EXPECT(r.offset() == last);
 
+    // A moved-from session is empty, as a default-constructed one is: valid() is
+    // false, id() is "", and calls throw FBUP_E_STATE instead of undefined behaviour.
+    {
+        fbup::session empty;
+        EXPECT(!empty.valid() && !empty);
+        fbup::session moved = fbup::session::resume(cfg, argv[2], id);
+        fbup::session taken = std::move(moved);
+        EXPECT(taken.valid() && !moved.valid());
+        EXPECT(moved.id().empty() && taken.id() == id);
+        EXPECT(!moved.handle().has_value());
+        bool state = false;
+        try {
+            moved.upload();
+        } catch (const fbup::error &e) {
+            state = e.status() == FBUP_E_STATE;
+        }
+        EXPECT(state);
+        moved.cancel();
+        empty = std::move(taken);
+        EXPECT(empty.valid() && empty.id() == id && !taken.valid());
+    }
+
     // The figures of the resumed session: it went on from Graph's offset.
     fbup::info figures = r.info();
     EXPECT(figures.bytes_confirmed == last);
@@ -76,7 +100,7 @@ int main(int argc, char **argv) {
         if (lines == 1) throw std::runtime_error("swallowed: a trace never breaks an upload");
     };
     {
-        auto t = fbup::session::create(traced, argv[2]);
+        auto t = fbup::session::create(traced, std::string_view(argv[2]));
         uint64_t figures_in_callback = 0;
         t.upload([&](uint64_t, uint64_t) {
             figures_in_callback = t.info().requests;
@@ -93,7 +117,7 @@ int main(int argc, char **argv) {
     fbup::config bad = cfg;
     bad.access_token = "EAAnot-valid";
     try {
-        fbup::session::create(bad, argv[2]);
+        fbup::session::create(bad, std::filesystem::path(argv[2]));
         EXPECT(false);
     } catch (const fbup::error &e) {
         EXPECT(e.status() == FBUP_E_AUTH);

@@ -21,19 +21,22 @@ pub struct fbup_session {
     pub(super) handle: OnceLock<CString>,
     pub(super) core: Mutex<Option<Session>>,
     pub(super) last_error: Mutex<LastError>,
+    /// Why the session was never made, kept for every later call to say.
+    pub(super) creation_error: Option<String>,
 }
 
 impl fbup_session {
     pub(super) fn new(session: Result<Session, Error>) -> fbup_session {
-        let (id, cancel, stats, core, error) = match session {
+        let (id, cancel, stats, core, error, creation_error) = match session {
             Ok(s) => (
                 Some(cstring(s.id())),
                 Some(s.cancel_handle()),
                 Some(s.stats()),
                 Some(s),
                 LastError::ok(),
+                None,
             ),
-            Err(e) => (None, None, None, None, LastError::from(&e)),
+            Err(e) => (None, None, None, None, LastError::from(&e), Some(e.message)),
         };
         fbup_session {
             id,
@@ -42,6 +45,7 @@ impl fbup_session {
             handle: OnceLock::new(),
             core: Mutex::new(core),
             last_error: Mutex::new(error),
+            creation_error,
         }
     }
 
@@ -62,8 +66,8 @@ impl fbup_session {
                 // Do not touch last_error: the running call owns it.
                 return FBUP_E_STATE;
             }
-            Err(std::sync::TryLockError::Poisoned(p)) => run_on(p.into_inner(), f),
-            Ok(guard) => run_on(guard, f),
+            Err(std::sync::TryLockError::Poisoned(p)) => run_on(p.into_inner(), self, f),
+            Ok(guard) => run_on(guard, self, f),
         };
         self.record(result)
     }
@@ -71,13 +75,14 @@ impl fbup_session {
 
 pub(super) fn run_on(
     mut guard: MutexGuard<'_, Option<Session>>,
+    handle: &fbup_session,
     f: impl FnOnce(&mut Session) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let Some(session) = guard.as_mut() else {
+        let why = handle.creation_error.as_deref().unwrap_or("no session");
         return Err(Error::new(
             Status::State,
-            "this session was never created (see the error of the call that made it); free it \
-             and create a new one",
+            format!("this session was never created ({why}); free it and create a new one"),
         ));
     };
     catch(|| f(session)).unwrap_or_else(|p| {

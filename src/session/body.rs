@@ -2,7 +2,7 @@
 //! for a cancel.
 
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::graph::SourceFailure;
 use crate::pace::Pacer;
@@ -18,6 +18,9 @@ pub(super) struct BodyReader<'s, 'p> {
     pub progress: &'s mut Progress<'p>,
     pub pacer: &'s mut Pacer,
     pub cancelled: &'s AtomicBool,
+    /// The body bytes handed on so far, counted as they go (`fbup_get_info` reads it
+    /// while the request runs).
+    pub sent: &'s AtomicU64,
 }
 
 impl Read for BodyReader<'_, '_> {
@@ -54,6 +57,7 @@ impl Read for BodyReader<'_, '_> {
             ));
         }
         self.pos += n as u64;
+        self.sent.fetch_add(n as u64, Ordering::Relaxed);
         if !self.progress.update(self.pos) {
             self.cancelled.store(true, Ordering::SeqCst);
             return Err(io::Error::other(SourceFailure(

@@ -155,10 +155,10 @@ impl Session {
             progress,
             pacer,
             cancelled: &self.cancel.cancelled,
+            sent: &self.stats.sent,
         };
         let answer = self.graph.upload(&self.id, start, len, &mut body);
         let pos = body.pos;
-        Stats::add(&self.stats.sent, pos - start);
         self.ledger.sent(pos);
         match &answer {
             // A cut or a stall: Graph's offset will show what it kept. (A cancel or a
