@@ -55,7 +55,7 @@ pub use plan::Plan;
 #[cfg(feature = "probe")]
 pub use probe::{probe, Answer, Experiment, ProbeReport, Variant};
 pub use progress::ProgressFn;
-pub use session::{session_offset, CancelHandle, Session, Source};
+pub use session::{session_offset, CancelHandle, Client, Session, Source};
 pub use source::ReadAt;
 pub use trace::{Level, LogFn};
 

@@ -195,6 +195,7 @@ impl Emulator {
             fault_tally: Mutex::new(HashMap::new()),
             hangups: Mutex::new(Vec::new()),
             tls_suites: Mutex::new(HashMap::new()),
+            connections: AtomicU64::new(0),
             nonce: AtomicU64::new(0x5EED),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -297,6 +298,14 @@ impl Emulator {
         lock(&self.state.hangups).clone()
     }
 
+    /// The TCP connections accepted so far (`GET /_emulator/stats` shows it too): a
+    /// client that reuses its connections opens few.
+    pub fn connections(&self) -> u64 {
+        self.state
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The TLS connections accepted so far, counted by the cipher suite they
     /// negotiated (e.g. `TLS13_AES_256_GCM_SHA384`).
     pub fn tls_suites(&self) -> HashMap<String, u64> {
@@ -363,6 +372,9 @@ async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        state
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let state = state.clone();
         let state_for_tls = state.clone();
         let acceptor = acceptor.clone();

@@ -213,6 +213,14 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
 async fn route(state: &Arc<State>, req: Request<Incoming>) -> Reply {
     let state = state.clone();
     let path = req.uri().path().to_string();
+    if path == "/_emulator/stats" && req.method() == Method::GET {
+        let handshakes: u64 = lock(&state.tls_suites).values().sum();
+        let connections = state.connections.load(std::sync::atomic::Ordering::Relaxed);
+        return Ok(json(
+            StatusCode::OK,
+            serde_json::json!({ "connections": connections, "tls_handshakes": handshakes }),
+        ));
+    }
     if path == "/_emulator/sessions" && req.method() == Method::GET {
         log_request(&state, &req, None);
         let list: Vec<_> = crate::snapshot(&state)

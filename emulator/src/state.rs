@@ -214,6 +214,8 @@ pub(crate) struct State {
     pub hangups: Mutex<Vec<Instant>>,
     /// TLS connections accepted, by the cipher suite they negotiated.
     pub tls_suites: Mutex<HashMap<String, u64>>,
+    /// TCP connections accepted.
+    pub connections: AtomicU64,
     pub nonce: AtomicU64,
 }
 

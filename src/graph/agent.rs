@@ -18,6 +18,8 @@ use crate::error::{words, Error, Field, Words};
 use crate::files::{read_regular, Links};
 use crate::trace::{Level, Trace};
 
+use super::interrupt::{watching_sockets, Tracking};
+
 /// The transport part of a plan: what the HTTP agent is made from.
 #[derive(Clone, Debug)]
 pub(crate) struct Transport {
@@ -175,7 +177,8 @@ pub(crate) fn new_agent(config: &ureq::config::Config, trace: &Trace) -> Agent {
             inner: RustlsConnector::default(),
             trace: t3,
             step: s3,
-        });
+        })
+        .chain(Tracking);
     Agent::with_parts(config.clone(), connector, DefaultResolver::default())
 }
 
@@ -222,6 +225,15 @@ impl<In: Io, C: Connector<In>> Connector<In> for Watch<C> {
         details: &ConnectionDetails,
         chained: Option<In>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
+        // The socket the TCP step makes is known to whoever may cancel the request.
+        let watched;
+        let details = match self.step {
+            Stage::Tcp => {
+                watched = watching_sockets(details);
+                &watched
+            }
+            _ => details,
+        };
         let applies = match self.step {
             Stage::Proxy | Stage::Tcp => chained.is_none(),
             Stage::Tls => details.needs_tls() && !chained.as_ref().is_some_and(|t| t.is_tls()),

@@ -9,6 +9,7 @@
 mod agent;
 mod answers;
 mod failure;
+mod interrupt;
 mod words;
 
 use std::fmt;
@@ -27,6 +28,7 @@ pub(crate) use agent::{http_config, new_agent, Transport};
 pub(crate) use answers::*;
 use failure::{body_error, transport_error};
 pub(crate) use failure::{RequestError, SourceFailure};
+pub(crate) use interrupt::Interrupt;
 pub(crate) use words::error_detail;
 use words::{authority, shorten, summarize, trace_detail, Ask, Heard, TRACED_HEADERS};
 
@@ -67,6 +69,8 @@ pub(crate) struct Graph {
     stats: Option<Arc<Stats>>,
     /// Where each request and answer is told, when someone listens.
     trace: Trace,
+    /// What cancels this client's requests, and only these, on a shared agent.
+    interrupt: Option<Arc<Interrupt>>,
 }
 
 impl fmt::Debug for Graph {
@@ -121,17 +125,19 @@ impl Graph {
             token,
             stats: None,
             trace,
+            interrupt: None,
         }
+    }
+
+    /// Lets `interrupt` cancel this client's requests: while one runs, the connection
+    /// carrying it is the one `interrupt.cancel()` shuts down.
+    pub fn interrupted_by(&mut self, interrupt: Arc<Interrupt>) {
+        self.interrupt = Some(interrupt);
     }
 
     /// Counts every request sent in `stats`.
     pub fn count_into(&mut self, stats: Arc<Stats>) {
         self.stats = Some(stats);
-    }
-
-    /// Replaces the agent (after a cancel shut the old one down).
-    pub fn set_agent(&mut self, agent: Agent) {
-        self.agent = agent;
     }
 
     /// Step 1: create an upload session; returns its id.
@@ -214,6 +220,7 @@ impl Graph {
         if let Some(s) = &self.stats {
             Stats::add(&s.requests, 1);
         }
+        let _during = self.interrupt.as_ref().map(|i| i.during());
         if !self.trace.on(Level::Info) {
             return run();
         }

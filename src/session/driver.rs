@@ -2,7 +2,6 @@
 //! token, a wait (slept in slices, so that a cancel is seen at once), or the error
 //! that ends the call. `retry.rs` decides; this carries the decision out.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use crate::retry::{classify, Action, Budget};
 use crate::trace::Level;
 
 use super::words::to_error;
-use super::CancelState;
+use crate::graph::Interrupt;
 
 /// How long a wait sleeps at most before it looks at the cancel flag again.
 const SLICE: Duration = Duration::from_millis(50);
@@ -39,13 +38,13 @@ impl From<Error> for Halt {
 pub(super) struct Driver {
     budget: Budget,
     plan: Plan,
-    cancel: Arc<CancelState>,
+    cancel: Arc<Interrupt>,
     stats: Arc<Stats>,
 }
 
 impl Driver {
     /// A driver for one call with the plan's retry policy.
-    pub fn new(plan: &Plan, cancel: Arc<CancelState>, stats: Arc<Stats>) -> Driver {
+    pub fn new(plan: &Plan, cancel: Arc<Interrupt>, stats: Arc<Stats>) -> Driver {
         Driver {
             budget: Budget::new(&plan.retry),
             plan: plan.clone(),
@@ -56,7 +55,7 @@ impl Driver {
 
     /// True when the caller cancelled.
     pub fn cancelled(&self) -> bool {
-        self.cancel.cancelled.load(Ordering::SeqCst)
+        self.cancel.is_cancelled()
     }
 
     /// Graph's offset advanced: the budgets start again.

@@ -2,11 +2,13 @@
 //! send the file from the server's offset, and on failure ask the server where it
 //! stands and go on from there.
 //!
-//! The rooms: `open` (opening a session), `run` (the upload loop), `driver` (the one
+//! The rooms: `client` (what sessions share: the plan and the connection pool), `open`
+//! (opening a session), `run` (the upload loop), `driver` (the one
 //! retry driver), `ledger` (the decisions, without I/O), `words` (error wording),
 //! `body` (the request body); this file is the session and its accessors.
 
 mod body;
+mod client;
 mod driver;
 mod ledger;
 mod open;
@@ -15,14 +17,12 @@ mod words;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-
-use ureq::Agent;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use crate::config::Config;
 use crate::error::{Error, Field, Step, Words};
-use crate::graph::{self, Graph};
+use crate::graph::{self, Graph, Interrupt};
 use crate::info::{Info, Stats};
 use crate::journal::Claim;
 use crate::plan::Plan;
@@ -31,42 +31,27 @@ use crate::trace::Level;
 
 use ledger::{Ledger, Sizing};
 
-/// Shared between a session and its [`CancelHandle`]s.
-struct CancelState {
-    cancelled: AtomicBool,
-    /// The agent whose connections a cancel shuts down, once there is one.
-    agent: Mutex<Option<Agent>>,
-}
+pub use client::Client;
 
 /// Cancels a session's calls from any thread: the opening of the session it is given
-/// to ([`Session::open`]), then that session's uploads.
+/// to ([`Session::open`], [`Client::open`]), then that session's uploads. A cancel
+/// shuts down the connection carrying the session's request, and no other: sessions
+/// of one [`Client`] go on undisturbed.
 #[derive(Clone)]
-pub struct CancelHandle(Arc<CancelState>);
+pub struct CancelHandle(Arc<Interrupt>);
 
 impl CancelHandle {
     /// A handle to give to [`Session::open`], so that the opening can be cancelled too.
     pub fn new() -> CancelHandle {
-        CancelHandle(Arc::new(CancelState {
-            cancelled: AtomicBool::new(false),
-            agent: Mutex::new(None),
-        }))
+        CancelHandle(Arc::new(Interrupt::default()))
     }
 
     /// Makes the running (or the next) [`Session::upload`] return [`Status::Cancelled`]
-    /// promptly: blocked socket reads and writes are interrupted at once. The session
+    /// promptly: a blocked socket read or write is interrupted at once. The session
     /// stays resumable. During [`Session::open`], makes the opening return
     /// [`Status::Cancelled`] (a wait between two tries ends within 50 ms).
     pub fn cancel(&self) {
-        self.0.cancelled.store(true, Ordering::SeqCst);
-        let agent = self
-            .0
-            .agent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if let Some(agent) = agent {
-            agent.shutdown();
-        }
+        self.0.cancel();
     }
 }
 
@@ -79,7 +64,7 @@ impl Default for CancelHandle {
 impl fmt::Debug for CancelHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CancelHandle")
-            .field("cancelled", &self.0.cancelled.load(Ordering::Relaxed))
+            .field("cancelled", &self.0.is_cancelled())
             .finish()
     }
 }
@@ -123,7 +108,7 @@ pub struct Session {
     sizing: Sizing,
     /// The resume journal's entry for this file, held while the session lives.
     claim: Option<Claim>,
-    cancel: Arc<CancelState>,
+    cancel: Arc<Interrupt>,
     /// The transfer figures, shared with whoever reads them during an upload.
     stats: Arc<Stats>,
 }
@@ -192,7 +177,7 @@ impl Session {
         resume_id: Option<&str>,
         cancel: &CancelHandle,
     ) -> Result<Session, Error> {
-        open::open(plan, source, resume_id, cancel).map_err(|e| failed(plan, e))
+        Client::from_plan(plan.clone()).open(source, resume_id, cancel)
     }
 
     /// Step 1: checks the file and the config, then asks Graph for a new upload
@@ -313,30 +298,18 @@ impl Session {
     }
 
     fn cancelled(&self) -> bool {
-        self.cancel.cancelled.load(Ordering::SeqCst)
+        self.cancel.is_cancelled()
     }
 
     /// Leaves `cancel`, the handle the session was opened with, behind: from now on it
-    /// reaches nothing of this session, whose own cancel handle starts clear. A cancel
-    /// that came as the opening ended shut the connections: new ones are made.
+    /// reaches nothing of this session, whose own cancel handle starts clear.
     pub(crate) fn leave_canceller(&mut self, cancel: &CancelHandle) {
         if !Arc::ptr_eq(&self.cancel, &cancel.0) {
             return;
         }
-        let agent = cancel
-            .0
-            .agent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let late = cancel.0.cancelled.swap(false, Ordering::SeqCst);
-        self.cancel = Arc::new(CancelState {
-            cancelled: AtomicBool::new(false),
-            agent: Mutex::new(agent),
-        });
-        if late {
-            self.rebuild_agent();
-        }
+        cancel.0.clear();
+        self.cancel = Arc::new(Interrupt::default());
+        self.graph.interrupted_by(self.cancel.clone());
     }
 
     /// The error a driven call stopped with.

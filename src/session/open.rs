@@ -3,21 +3,20 @@
 //! driver).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::config::{check_file_type, file_type_for};
 use crate::error::{words, Error, Field, Step};
 use crate::info::Stats;
 use crate::journal::Claim;
-use crate::plan::{Naming, Plan};
+use crate::plan::Naming;
 use crate::source::{ByteSource, FileSource, Identity, ReaderSource};
 use crate::trace::Level;
 
 use super::driver::Driver;
 use super::ledger::{graph_forgot, Ledger, Sizing};
 use super::words::unknown_session;
-use super::{check_session_id, CancelHandle, Session, Source};
+use super::{check_session_id, CancelHandle, Client, Session, Source};
 
 /// A source checked and named: the bytes, what Graph is told, and for a file, what
 /// the journal keys on.
@@ -30,11 +29,12 @@ struct Prepared {
 
 /// Opens a session for `source` (see [`Session::open`]).
 pub(super) fn open(
-    plan: &Plan,
+    client: &Client,
     source: Source,
     resume_id: Option<&str>,
     cancel: &CancelHandle,
 ) -> Result<Session, Error> {
+    let plan = &client.plan;
     let prepared = match source {
         Source::File(path) => {
             // The id is checked before the file, as the C functions always did.
@@ -57,16 +57,16 @@ pub(super) fn open(
         }
     };
     let result = match (resume_id, &plan.state_dir, &prepared.file) {
-        (Some(id), _, _) => resume(plan, prepared.bytes, id, cancel),
+        (Some(id), _, _) => resume(client, prepared.bytes, id, cancel),
         (None, Some(dir), Some((path, identity))) => {
             let claim = Claim::take(&plan.endpoint, dir, path, identity)?;
-            take_up(plan, prepared, claim, cancel)
+            take_up(client, prepared, claim, cancel)
         }
-        (None, _, _) => create(plan, prepared, cancel),
+        (None, _, _) => create(client, prepared, cancel),
     };
     if result.is_err() {
         // A cancel bounds the call it was given: the handle is clear for the next one.
-        cancel.0.cancelled.store(false, Ordering::SeqCst);
+        cancel.0.clear();
     }
     result
 }
@@ -127,17 +127,17 @@ impl Session {
     /// A session over `bytes` with id `id` (empty until Graph gives one), its agent
     /// handed to `cancel` so that a cancel shuts its connections down.
     fn assemble(
-        plan: &Plan,
+        client: &Client,
         bytes: Box<dyn ByteSource>,
         id: String,
         resumed: bool,
         cancel: &CancelHandle,
     ) -> Session {
-        let agent = plan.agent();
+        let plan = &client.plan;
         let stats = Arc::new(Stats::default());
-        let mut g = plan.graph(agent.clone());
+        let mut g = plan.graph(client.agent.clone());
         g.count_into(stats.clone());
-        *cancel.0.agent.lock().unwrap_or_else(|e| e.into_inner()) = Some(agent);
+        g.interrupted_by(cancel.0.clone());
         Session {
             plan: plan.clone(),
             graph: g,
@@ -155,12 +155,12 @@ impl Session {
 
 /// The session `id` names, if Graph knows it: its offset asked once.
 fn resume(
-    plan: &Plan,
+    client: &Client,
     bytes: Box<dyn ByteSource>,
     id: &str,
     cancel: &CancelHandle,
 ) -> Result<Session, Error> {
-    let mut session = Session::assemble(plan, bytes, id.into(), true, cancel);
+    let mut session = Session::assemble(client, bytes, id.into(), true, cancel);
     session.offset().map_err(|e| unknown_session(e, id))?;
     Ok(session)
 }
@@ -168,13 +168,14 @@ fn resume(
 /// The session the journal records for this file, if Graph still knows it; else a new
 /// one, recorded as soon as Graph gives its id.
 fn take_up(
-    plan: &Plan,
+    client: &Client,
     mut prepared: Prepared,
     claim: Claim,
     cancel: &CancelHandle,
 ) -> Result<Session, Error> {
+    let plan = &client.plan;
     if let Some(id) = claim.recorded() {
-        let mut session = Session::assemble(plan, prepared.bytes, id, true, cancel);
+        let mut session = Session::assemble(client, prepared.bytes, id, true, cancel);
         plan.trace.log(Level::Info, || {
             format!(
                 "the resume journal records session {} for this file: asking Graph's offset",
@@ -202,15 +203,16 @@ fn take_up(
             Err(e) => return Err(e),
         }
     }
-    let mut session = create(plan, prepared, cancel)?;
+    let mut session = create(client, prepared, cancel)?;
     claim.record(&session.id, &plan.endpoint, session.len())?;
     session.claim = Some(claim);
     Ok(session)
 }
 
 /// Step 1: a new session from Graph, failures retried by the driver.
-fn create(plan: &Plan, prepared: Prepared, cancel: &CancelHandle) -> Result<Session, Error> {
-    let mut session = Session::assemble(plan, prepared.bytes, String::new(), false, cancel);
+fn create(client: &Client, prepared: Prepared, cancel: &CancelHandle) -> Result<Session, Error> {
+    let plan = &client.plan;
+    let mut session = Session::assemble(client, prepared.bytes, String::new(), false, cancel);
     let mut driver = Driver::new(plan, session.cancel.clone(), session.stats.clone());
     let len = session.source.len();
     let id = loop {

@@ -34,14 +34,14 @@ impl Session {
         self.stats.running(true);
         let result = self.upload_loop(progress);
         self.stats.running(false);
-        if self.cancel.cancelled.swap(false, Ordering::SeqCst) {
-            // A cancel shut the agent's connections down for good: make a new one so
-            // that the session can be resumed.
+        if self.cancel.clear() {
+            // The cancel shut down the connection this session was using (and no
+            // other): the next call opens or takes another and asks Graph first.
             self.plan.trace.log(Level::Debug, || {
-                "the cancel shut this session's connections down; the next call opens new ones"
+                "the cancel shut this session's connections down (no other session's); the \
+                 next call uses another"
                     .into()
             });
-            self.rebuild_agent();
             self.ledger.stale = true;
         }
         result.map_err(|e| failed(&self.plan, e))?;
@@ -65,13 +65,6 @@ impl Session {
         Ok(self.handle.as_deref().unwrap_or(""))
     }
 
-    /// Gives the session (and its cancel handles) a fresh agent.
-    pub(super) fn rebuild_agent(&mut self) {
-        let agent = self.plan.agent();
-        *self.cancel.agent.lock().unwrap_or_else(|e| e.into_inner()) = Some(agent.clone());
-        self.graph.set_agent(agent);
-    }
-
     fn upload_loop(&mut self, callback: &mut ProgressFn<'_>) -> Result<(), Error> {
         crate::hook::panic_point("session");
         let mut progress = Progress::new(callback, self.source.len());
@@ -79,7 +72,7 @@ impl Session {
         let p = self.plan.pacing;
         let mut pacer = Pacer::new(p.max_send_rate, p.send_buffer);
         if !progress.update(self.ledger.confirmed) {
-            self.cancel.cancelled.store(true, Ordering::SeqCst);
+            self.cancel.set();
         }
         loop {
             if self.cancelled() {
@@ -154,7 +147,7 @@ impl Session {
             end: start + len,
             progress,
             pacer,
-            cancelled: &self.cancel.cancelled,
+            cancelled: self.cancel.flag(),
             sent: &self.stats.sent,
         };
         let answer = self.graph.upload(&self.id, start, len, &mut body);

@@ -1,0 +1,61 @@
+//! The client sessions share: one resolved plan (its token holder included) and one
+//! HTTP agent with its connection pool, so that many files cost round trips, not
+//! handshakes. Cheap to clone; usable from any number of threads at once.
+
+use std::fmt;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::plan::Plan;
+
+use super::{failed, open, CancelHandle, Session, Source};
+
+/// What the sessions it opens share: the resolved config and the pool of connections
+/// to Graph (one TLS handshake per pooled connection, not per file). Clone it freely:
+/// clones share the pool and the token holder (a token refreshed by one session is the
+/// one the others send next). Sessions may be opened and driven from any threads at
+/// once; each session is still used by one thread at a time. A cut, a stall or a
+/// cancel of one session never breaks another's connection.
+#[derive(Clone)]
+pub struct Client {
+    pub(super) plan: Plan,
+    pub(super) agent: ureq::Agent,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").field("plan", &self.plan).finish()
+    }
+}
+
+impl Client {
+    /// Checks `config` and makes a client of it (no request is made yet).
+    pub fn new(config: &Config) -> Result<Client, Error> {
+        Ok(Client::from_plan(Plan::resolve(config)?))
+    }
+
+    /// A client over a resolved plan, with a pool of its own.
+    pub fn from_plan(plan: Plan) -> Client {
+        let agent = plan.agent();
+        Client { plan, agent }
+    }
+
+    /// The same client (pool, token, settings) telling Graph another `file_name` and
+    /// `file_type`: for reader sources, whose bytes have neither.
+    pub fn naming(&self, file_name: Option<&str>, file_type: Option<&str>) -> Client {
+        let mut c = self.clone();
+        c.plan.naming.file_name = file_name.map(str::to_string);
+        c.plan.naming.file_type = file_type.map(str::to_string);
+        c
+    }
+
+    /// Opens a session for `source` over this client's pool; see [`Session::open`].
+    pub fn open(
+        &self,
+        source: Source,
+        resume_id: Option<&str>,
+        cancel: &CancelHandle,
+    ) -> Result<Session, Error> {
+        open::open(self, source, resume_id, cancel).map_err(|e| failed(&self.plan, e))
+    }
+}

@@ -1,0 +1,198 @@
+//! One client, many sessions: they share the connection pool (one handshake per pooled
+//! connection, not per file) and the token holder, from any threads at once; a cut, a
+//! stall or a cancel of one never disturbs another's connection.
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fbup::{CancelHandle, Client, Config, Session, Source, Status};
+use fbup_emulator::{AfterStall, Emulator, Fault, FaultRule, RandomFaults, RequestKind};
+
+const T1: &str = "EAAclient-first-token";
+const T2: &str = "EAAclient-second-token";
+
+fn emulator(random: Option<RandomFaults>) -> Emulator {
+    Emulator::start(fbup_emulator::Config {
+        tokens: vec![T1.into(), T2.into()],
+        random_faults: random,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn config(emu: &Emulator) -> Config {
+    let mut c = Config::new("1234", T1);
+    c.graph_url = emu.url().to_string();
+    c.retry_base = Duration::from_millis(5);
+    c.retry_cap = Duration::from_millis(50);
+    c.max_attempts = 20;
+    c.stall_timeout = Duration::from_millis(800);
+    c.response_timeout = Duration::from_secs(2);
+    c
+}
+
+fn upload(client: &Client, path: &std::path::Path) -> Session {
+    let mut s = client
+        .open(Source::File(path.into()), None, &CancelHandle::new())
+        .unwrap();
+    s.upload(&mut |_, _| true).unwrap();
+    s
+}
+
+#[test]
+fn sessions_of_one_client_share_its_connections() {
+    let emu = emulator(None);
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::new(&config(&emu)).unwrap();
+    for i in 0..10 {
+        let (path, sha) = common::test_file(dir.path(), &format!("p{i}.png"), 200_000);
+        let s = upload(&client, &path);
+        assert_eq!(
+            emu.session(s.id()).unwrap().sha256.as_deref(),
+            Some(sha.as_str())
+        );
+    }
+    let shared = emu.connections();
+    // A session of its own for each file: a connection each.
+    let before = emu.connections();
+    for i in 0..3 {
+        let (path, _) = common::test_file(dir.path(), &format!("q{i}.png"), 1000);
+        Session::create(&config(&emu), &path)
+            .unwrap()
+            .upload(&mut |_, _| true)
+            .unwrap();
+    }
+    eprintln!(
+        "10 files through one client: {shared} connection(s); 3 sessions of their own: {}",
+        emu.connections() - before
+    );
+    assert_eq!(shared, 1, "one connection for ten files");
+    assert_eq!(emu.connections() - before, 3);
+}
+
+#[test]
+fn eight_threads_through_one_client_under_random_faults_are_byte_exact() {
+    let emu = emulator(Some(RandomFaults {
+        seed: 20261202,
+        rate: 0.2,
+        stall_ms: 1200,
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::new(&config(&emu)).unwrap();
+    let files: Vec<_> = (0..24)
+        .map(|i| common::test_file(dir.path(), &format!("f{i}.mp4"), 50_000 + i * 37_001))
+        .collect();
+    let files = Arc::new(files);
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (client, files) = (client.clone(), files.clone());
+            std::thread::spawn(move || {
+                let mut done = Vec::new();
+                for (path, sha) in files.iter().skip(t).step_by(8) {
+                    let s = upload(&client, path);
+                    done.push((s.id().to_string(), sha.clone()));
+                }
+                done
+            })
+        })
+        .collect();
+    let mut uploaded = 0;
+    for t in threads {
+        for (id, sha) in t.join().unwrap() {
+            let held = emu.session(&id).unwrap();
+            assert_eq!(held.sha256.as_deref(), Some(sha.as_str()), "{id}");
+            uploaded += 1;
+        }
+    }
+    assert_eq!(uploaded, 24);
+    eprintln!(
+        "24 files from 8 threads: {} faults, {} connections",
+        emu.faults_injected(),
+        emu.connections()
+    );
+    assert!(emu.faults_injected() >= 3, "faults struck");
+}
+
+#[test]
+fn a_cancel_of_one_session_leaves_the_others_connection_alone() {
+    let emu = emulator(None);
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&emu);
+    c.stall_timeout = Duration::from_secs(20);
+    let client = Client::new(&c).unwrap();
+    let (stalled, _) = common::test_file(dir.path(), "stalled.mp4", 3_000_000);
+    let (other, other_sha) = common::test_file(dir.path(), "other.mp4", 6_000_000);
+    // The first session's upload stalls for 15 s after 1 MB.
+    let cancel = CancelHandle::new();
+    let mut s = client
+        .open(Source::File(stalled.clone()), None, &cancel)
+        .unwrap();
+    emu.add_fault(FaultRule {
+        session: Some(s.id().to_string()),
+        ..FaultRule::once(
+            RequestKind::Upload,
+            Fault::Stall {
+                after_bytes: 1_000_000,
+                millis: 15_000,
+                then: AfterStall::Close,
+            },
+        )
+    });
+    let canceller = cancel.clone();
+    let stalled_thread = std::thread::spawn(move || {
+        let e = s.upload(&mut |_, _| true).unwrap_err();
+        (e.status, Instant::now())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // The other session uploads through the same pool meanwhile, at full speed.
+    let t = Instant::now();
+    let o = upload(&client, &other);
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    let cancelled_at = Instant::now();
+    canceller.cancel();
+    let (status, returned) = stalled_thread.join().unwrap();
+    assert_eq!(status, Status::Cancelled);
+    assert!(returned.duration_since(cancelled_at) < Duration::from_secs(1));
+    assert_eq!(
+        emu.session(o.id()).unwrap().sha256.as_deref(),
+        Some(other_sha.as_str())
+    );
+    // The pool still works for the next file.
+    let (next, next_sha) = common::test_file(dir.path(), "next.png", 100_000);
+    let n = upload(&client, &next);
+    assert_eq!(
+        emu.session(n.id()).unwrap().sha256.as_deref(),
+        Some(next_sha.as_str())
+    );
+}
+
+#[test]
+fn a_token_refreshed_by_one_session_is_the_one_the_next_sends() {
+    let emu = emulator(None);
+    let dir = tempfile::tempdir().unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let mut c = config(&emu);
+    let counter = calls.clone();
+    c.token_refresh = Some(Arc::new(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Some(T2.to_string())
+    }));
+    let client = Client::new(&c).unwrap();
+    emu.revoke_token(T1);
+    for i in 0..3 {
+        let (path, sha) = common::test_file(dir.path(), &format!("t{i}.png"), 100_000);
+        let s = upload(&client, &path);
+        assert_eq!(
+            emu.session(s.id()).unwrap().sha256.as_deref(),
+            Some(sha.as_str())
+        );
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one refresh serves every session"
+    );
+}
