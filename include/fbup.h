@@ -32,6 +32,18 @@
 typedef struct fbup_canceller fbup_canceller;
 
 /*
+ A client (opaque): the config resolved once and a pool of connections to Graph that
+ every session made from it shares, so that many files cost round trips, not TLS
+ handshakes. Made by `fbup_client_new`, released by `fbup_client_free`.
+
+ Thread safety: the `fbup_client_*` calls may run on one client from any number of
+ threads at once; each session they make is used by one thread at a time, as any
+ session. A token refreshed by one session is the token the others send next. A cut,
+ a stall or a cancel of one session never breaks another's connection.
+ */
+typedef struct fbup_client fbup_client;
+
+/*
  An upload session (opaque). Made by `fbup_create_session` or `fbup_resume_session`,
  released by `fbup_free`.
  */
@@ -212,6 +224,16 @@ typedef struct fbup_config {
 } fbup_config;
 
 /*
+ Reads the bytes of an upload that is not a file (memory, a custom store, a Go
+ `io.ReaderAt`): fill `buf` with up to `len` bytes from `offset` and return how many
+ were written; 0 only at the end; a negative value for an error (the upload then
+ stops with `FBUP_E_FILE`). A resume reads again from any offset, so nothing needs
+ buffering. Called synchronously on the thread that runs `fbup_upload` (or the create
+ and resume calls), never after they return. Must not unwind or `longjmp` out.
+ */
+typedef int64_t (*fbup_read_fn)(void *user_data, uint64_t offset, uint8_t *buf, size_t len);
+
+/*
  Figures about a session's transfers, as `fbup_get_info` reports them. Set
  `struct_size` to `sizeof(fbup_info)` before the call: fbup writes only that many
  bytes, so a program built against this header keeps working when fields are
@@ -286,16 +308,6 @@ typedef struct fbup_error {
    */
   const char *message;
 } fbup_error;
-
-/*
- Reads the bytes of an upload that is not a file (memory, a custom store, a Go
- `io.ReaderAt`): fill `buf` with up to `len` bytes from `offset` and return how many
- were written; 0 only at the end; a negative value for an error (the upload then
- stops with `FBUP_E_FILE`). A resume reads again from any offset, so nothing needs
- buffering. Called synchronously on the thread that runs `fbup_upload` (or the create
- and resume calls), never after they return. Must not unwind or `longjmp` out.
- */
-typedef int64_t (*fbup_read_fn)(void *user_data, uint64_t offset, uint8_t *buf, size_t len);
 
 /*
  Progress of `fbup_upload`: `bytes_done` never decreases and never exceeds
@@ -415,6 +427,100 @@ void fbup_canceller_cancel(const struct fbup_canceller *c);
  `c` is NULL or a canceller from `fbup_canceller_new`, not yet freed.
  */
 void fbup_canceller_free(struct fbup_canceller *c);
+
+/*
+ Checks `cfg` and makes a client of it into `*out` (no request is made). Like
+ `fbup_create_session`, `*out` receives a client even when the call fails (unless
+ `out` is NULL), so that `fbup_client_errmsg(*out)` can explain; release it with
+ `fbup_client_free`. `cfg->file_name` and `cfg->file_type`, when set, apply to every
+ file; `cfg->canceller` is not used here (each create takes its own).
+
+ # Safety
+ `cfg` as for `fbup_create_session`; `out` NULL or writable.
+ */
+fbup_status fbup_client_new(const struct fbup_config *cfg, struct fbup_client **out);
+
+/*
+ Why `fbup_client_new` failed; "" for a client that was made. Owned by the client,
+ valid until `fbup_client_free`; NULL when `c` is NULL.
+
+ # Safety
+ `c` is NULL or a live client.
+ */
+const char *fbup_client_errmsg(const struct fbup_client *c);
+
+/*
+ Releases a client; does nothing when `c` is NULL. Sessions made from it stay
+ usable (they keep what they share alive), and may be freed before or after it.
+
+ # Safety
+ `c` is NULL or a client from `fbup_client_new`, not yet freed, and no call on it
+ runs.
+ */
+void fbup_client_free(struct fbup_client *c);
+
+/*
+ `fbup_create_session` over the client's connections: checks the file and creates a
+ Graph upload session. `canceller` (NULL: none) cancels this call from another
+ thread. `*out` receives a session even on failure, to be released with `fbup_free`.
+
+ # Safety
+ `c` NULL or a live client; `file_path` NULL or NUL-terminated; `canceller` NULL or
+ live during the call; `out` NULL or writable.
+ */
+fbup_status fbup_client_create_session(const struct fbup_client *c,
+                                       const char *file_path,
+                                       const struct fbup_canceller *canceller,
+                                       struct fbup_session **out);
+
+/*
+ `fbup_resume_session` over the client's connections (see
+ `fbup_client_create_session`).
+
+ # Safety
+ As `fbup_client_create_session`; `session_id` NULL or NUL-terminated.
+ */
+fbup_status fbup_client_resume_session(const struct fbup_client *c,
+                                       const char *file_path,
+                                       const char *session_id,
+                                       const struct fbup_canceller *canceller,
+                                       struct fbup_session **out);
+
+/*
+ `fbup_create_session_reader` over the client's connections: `length` bytes read
+ through `read_at`, named `file_name` and of type `file_type` for Graph (NULL: the
+ client's config's, which are then required). See `fbup_create_session_reader` for
+ `read_at` and `user_data`, `fbup_client_create_session` for the rest.
+
+ # Safety
+ As `fbup_client_create_session`; the strings NULL or NUL-terminated; `read_at`, if
+ set, safe to call with `user_data` until the session is freed.
+ */
+fbup_status fbup_client_create_session_reader(const struct fbup_client *c,
+                                              const char *file_name,
+                                              const char *file_type,
+                                              uint64_t length,
+                                              fbup_read_fn read_at,
+                                              void *user_data,
+                                              const struct fbup_canceller *canceller,
+                                              struct fbup_session **out);
+
+/*
+ `fbup_resume_session_reader` over the client's connections (see
+ `fbup_client_create_session_reader`).
+
+ # Safety
+ As `fbup_client_create_session_reader`; `session_id` NULL or NUL-terminated.
+ */
+fbup_status fbup_client_resume_session_reader(const struct fbup_client *c,
+                                              const char *file_name,
+                                              const char *file_type,
+                                              uint64_t length,
+                                              fbup_read_fn read_at,
+                                              void *user_data,
+                                              const char *session_id,
+                                              const struct fbup_canceller *canceller,
+                                              struct fbup_session **out);
 
 /*
  Writes the defaults into `cfg`, `struct_size` included: all of this library's

@@ -196,3 +196,115 @@ fn a_token_refreshed_by_one_session_is_the_one_the_next_sends() {
         "one refresh serves every session"
     );
 }
+
+/// A client pointer the test's threads share (the `fbup_client_*` calls may run on one
+/// client from any number of threads).
+#[derive(Clone, Copy)]
+struct SharedClient(*const fbup::ffi::fbup_client);
+// SAFETY: fbup_client is documented safe to use from several threads at once.
+unsafe impl Send for SharedClient {}
+
+#[test]
+fn eight_threads_through_one_c_client_are_byte_exact_and_share_connections() {
+    use fbup::ffi::*;
+    use std::ffi::{CStr, CString};
+    let emu = emulator(Some(RandomFaults {
+        seed: 7,
+        rate: 0.15,
+        stall_ms: 1200,
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let strings = common::CConfig::new("1234", T1, emu.url());
+    let mut cfg = strings.config();
+    cfg.retry_base_ms = 5;
+    cfg.retry_cap_ms = 50;
+    cfg.max_attempts = 20;
+    cfg.stall_timeout_ms = 800;
+    cfg.response_timeout_ms = 2000;
+    let mut client = std::ptr::null_mut();
+    // SAFETY: a valid config and out-pointer; the client is freed at the end.
+    assert_eq!(unsafe { fbup_client_new(&cfg, &mut client) }, FBUP_OK);
+    let shared = SharedClient(client);
+    let files: Vec<_> = (0..16)
+        .map(|i| common::test_file(dir.path(), &format!("c{i}.png"), 40_000 + i * 21_011))
+        .collect();
+    let files = Arc::new(files);
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let files = files.clone();
+            std::thread::spawn(move || {
+                let client = shared;
+                let mut done = Vec::new();
+                for (path, sha) in files.iter().skip(t).step_by(8) {
+                    let p = CString::new(path.to_str().unwrap()).unwrap();
+                    let mut s = std::ptr::null_mut();
+                    // SAFETY: a live client, path and out-pointer; the session is freed.
+                    unsafe {
+                        let st = fbup_client_create_session(
+                            client.0,
+                            p.as_ptr(),
+                            std::ptr::null(),
+                            &mut s,
+                        );
+                        assert_eq!(
+                            st,
+                            FBUP_OK,
+                            "{}",
+                            CStr::from_ptr(fbup_errmsg(s)).to_string_lossy()
+                        );
+                        let st = fbup_upload(s, None, std::ptr::null_mut());
+                        assert_eq!(
+                            st,
+                            FBUP_OK,
+                            "{}",
+                            CStr::from_ptr(fbup_errmsg(s)).to_string_lossy()
+                        );
+                        let id = CStr::from_ptr(fbup_session_id(s))
+                            .to_string_lossy()
+                            .into_owned();
+                        fbup_free(s);
+                        done.push((id, sha.clone()));
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+    let mut n = 0;
+    for t in threads {
+        for (id, sha) in t.join().unwrap() {
+            assert_eq!(
+                emu.session(&id).unwrap().sha256.as_deref(),
+                Some(sha.as_str())
+            );
+            n += 1;
+        }
+    }
+    assert_eq!(n, 16);
+    eprintln!(
+        "16 files from 8 threads through one fbup_client: {} faults, {} connections",
+        emu.faults_injected(),
+        emu.connections()
+    );
+    // A client that cannot be made says why, and makes no session.
+    let bad = common::CConfig::new("", T1, emu.url());
+    let mut broken = std::ptr::null_mut();
+    // SAFETY: as above; both clients are freed.
+    unsafe {
+        assert_eq!(fbup_client_new(&bad.config(), &mut broken), FBUP_E_ARGUMENT);
+        let why = CStr::from_ptr(fbup_client_errmsg(broken))
+            .to_string_lossy()
+            .into_owned();
+        assert!(why.contains("app_id"), "{why}");
+        let p = CString::new(files[0].0.to_str().unwrap()).unwrap();
+        let mut s = std::ptr::null_mut();
+        assert_eq!(
+            fbup_client_create_session(broken, p.as_ptr(), std::ptr::null(), &mut s),
+            FBUP_E_STATE
+        );
+        fbup_free(s);
+        fbup_client_free(broken);
+        fbup_client_free(client);
+        fbup_client_free(std::ptr::null_mut());
+    }
+}

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use fbup::{CancelHandle, Config, Session, Status};
+use fbup::{CancelHandle, Client, Config, Session, Source, Status};
 
 use crate::progress::Display;
 use crate::{cli_message, exit_code, Common, Failure};
@@ -196,14 +196,14 @@ fn run_session(
 /// Uploads one file; when Graph holds every byte but the handle is lost, uploads it
 /// once more in a new session if `reupload`.
 fn upload_one(
-    config: &Config,
+    client: &Client,
     path: &Path,
     size: u64,
     display: &Display,
     journal: bool,
     reupload: bool,
 ) -> Outcome {
-    let outcome = upload_once(config, path, size, display, journal);
+    let outcome = upload_once(client, path, size, display, journal);
     let lost = matches!(&outcome.result, Err(e) if e.status == Status::HandleLost);
     if !(lost && reupload) {
         return outcome;
@@ -213,11 +213,13 @@ fn upload_one(
          in a new session (--no-reupload turns this off)",
         path.display()
     ));
-    upload_once(config, path, size, display, journal)
+    upload_once(client, path, size, display, journal)
 }
 
+/// One session for one file, over the command's client (its connections shared with
+/// every other file of the command).
 fn upload_once(
-    config: &Config,
+    client: &Client,
     path: &Path,
     size: u64,
     display: &Display,
@@ -228,12 +230,8 @@ fn upload_once(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
     let progress = display.file(&name, size);
-    let mut config = config.clone();
-    config.on_event = Some(progress.events());
-    if config.log.is_some() {
-        config.log = Some(display.trace());
-    }
-    let mut session = match Session::create(&config, path) {
+    let client = client.with_events(Some(progress.events()));
+    let mut session = match client.open(Source::File(path.into()), None, &CancelHandle::new()) {
         Ok(s) => s,
         Err(e) => {
             progress.finish(false);
@@ -304,6 +302,14 @@ pub(crate) fn upload_files(
     let sizes = check_files(files, config.file_type.as_deref())?;
     let display = Display::new(common.quiet, files.len(), sizes.iter().sum());
     let journal = config.state_dir.is_some();
+    // One client for every file: one pool of connections, one TLS handshake per pooled
+    // connection rather than per file, one token holder.
+    let mut config = config.clone();
+    if config.log.is_some() {
+        config.log = Some(display.trace());
+    }
+    // A config Graph cannot be asked with fails each file, as a session would.
+    let client = Client::new(&config);
     let next = AtomicUsize::new(0);
     let codes: Mutex<Vec<u8>> = Mutex::new(vec![0; files.len()]);
     let several = files.len() > 1;
@@ -325,7 +331,17 @@ pub(crate) fn upload_files(
                         info: None,
                     }
                 } else {
-                    upload_one(config, path, sizes[i], &display, journal, reupload)
+                    match &client {
+                        Ok(client) => {
+                            upload_one(client, path, sizes[i], &display, journal, reupload)
+                        }
+                        Err(e) => Outcome {
+                            file: path.clone(),
+                            session_id: None,
+                            result: Err(e.clone()),
+                            info: None,
+                        },
+                    }
                 };
                 let code = report(&outcome, several, common.json, &display);
                 codes.lock().unwrap_or_else(|e| e.into_inner())[i] = code;

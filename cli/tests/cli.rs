@@ -1140,3 +1140,53 @@ fn a_token_graph_quotes_back_is_not_printed_in_stderr_or_json() {
     assert_eq!(out.status.code(), Some(15));
     assert!(stdout(&out).contains("<token>"), "{}", stdout(&out));
 }
+
+#[test]
+fn files_of_one_command_share_one_tls_connection() {
+    use std::io::{BufRead, BufReader};
+    let fx = fx();
+    let pki = tempfile::tempdir().unwrap();
+    let mut emu = Command::new(env!("CARGO_BIN_EXE_fbup"))
+        .args(["emulate", "--port", "0", "--tls-generate"])
+        .arg(pki.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(emu.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("https://"))
+        .expect("the emulator's URL")
+        .to_string();
+    let files: Vec<PathBuf> = (0..3)
+        .map(|i| fx.file(&format!("tls{i}.png"), 200_000).0)
+        .collect();
+    let ca = pki.path().join("ca.pem");
+    let mut args = vec!["upload", "--no-resume", "-vv", "--ca-file", p(&ca)];
+    args.extend(files.iter().map(|f| p(f)));
+    let out = fx
+        .fbup()
+        .env("FBUP_GRAPH_URL", &url)
+        .args(&args)
+        .output()
+        .unwrap();
+    let _ = emu.kill();
+    let _ = emu.wait();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let handshakes: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("TLS handshake with"))
+        .collect();
+    assert_eq!(
+        handshakes.len(),
+        1,
+        "one handshake for three files: {handshakes:#?}"
+    );
+    assert!(err.contains("reused the open connection"), "{err}");
+    assert!(!err.contains(TOKEN));
+}

@@ -16,6 +16,7 @@ use std::ffi::c_char;
 mod args;
 mod callbacks;
 mod cancel;
+mod client;
 mod config;
 mod error;
 mod info;
@@ -27,6 +28,11 @@ mod upload;
 pub use self::callbacks::{fbup_log_fn, fbup_progress_fn, fbup_read_fn, fbup_token_fn};
 pub use self::cancel::{
     fbup_canceller, fbup_canceller_cancel, fbup_canceller_free, fbup_canceller_new,
+};
+pub use self::client::{
+    fbup_client, fbup_client_create_session, fbup_client_create_session_reader, fbup_client_errmsg,
+    fbup_client_free, fbup_client_new, fbup_client_resume_session,
+    fbup_client_resume_session_reader,
 };
 pub use self::config::{fbup_config, fbup_config_init, fbup_config_init_sized};
 pub use self::error::fbup_error;

@@ -49,6 +49,27 @@ impl Client {
         c
     }
 
+    /// Like [`Client::naming`], keeping the client's own name or type where one of
+    /// these is `None`.
+    pub fn naming_over(&self, file_name: Option<&str>, file_type: Option<&str>) -> Client {
+        let mut c = self.clone();
+        if let Some(n) = file_name {
+            c.plan.naming.file_name = Some(n.to_string());
+        }
+        if let Some(t) = file_type {
+            c.plan.naming.file_type = Some(t.to_string());
+        }
+        c
+    }
+
+    /// The same client telling its retries and resumes to `on_event` instead (a command
+    /// showing each file's own progress, say).
+    pub fn with_events(&self, on_event: Option<crate::EventFn>) -> Client {
+        let mut c = self.clone();
+        c.plan.on_event = on_event;
+        c
+    }
+
     /// Opens a session for `source` over this client's pool; see [`Session::open`].
     pub fn open(
         &self,
