@@ -198,7 +198,9 @@ fn cpp_wrapper_resumes_rethrows_and_reports_errors() {
     assert_ok("the C++ test", &out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("failures=0"), "{stdout}");
-    assert_resumed_and_exact(&emu, &[sha], 1);
+    // The file, and the bytes test.cpp uploads through its fbup::client.
+    let shared = common::sha256_hex(&[7u8; 300_000]);
+    assert_resumed_and_exact(&emu, &[sha, shared], 1);
     // The reader's bytes, as test.cpp makes them, reached the HTTPS emulator whole.
     let data: Vec<u8> = (0..1_500_000usize)
         .map(|i| (i.wrapping_mul(7) + (i >> 9)) as u8)

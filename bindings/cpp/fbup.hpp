@@ -189,6 +189,10 @@ struct deleter {
     void operator()(fbup_session *s) const noexcept { fbup_free(s); }
 };
 
+struct client_deleter {
+    void operator()(fbup_client *c) const noexcept { fbup_client_free(c); }
+};
+
 /// What the trampoline needs: the callback and where to park its exception.
 struct progress_ctx {
     const progress_fn *fn;
@@ -350,7 +354,10 @@ public:
     }
 
 private:
-    session(fbup_session *s, callbacks keep) : keep_(std::move(keep)), s_(s) {}
+    friend class client;
+
+    session(fbup_session *s, callbacks keep, std::shared_ptr<const void> shared = nullptr)
+        : shared_(std::move(shared)), keep_(std::move(keep)), s_(s) {}
 
     /// Throws FBUP_E_STATE for an empty session.
     void require() const {
@@ -377,10 +384,11 @@ private:
         return keep;
     }
 
-    static session adopt(fbup_session *raw, fbup_status st, callbacks keep) {
+    static session adopt(fbup_session *raw, fbup_status st, callbacks keep,
+                         std::shared_ptr<const void> shared = nullptr) {
         std::unique_ptr<fbup_session, detail::deleter> owned(raw);
         check(owned.get(), st);
-        return session(owned.release(), std::move(keep));
+        return session(owned.release(), std::move(keep), std::move(shared));
     }
 
     static void check(const fbup_session *s, fbup_status st) {
@@ -395,9 +403,69 @@ private:
         throw error(st, 0, 0, 0, "", "", fbup_status_str(st), session_id);
     }
 
-    // Declared first, so destroyed last: after the session that calls them.
+    // Declared first, so destroyed last: after the session that calls them. `shared_`
+    // holds the callbacks of the client a session was made from.
+    std::shared_ptr<const void> shared_;
     callbacks keep_;
     std::unique_ptr<fbup_session, detail::deleter> s_;
+};
+
+/// What sessions share: the config resolved once and one pool of connections to
+/// Graph (one TLS handshake per pooled connection, not per file). Move-only; its
+/// `create`/`resume` may run from several threads at once, and each session it makes
+/// is used by one thread at a time. Sessions made from it stay usable after it is
+/// destroyed.
+class client {
+public:
+    /// Checks `c` and makes a client of it (no request is made); throws fbup::error.
+    explicit client(const config &c) : keep_(std::make_shared<callbacks>()) {
+        fbup_config cfg = detail::to_c(c);
+        *keep_ = session::with_callbacks(c, cfg);
+        fbup_client *raw = nullptr;
+        fbup_status st = fbup_client_new(&cfg, &raw);
+        std::unique_ptr<fbup_client, detail::client_deleter> owned(raw);
+        if (st != FBUP_OK) {
+            const char *why = raw ? fbup_client_errmsg(raw) : nullptr;
+            throw error(st, 0, 0, 0, "", "", why ? why : fbup_status_str(st), "");
+        }
+        c_ = std::move(owned);
+    }
+
+    /// Step 1 over the client's connections.
+    session create(std::string_view path) const {
+        fbup_session *raw = nullptr;
+        std::string p(path);
+        fbup_status st = fbup_client_create_session(c_.get(), p.c_str(), nullptr, &raw);
+        return session::adopt(raw, st, {}, keep_);
+    }
+
+    /// Re-opens a saved session over the client's connections.
+    session resume(std::string_view path, std::string_view id) const {
+        fbup_session *raw = nullptr;
+        std::string p(path), i(id);
+        fbup_status st =
+            fbup_client_resume_session(c_.get(), p.c_str(), i.c_str(), nullptr, &raw);
+        return session::adopt(raw, st, {}, keep_);
+    }
+
+    /// A session for `length` bytes read through `read`, told to Graph as `file_name`
+    /// of `file_type` (empty: the client's config's).
+    session create_reader(uint64_t length, read_fn read, std::string_view file_name = {},
+                          std::string_view file_type = {}) const {
+        callbacks keep;
+        keep.read = std::make_unique<read_fn>(std::move(read));
+        std::string n(file_name), t(file_type);
+        fbup_session *raw = nullptr;
+        fbup_status st = fbup_client_create_session_reader(
+            c_.get(), n.empty() ? nullptr : n.c_str(), t.empty() ? nullptr : t.c_str(), length,
+            detail::read_trampoline, keep.read.get(), nullptr, &raw);
+        return session::adopt(raw, st, std::move(keep), keep_);
+    }
+
+private:
+    // The config's callbacks, shared with every session made: destroyed after them.
+    std::shared_ptr<callbacks> keep_;
+    std::unique_ptr<fbup_client, detail::client_deleter> c_;
 };
 
 }  // namespace fbup

@@ -113,6 +113,39 @@ int main(int argc, char **argv) {
     EXPECT(request_seen);
     EXPECT(!token_seen);
 
+    // A client: two sessions over one connection (its trace tells each connect).
+    {
+        int connects = 0;
+        fbup::config pooled = cfg;
+        pooled.log_level = 4;
+        pooled.log = [&](int, const std::string &line) {
+            if (line.find("connected to ") != std::string::npos) connects++;
+        };
+        fbup::client shared(pooled);
+        auto a = shared.resume(argv[2], id);
+        EXPECT(a.valid() && a.id() == id);
+        std::vector<uint8_t> bytes(300000, 7);
+        auto b = shared.create_reader(
+            bytes.size(),
+            [&](uint64_t offset, uint8_t *buf, size_t len) -> int64_t {
+                size_t n = std::min(len, bytes.size() - static_cast<size_t>(offset));
+                std::memcpy(buf, bytes.data() + offset, n);
+                return static_cast<int64_t>(n);
+            },
+            "shared.mp4", "video/mp4");
+        EXPECT(!b.upload().empty());
+        EXPECT(connects == 1);
+        bool refused = false;
+        fbup::config nobody = cfg;
+        nobody.app_id = "";
+        try {
+            fbup::client broken(nobody);
+        } catch (const fbup::error &e) {
+            refused = e.status() == FBUP_E_ARGUMENT;
+        }
+        EXPECT(refused);
+    }
+
     // A refused token is an fbup::error with Graph's fields.
     fbup::config bad = cfg;
     bad.access_token = "EAAnot-valid";

@@ -366,6 +366,8 @@ type Session struct {
 	s    *C.fbup_session
 	// handles are the Go functions libfbup calls for this session (log, token, reader).
 	handles []cgo.Handle
+	// client is the Client the session was opened from, told when it closes.
+	client *Client
 }
 
 func errorOf(s *C.fbup_session, st C.fbup_status) error {
@@ -599,6 +601,10 @@ func (s *Session) Close() error {
 		deleteHandles(s.handles)
 		s.handles = nil
 		runtime.SetFinalizer(s, nil)
+		if s.client != nil {
+			s.client.sessionClosed()
+			s.client = nil
+		}
 	}
 	return nil
 }

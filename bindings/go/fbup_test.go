@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -382,5 +383,76 @@ func TestMaxRequestKeepsEveryRequestUnderTheLinksLimit(t *testing.T) {
 	}
 	if got.UploadRequests != 5 {
 		t.Errorf("%d upload requests, want 5 of at most 700 kB", got.UploadRequests)
+	}
+}
+
+type emulatorStats struct {
+	Connections int `json:"connections"`
+}
+
+// connections asks the emulator how many connections it accepted; each ask opens one
+// of its own (no keep-alive), so that what a test counts is exact.
+func connections(t *testing.T, url string) int {
+	once := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := once.Get(url + "/_emulator/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st emulatorStats
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Connections
+}
+
+// Several files through one Client share its connections: one for four files.
+func TestClientSharesOneConnectionAcrossFiles(t *testing.T) {
+	url := emulator(t)
+	client, err := NewClient(testConfig(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+	before := connections(t, url)
+	type uploaded struct{ id, sha string }
+	var done []uploaded
+	for i := 0; i < 4; i++ {
+		path, want := makeFile(t, fmt.Sprintf("c%d.png", i), 200_000)
+		s, err := client.Create(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Upload(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		done = append(done, uploaded{s.ID(), want})
+		s.Close()
+	}
+	data := testBytes(100_000)
+	s, err := client.CreateReader(ctx, bytes.NewReader(data), int64(len(data)), "mem.png", "image/png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Upload(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	done = append(done, uploaded{s.ID(), sum(data)})
+	s.Close()
+	// The second stats request is one connection more.
+	if n := connections(t, url) - before; n != 2 {
+		t.Errorf("%d connections for five files and one stats request, want 2", n)
+	}
+	for _, u := range done {
+		if got := lookup(t, nil, url, u.id); got.SHA256 != u.sha {
+			t.Errorf("server has %s, file is %s", got.SHA256, u.sha)
+		}
+	}
+	// A cancelled context cancels a create at once.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := client.Create(cancelled, "nope.png"); !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }

@@ -22,8 +22,8 @@ from typing import IO, Callable, Optional, Union
 __all__ = [
     "FbupError", "ArgumentError", "FileError", "NetworkError", "TimeoutFbupError", "AuthError",
     "GraphError", "ThrottledError", "ProtocolError", "CancelledError", "StateError",
-    "InternalError", "HandleLostError", "Info", "LogLevel", "Session", "Status", "upload",
-    "version",
+    "InternalError", "HandleLostError", "Info", "LogLevel", "Client", "Session", "Status",
+    "upload", "version",
 ]
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -190,6 +190,17 @@ def _load() -> ctypes.CDLL:
         "fbup_status_name": (ctypes.c_char_p, [ctypes.c_int32]),
         "fbup_version": (ctypes.c_char_p, []),
         "fbup_free": (None, [p]),
+        "fbup_client_new": (ctypes.c_int32, [ctypes.POINTER(_Config), ctypes.POINTER(p)]),
+        "fbup_client_errmsg": (ctypes.c_char_p, [p]),
+        "fbup_client_free": (None, [p]),
+        "fbup_client_create_session": (ctypes.c_int32, [p, ctypes.c_char_p, p, ctypes.POINTER(p)]),
+        "fbup_client_resume_session": (
+            ctypes.c_int32, [p, ctypes.c_char_p, ctypes.c_char_p, p, ctypes.POINTER(p)],
+        ),
+        "fbup_client_create_session_reader": (
+            ctypes.c_int32,
+            [p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint64, _READ_FN, p, p, ctypes.POINTER(p)],
+        ),
     }
     for name, (res, args) in sig.items():
         fn = getattr(lib, name)
@@ -624,6 +635,83 @@ class Session:
             self._handle = None
 
     def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class Client:
+    """What sessions share: the config resolved once and one pool of connections to
+    Graph, so that many files cost round trips, not TLS handshakes. A context manager;
+    its methods may be called from several threads at once, and each session it makes
+    is used by one thread at a time. A token refreshed by one session is the one the
+    others send next; a cut, a stall or a cancel of one session never disturbs
+    another's connection. Sessions made from it stay usable after :meth:`close`.
+
+    The keywords are those of :meth:`Session.create`.
+    """
+
+    def __init__(self, *, app_id: Union[int, str], access_token: str, **options: object) -> None:
+        self._handle: Optional[int] = None
+        self._keep = _Callbacks()
+        cfg = _config(self._keep, app_id, access_token, **options)  # type: ignore[arg-type]
+        out = ctypes.c_void_p()
+        status = _lib.fbup_client_new(ctypes.byref(cfg), ctypes.byref(out))
+        if status != Status.OK:
+            message = (_lib.fbup_client_errmsg(out.value) or b"").decode(errors="replace")
+            _lib.fbup_client_free(out.value)
+            raise _error(status, message, 0, 0, 0, "", "", "")
+        self._handle = out.value
+
+    def _live(self) -> int:
+        if not self._handle:
+            raise StateError(Status.STATE, "the client is closed")
+        return self._handle
+
+    def _session_keep(self, read: Optional[object] = None) -> _Callbacks:
+        # A session made here keeps the client's callbacks (and its reader) alive.
+        keep = _Callbacks()
+        keep.keep.extend([self._keep, read])
+        return keep
+
+    def create(self, path: PathLike) -> Session:
+        """Checks the file and creates a Graph upload session over the client's connections."""
+        out = ctypes.c_void_p()
+        status = _lib.fbup_client_create_session(self._live(), os.fsencode(path), None,
+                                                 ctypes.byref(out))
+        return Session._adopt(out.value, status, self._session_keep())
+
+    def resume(self, path: PathLike, session_id: str) -> Session:
+        """Re-opens a session saved earlier for the same file over the client's connections."""
+        out = ctypes.c_void_p()
+        status = _lib.fbup_client_resume_session(self._live(), os.fsencode(path),
+                                                 session_id.encode(), None, ctypes.byref(out))
+        return Session._adopt(out.value, status, self._session_keep())
+
+    def create_reader(self, source: Source, size: Optional[int] = None, *,
+                      file_name: Optional[str] = None, file_type: Optional[str] = None) -> Session:
+        """A session for bytes that are not a file (see :meth:`Session.create_reader`),
+        told to Graph as ``file_name`` of ``file_type`` (None: the client's)."""
+        keep = _Callbacks()
+        size = _size(source, size)
+        read = _reader(keep, source)
+        out = ctypes.c_void_p()
+        status = _lib.fbup_client_create_session_reader(
+            self._live(), _enc(file_name), _enc(file_type), size, read, None, None,
+            ctypes.byref(out))
+        return Session._adopt(out.value, status, self._session_keep(keep))
+
+    def close(self) -> None:
+        """Releases the client; safe to call twice."""
+        if self._handle:
+            _lib.fbup_client_free(self._handle)
+            self._handle = None
+
+    def __enter__(self) -> "Client":
         return self
 
     def __exit__(self, *exc: object) -> None:

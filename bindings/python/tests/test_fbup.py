@@ -211,3 +211,32 @@ def test_max_request_keeps_every_request_under_the_links_limit(tmp_path):
         assert held["upload_requests"] == 5
     finally:
         emu.close()
+
+
+def test_a_client_shares_one_connection_across_files(tmp_path):
+    emu = Emulator()
+    try:
+        def connections():
+            with urllib.request.urlopen(f"{emu.url}/_emulator/stats") as r:
+                return json.load(r)["connections"]
+
+        with fbup.Client(app_id=1234, access_token=TOKEN, graph_url=emu.url, retry_base=0.005) as client:
+            before = connections()
+            done = []
+            for i in range(4):
+                path, sha = make_file(tmp_path, f"c{i}.png", 150_000)
+                with client.create(path) as s:
+                    s.upload()
+                    done.append((s.id, sha))
+            data = bytes(range(256)) * 400
+            with client.create_reader(data, file_name="mem.png", file_type="image/png") as s:
+                s.upload()
+                done.append((s.id, hashlib.sha256(data).hexdigest()))
+            # The second stats request is one connection more.
+            assert connections() - before == 2
+        for session_id, sha in done:
+            assert emu.session(session_id)["sha256"] == sha
+        with pytest.raises(ValueError):
+            fbup.Client(app_id="", access_token=TOKEN, graph_url=emu.url)
+    finally:
+        emu.close()
