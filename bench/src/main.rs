@@ -10,7 +10,12 @@
 //! provider fbup uses) is measured in the same run, beside the suite each TLS client
 //! negotiated.
 //!
-//! Run: `cargo run --release -p fbup-bench [-- --runs N --big-mib M]`
+//! Then many small files over a long round trip (`many.rs`): 40 files of 256 KiB over
+//! HTTPS through a latency proxy, against a curl loop, `xargs -P8` curl and a keep-alive
+//! Python client.
+//!
+//! Run: `cargo run --release -p fbup-bench [-- --runs N --big-mib M --many-files N
+//! --rtt-ms MS]`, or `-- --many-only` for the many-files rows alone.
 //! A benchmark, not a test: it prints figures and asserts nothing about speed.
 
 use std::collections::{BTreeSet, HashMap};
@@ -24,6 +29,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use fbup_emulator::{Emulator, Fault, FaultRule, RequestKind, Storage, TlsFiles};
+
+mod many;
 
 const TOKEN: &str = "EAAbench";
 
@@ -339,6 +346,8 @@ fn main() {
     };
     let runs = opt("--runs", 7).max(1) as usize;
     let big_mib = opt("--big-mib", 1024);
+    let many_files = opt("--many-files", 40).max(1) as usize;
+    let rtt = Duration::from_millis(opt("--rtt-ms", 40));
     let self_exe = std::env::current_exe().expect("own path");
     let fbup_bin = self_exe.with_file_name("fbup");
     if !fbup_bin.exists() {
@@ -370,6 +379,20 @@ fn main() {
         .expect("cipher rates")
     };
     let dir = tempfile::tempdir().expect("temp dir");
+    if args.iter().any(|a| a == "--many-only") {
+        let (tls, ca) = tls_files(dir.path());
+        many::run(
+            &fbup_bin,
+            tls,
+            ca,
+            dir.path(),
+            many_files,
+            256 * 1024,
+            rtt,
+            runs.min(5),
+        );
+        return;
+    }
     let (tls, ca) = tls_files(dir.path());
     let discard = || fbup_emulator::Config {
         storage: Storage::Discard { hash: false },
@@ -526,6 +549,18 @@ fn main() {
     }
     resume(&targets[0], &fbup_bin, dir.path(), big_mib);
     limit_rate(&targets[0], &fbup_bin, dir.path());
+    let many_dir = tempfile::tempdir().expect("temp dir");
+    let (tls, ca) = tls_files(many_dir.path());
+    many::run(
+        &fbup_bin,
+        tls,
+        ca,
+        many_dir.path(),
+        many_files,
+        256 * 1024,
+        rtt,
+        runs.min(5),
+    );
 }
 
 /// `--limit-rate` over a few seconds: the measured rate against the limit.

@@ -193,17 +193,11 @@ fn run_session(
     }
 }
 
-/// Uploads one file; when Graph holds every byte but the handle is lost, uploads it
-/// once more in a new session if `reupload`.
-fn upload_one(
-    client: &Client,
-    path: &Path,
-    size: u64,
-    display: &Display,
-    journal: bool,
-    reupload: bool,
-) -> Outcome {
-    let outcome = upload_once(client, path, size, display, journal);
+/// Uploads one file from its opened session; when Graph holds every byte but the
+/// handle is lost, uploads it once more in a new session if `reupload`.
+fn upload_one(client: &Client, opened: Opened<'_>, display: &Display, reupload: bool) -> Outcome {
+    let (path, size, journal) = (opened.path.clone(), opened.size, opened.journal);
+    let outcome = opened.run();
     let lost = matches!(&outcome.result, Err(e) if e.status == Status::HandleLost);
     if !(lost && reupload) {
         return outcome;
@@ -213,37 +207,53 @@ fn upload_one(
          in a new session (--no-reupload turns this off)",
         path.display()
     ));
-    upload_once(client, path, size, display, journal)
+    Opened::open(client, &path, size, display, journal).run()
 }
 
-/// One session for one file, over the command's client (its connections shared with
-/// every other file of the command).
-fn upload_once(
-    client: &Client,
-    path: &Path,
+/// A file whose session is open (or failed to open), with its progress line.
+struct Opened<'d> {
+    path: PathBuf,
     size: u64,
-    display: &Display,
     journal: bool,
-) -> Outcome {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string());
-    let progress = display.file(&name, size);
-    let client = client.with_events(Some(progress.events()));
-    let mut session = match client.open(Source::File(path.into()), None, &CancelHandle::new()) {
-        Ok(s) => s,
-        Err(e) => {
-            progress.finish(false);
-            return Outcome {
-                file: path.to_path_buf(),
-                session_id: None,
-                result: Err(e),
-                info: None,
-            };
+    progress: crate::progress::FileProgress<'d>,
+    session: Result<Session, fbup::Error>,
+}
+
+impl<'d> Opened<'d> {
+    /// Opens the file's session over the command's client (its connections shared with
+    /// every other file of the command).
+    fn open(client: &Client, path: &Path, size: u64, display: &'d Display, journal: bool) -> Self {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let progress = display.file(&name, size);
+        let client = client.with_events(Some(progress.events()));
+        let session = client.open(Source::File(path.into()), None, &CancelHandle::new());
+        Opened {
+            path: path.to_path_buf(),
+            size,
+            journal,
+            progress,
+            session,
         }
-    };
-    run_session(&mut session, path, progress, journal)
+    }
+
+    /// Uploads the file, or reports why its session could not be opened.
+    fn run(self) -> Outcome {
+        match self.session {
+            Ok(mut s) => run_session(&mut s, &self.path, self.progress, self.journal),
+            Err(e) => {
+                self.progress.finish(false);
+                Outcome {
+                    file: self.path,
+                    session_id: None,
+                    result: Err(e),
+                    info: None,
+                }
+            }
+        }
+    }
 }
 
 /// Prints one outcome as its file finishes; returns its exit code.
@@ -313,39 +323,20 @@ pub(crate) fn upload_files(
     let next = AtomicUsize::new(0);
     let codes: Mutex<Vec<u8>> = Mutex::new(vec![0; files.len()]);
     let several = files.len() > 1;
+    let job = Job {
+        files,
+        sizes: &sizes,
+        next: &next,
+        codes: &codes,
+        display: &display,
+        journal,
+        reupload,
+        several,
+        json: common.json,
+    };
     std::thread::scope(|scope| {
         for _ in 0..jobs.min(files.len()) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(path) = files.get(i) else {
-                    break;
-                };
-                let outcome = if INTERRUPTED.load(Ordering::SeqCst) {
-                    Outcome {
-                        file: path.clone(),
-                        session_id: None,
-                        result: Err(fbup::Error::new(
-                            Status::Cancelled,
-                            "cancelled before its upload started",
-                        )),
-                        info: None,
-                    }
-                } else {
-                    match &client {
-                        Ok(client) => {
-                            upload_one(client, path, sizes[i], &display, journal, reupload)
-                        }
-                        Err(e) => Outcome {
-                            file: path.clone(),
-                            session_id: None,
-                            result: Err(e.clone()),
-                            info: None,
-                        },
-                    }
-                };
-                let code = report(&outcome, several, common.json, &display);
-                codes.lock().unwrap_or_else(|e| e.into_inner())[i] = code;
-            });
+            scope.spawn(|| job.run(scope, &client));
         }
     });
     drop(display);
@@ -357,6 +348,102 @@ pub(crate) fn upload_files(
         }),
         None => Ok(()),
     }
+}
+
+/// What the jobs of one `fbup upload` share.
+struct Job<'a> {
+    files: &'a [PathBuf],
+    sizes: &'a [u64],
+    next: &'a AtomicUsize,
+    codes: &'a Mutex<Vec<u8>>,
+    display: &'a Display,
+    journal: bool,
+    reupload: bool,
+    several: bool,
+    json: bool,
+}
+
+impl<'a> Job<'a> {
+    /// One job: takes the next file until none is left, with at most one session
+    /// created ahead, on the command's client (or reports why there is none).
+    fn run<'s>(
+        &'s self,
+        scope: &'s std::thread::Scope<'s, '_>,
+        client: &'s Result<Client, fbup::Error>,
+    ) {
+        let client = match client {
+            Ok(c) => c,
+            Err(e) => {
+                while let Some(i) = take(self.next, self.files.len()) {
+                    let failed = Outcome {
+                        file: self.files[i].clone(),
+                        session_id: None,
+                        result: Err(e.clone()),
+                        info: None,
+                    };
+                    self.done(i, &failed);
+                }
+                return;
+            }
+        };
+        let open = |i: usize| {
+            Opened::open(
+                client,
+                &self.files[i],
+                self.sizes[i],
+                self.display,
+                self.journal,
+            )
+        };
+        // At most one session ahead per job: the next file's session is created
+        // while this file's body is on the wire.
+        let mut ahead: Option<(usize, std::thread::ScopedJoinHandle<'_, Opened<'_>>)> = None;
+        loop {
+            let (i, opened) = match ahead.take() {
+                Some((i, h)) => match h.join() {
+                    Ok(o) => (i, Some(o)),
+                    Err(_) => (i, None),
+                },
+                None => match take(self.next, self.files.len()) {
+                    Some(i) => (i, None),
+                    None => break,
+                },
+            };
+            let outcome = if INTERRUPTED.load(Ordering::SeqCst) {
+                if let Some(o) = opened {
+                    o.progress.finish(false);
+                }
+                Outcome {
+                    file: self.files[i].clone(),
+                    session_id: None,
+                    result: Err(fbup::Error::new(
+                        Status::Cancelled,
+                        "cancelled before its upload started",
+                    )),
+                    info: None,
+                }
+            } else {
+                let opened = opened.unwrap_or_else(|| open(i));
+                if let Some(j) = take(self.next, self.files.len()) {
+                    ahead = Some((j, scope.spawn(move || open(j))));
+                }
+                upload_one(client, opened, self.display, self.reupload)
+            };
+            self.done(i, &outcome);
+        }
+    }
+
+    /// Prints a file's outcome and keeps its exit code.
+    fn done(&self, i: usize, outcome: &Outcome) {
+        let code = report(outcome, self.several, self.json, self.display);
+        self.codes.lock().unwrap_or_else(|e| e.into_inner())[i] = code;
+    }
+}
+
+/// The next file no job has taken yet.
+fn take(next: &AtomicUsize, len: usize) -> Option<usize> {
+    let i = next.fetch_add(1, Ordering::SeqCst);
+    (i < len).then_some(i)
 }
 
 /// `fbup resume SESSION_ID FILE`.

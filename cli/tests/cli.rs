@@ -1142,7 +1142,7 @@ fn a_token_graph_quotes_back_is_not_printed_in_stderr_or_json() {
 }
 
 #[test]
-fn files_of_one_command_share_one_tls_connection() {
+fn files_of_one_command_share_their_tls_connections() {
     use std::io::{BufRead, BufReader};
     let fx = fx();
     let pki = tempfile::tempdir().unwrap();
@@ -1162,7 +1162,7 @@ fn files_of_one_command_share_one_tls_connection() {
         .find(|w| w.starts_with("https://"))
         .expect("the emulator's URL")
         .to_string();
-    let files: Vec<PathBuf> = (0..3)
+    let files: Vec<PathBuf> = (0..5)
         .map(|i| fx.file(&format!("tls{i}.png"), 200_000).0)
         .collect();
     let ca = pki.path().join("ca.pem");
@@ -1182,10 +1182,11 @@ fn files_of_one_command_share_one_tls_connection() {
         .lines()
         .filter(|l| l.contains("TLS handshake with"))
         .collect();
-    assert_eq!(
-        handshakes.len(),
-        1,
-        "one handshake for three files: {handshakes:#?}"
+    // One pooled connection carries the bodies, one more the sessions created ahead:
+    // a handshake per pooled connection, never one per file.
+    assert!(
+        (1..=2).contains(&handshakes.len()),
+        "two handshakes at most for five files: {handshakes:#?}"
     );
     assert!(err.contains("reused the open connection"), "{err}");
     assert!(!err.contains(TOKEN));
