@@ -144,7 +144,7 @@ struct Common {
     #[arg(long, value_name = "BYTES", env = "FBUP_SEND_BUFFER")]
     send_buffer: Option<usize>,
     /// Send at most RATE bytes per second, with curl's units: 500K, 10M, 1G (powers of
-    /// 1024) or plain bytes.
+    /// 1024) or plain bytes; 0 is no limit, as with curl.
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     limit_rate: Option<u64>,
     /// Send at most SIZE body bytes in one upload request, with curl's units (500K,
@@ -213,19 +213,24 @@ fn parse_rate(s: &str) -> Result<u64, String> {
         Some((i, c)) if c.is_ascii_alphabetic() => (&s[..i], c.to_ascii_uppercase()),
         _ => (s, 'B'),
     };
+    let not_a_size = || format!("'{s}' is not a size: write e.g. 500K, 10M or 1G (0: no limit)");
+    let n: f64 = digits
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n >= 0.0)
+        .ok_or_else(not_a_size)?;
     let shift = match unit {
         'B' => 0,
         'K' => 10,
         'M' => 20,
         'G' => 30,
         'T' => 40,
-        _ => return Err(format!("unknown unit '{unit}': use K, M, G or T")),
+        _ => return Err(format!("'{s}': unknown unit '{unit}': use K, M, G or T")),
     };
-    let n: f64 = digits
-        .parse()
-        .ok()
-        .filter(|n: &f64| n.is_finite() && *n > 0.0)
-        .ok_or_else(|| format!("'{s}' is not a rate: write e.g. 500K, 10M or 1G"))?;
+    if n == 0.0 {
+        // As curl takes --limit-rate 0: no limit.
+        return Ok(0);
+    }
     let bytes = n * (1u64 << shift) as f64;
     if bytes < 1.0 || bytes > u64::MAX as f64 {
         return Err(format!("'{s}' is out of range"));
@@ -335,12 +340,25 @@ fn base_config(common: &Common) -> Result<Config, Failure> {
             "no app id: pass --app-id or set FBUP_APP_ID",
         )
     })?;
-    let token = read_token(common.token_file.as_deref())?;
-    if token.is_empty() {
+    if !app_id.bytes().all(|b| b.is_ascii_digit()) || app_id.is_empty() {
+        // Graph would answer with a puzzle about node types; say it here, asking nothing.
         return Err(Failure::from_status(
             Status::Argument,
-            "no access token: set FBUP_ACCESS_TOKEN or pass --token-file FILE",
+            format!(
+                "--app-id '{app_id}' is not an app id: pass the numeric App ID of your Meta app"
+            ),
         ));
+    }
+    let token = read_token(common.token_file.as_deref())?;
+    if token.is_empty() {
+        let message = match &common.token_file {
+            Some(f) => format!(
+                "the token file '{}' is empty: put the access token in it",
+                f.display()
+            ),
+            None => "no access token: set FBUP_ACCESS_TOKEN or pass --token-file FILE".into(),
+        };
+        return Err(Failure::from_status(Status::Argument, message));
     }
     let mut config = Config::new(app_id, token);
     config.graph_url = common.graph_url.clone();

@@ -13,6 +13,13 @@ use crate::{cli_message, exit_code, Common, Failure};
 /// Set by the first Ctrl-C or SIGTERM.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
+/// When the first signal came: a second one within a moment is the same request (GNU
+/// `timeout` and some supervisors send two), not a second Ctrl-C.
+static FIRST_SIGNAL: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// How soon after the first a signal is taken as the same request.
+const SAME_REQUEST: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The uploads running now (each under a number of its own), cancelled by a signal.
 /// A finished upload leaves, so that its connections close with its session.
 static RUNNING: Mutex<Vec<(usize, CancelHandle)>> = Mutex::new(Vec::new());
@@ -21,11 +28,16 @@ static RUNNING: Mutex<Vec<(usize, CancelHandle)>> = Mutex::new(Vec::new());
 static NEXT_RUNNING: AtomicUsize = AtomicUsize::new(0);
 
 /// Ctrl-C and SIGTERM cancel the running uploads (they then report what Graph holds
-/// and exit 19); a second one ends the process at once. Whatever is still running five
+/// and exit 19); a second one ends the process at once, unless it comes within a
+/// second of the first (the same request, sent twice). Whatever is still running five
 /// seconds later (a create being retried, an offset request that hangs) is ended then,
 /// with exit 19 too.
 pub(crate) fn handle_signals() {
     let _ = ctrlc::set_handler(|| {
+        let first = *FIRST_SIGNAL.get_or_init(std::time::Instant::now);
+        if INTERRUPTED.load(Ordering::SeqCst) && first.elapsed() < SAME_REQUEST {
+            return;
+        }
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
             eprintln!("\nfbup: interrupted again; stopping now");
             std::process::exit(exit_code(Status::Cancelled).into());

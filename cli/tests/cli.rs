@@ -584,7 +584,7 @@ fn limit_rate_takes_curls_units_and_holds() {
     eprintln!("3 MiB at --limit-rate 1M took {secs:.2} s");
     assert!(secs >= 2.5, "3 MiB at 1 MiB/s took {secs:.2} s");
     assert_eq!(fx.emu.sessions()[0].sha256.as_deref(), Some(sum.as_str()));
-    for bad in ["0", "10X", "-5", "K"] {
+    for bad in ["10X", "-5", "K", "abc"] {
         let out = fx.run(&["upload", "--limit-rate", bad, p(&path)]);
         assert_eq!(out.status.code(), Some(2), "--limit-rate {bad}");
     }
@@ -1190,4 +1190,90 @@ fn files_of_one_command_share_their_tls_connections() {
     );
     assert!(err.contains("reused the open connection"), "{err}");
     assert!(!err.contains(TOKEN));
+}
+
+#[test]
+fn bad_flags_say_what_to_do_before_any_request() {
+    let fx = fx();
+    let (path, _) = fx.file("flags.png", 1000);
+    // A non-numeric app id: refused here, Graph never asked.
+    let out = fx
+        .fbup()
+        .env("FBUP_APP_ID", "abc")
+        .args(["upload", p(&path)])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(11), "{err}");
+    assert!(err.contains("--app-id 'abc' is not an app id"), "{err}");
+    assert!(fx.emu.requests().is_empty(), "no request reached Graph");
+    // An empty token file says so, not that none was given.
+    let empty = fx.dir.path().join("token.txt");
+    std::fs::write(&empty, "\n").unwrap();
+    let out = fx
+        .fbup()
+        .env_remove("FBUP_ACCESS_TOKEN")
+        .args(["upload", "--token-file", p(&empty), p(&path)])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(11), "{err}");
+    assert!(
+        err.contains("is empty: put the access token in it"),
+        "{err}"
+    );
+    // Sizes: `abc` is not one, and 0 is no limit, as curl takes it.
+    let out = fx.run(&["upload", "--limit-rate", "abc", p(&path)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("'abc' is not a size"), "{err}");
+    let out = fx.run(&["upload", "--limit-rate", "0", p(&path)]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn two_sigterms_in_a_moment_are_one_clean_cancel() {
+    let fx = fx();
+    let len = 8 * 1024 * 1024;
+    let (path, _) = fx.file("term.mp4", len);
+    fx.emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::Stall {
+            after_bytes: 2 * 1024 * 1024,
+            millis: 60_000,
+            then: AfterStall::Close,
+        },
+    ));
+    let child = fx
+        .fbup()
+        .args(["upload", p(&path)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    fx.wait_for_offset(2 * 1024 * 1024);
+    // Graph is slow to say what it holds after the cancel: the second signal comes while
+    // the first is still being served.
+    fx.emu.add_fault(FaultRule::once(
+        RequestKind::Offset,
+        Fault::LateAnswer { millis: 1500 },
+    ));
+    // SAFETY: plain kill(2)s of our own child, as GNU timeout sends them.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(19), "{err}");
+    assert!(!err.contains("interrupted again"), "{err}");
+    assert!(
+        err.contains("run the same command again to resume"),
+        "{err}"
+    );
 }
