@@ -308,3 +308,88 @@ fn eight_threads_through_one_c_client_are_byte_exact_and_share_connections() {
         fbup_client_free(std::ptr::null_mut());
     }
 }
+
+/// The bytes a reader test serves, at any offset.
+extern "C" fn read_bytes(
+    user: *mut std::ffi::c_void,
+    offset: u64,
+    buf: *mut u8,
+    len: usize,
+) -> i64 {
+    // SAFETY: the test passes a Vec<u8> that outlives every session reading it.
+    let data = unsafe { &*(user as *const Vec<u8>) };
+    let start = (offset as usize).min(data.len());
+    let n = len.min(data.len() - start);
+    // SAFETY: fbup hands a buffer of `len` writable bytes.
+    unsafe { std::ptr::copy_nonoverlapping(data[start..].as_ptr(), buf, n) };
+    n as i64
+}
+
+extern "C" fn stop_at_a_third(_: *mut std::ffi::c_void, done: u64, total: u64) -> i32 {
+    i32::from(done * 3 >= total)
+}
+
+#[test]
+fn a_reader_session_of_a_c_client_is_cancelled_then_resumed_from_its_id() {
+    use fbup::ffi::*;
+    use std::ffi::{CStr, CString};
+    let emu = emulator(None);
+    let strings = common::CConfig::new("1234", T1, emu.url());
+    let cfg = strings.config();
+    let mut client = std::ptr::null_mut();
+    let data = common::test_bytes(3_000_000);
+    let user = &data as *const Vec<u8> as *mut std::ffi::c_void;
+    let (name, kind) = (
+        CString::new("mem.mp4").unwrap(),
+        CString::new("video/mp4").unwrap(),
+    );
+    // SAFETY: a valid config, strings, callbacks and out-pointers; every handle is freed.
+    unsafe {
+        assert_eq!(fbup_client_new(&cfg, &mut client), FBUP_OK);
+        let mut s = std::ptr::null_mut();
+        let st = fbup_client_create_session_reader(
+            client,
+            name.as_ptr(),
+            kind.as_ptr(),
+            data.len() as u64,
+            Some(read_bytes),
+            user,
+            std::ptr::null(),
+            &mut s,
+        );
+        assert_eq!(st, FBUP_OK);
+        assert_eq!(
+            fbup_upload(s, Some(stop_at_a_third), std::ptr::null_mut()),
+            FBUP_E_CANCELLED
+        );
+        let id = CString::new(CStr::from_ptr(fbup_session_id(s)).to_bytes()).unwrap();
+        fbup_free(s);
+        let mut r = std::ptr::null_mut();
+        let st = fbup_client_resume_session_reader(
+            client,
+            name.as_ptr(),
+            kind.as_ptr(),
+            data.len() as u64,
+            Some(read_bytes),
+            user,
+            id.as_ptr(),
+            std::ptr::null(),
+            &mut r,
+        );
+        assert_eq!(
+            st,
+            FBUP_OK,
+            "{}",
+            CStr::from_ptr(fbup_errmsg(r)).to_string_lossy()
+        );
+        assert_eq!(fbup_upload(r, None, std::ptr::null_mut()), FBUP_OK);
+        let held = emu.session(id.to_str().unwrap()).unwrap();
+        assert_eq!(
+            held.sha256.as_deref(),
+            Some(common::sha256_hex(&data).as_str())
+        );
+        assert_eq!(held.file_name, "mem.mp4");
+        fbup_free(r);
+        fbup_client_free(client);
+    }
+}

@@ -197,16 +197,10 @@ pub unsafe extern "C" fn fbup_client_create_session_reader(
     let out = try_mut!(out, FBUP_E_ARGUMENT);
     make_session(out, || {
         let c = try_ref!(c, Err(Error::new(Status::Argument, "client is NULL")));
-        // SAFETY: the caller vouches that both are NULL or NUL-terminated.
-        let (name, kind) = unsafe {
-            (
-                string_arg(file_name, "file_name")?,
-                string_arg(file_type, "file_type")?,
-            )
-        };
-        let reader = reader_arg(read_at, user_data)?;
-        let named = with_naming(c, name, kind);
-        open(&named, Source::Reader { length, reader }, None, canceller)
+        // SAFETY: the caller vouches that both strings are NULL or NUL-terminated.
+        let (named, source) =
+            unsafe { reader_parts(c, file_name, file_type, length, read_at, user_data) }?;
+        open(&named, source, None, canceller)
     })
 }
 
@@ -231,22 +225,39 @@ pub unsafe extern "C" fn fbup_client_resume_session_reader(
     make_session(out, || {
         let c = try_ref!(c, Err(Error::new(Status::Argument, "client is NULL")));
         // SAFETY: the caller vouches that the strings are NULL or NUL-terminated.
-        let (name, kind, id) = unsafe {
-            (
-                string_arg(file_name, "file_name")?,
-                string_arg(file_type, "file_type")?,
-                required_arg(session_id, "session_id")?,
-            )
-        };
-        let reader = reader_arg(read_at, user_data)?;
-        let named = with_naming(c, name, kind);
-        open(
-            &named,
-            Source::Reader { length, reader },
-            Some(&id),
-            canceller,
-        )
+        let (named, source) =
+            unsafe { reader_parts(c, file_name, file_type, length, read_at, user_data) }?;
+        // SAFETY: as above.
+        let id = unsafe { required_arg(session_id, "session_id") }?;
+        open(&named, source, Some(&id), canceller)
     })
+}
+
+/// What a reader's create or resume takes: the client named for its bytes, and the
+/// reader as a source.
+///
+/// # Safety
+/// `file_name` and `file_type` are NULL or NUL-terminated.
+unsafe fn reader_parts(
+    c: &fbup_client,
+    file_name: *const c_char,
+    file_type: *const c_char,
+    length: u64,
+    read_at: fbup_read_fn,
+    user_data: *mut c_void,
+) -> Result<(fbup_client, Source), Error> {
+    // SAFETY: the caller vouches for both strings.
+    let (name, kind) = unsafe {
+        (
+            string_arg(file_name, "file_name")?,
+            string_arg(file_type, "file_type")?,
+        )
+    };
+    let reader = reader_arg(read_at, user_data)?;
+    Ok((
+        with_naming(c, name, kind),
+        Source::Reader { length, reader },
+    ))
 }
 
 /// The client telling Graph these name and type, where given.
