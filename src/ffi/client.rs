@@ -262,12 +262,10 @@ unsafe fn reader_parts(
 
 /// The client telling Graph these name and type, where given.
 fn with_naming(c: &fbup_client, name: Option<String>, kind: Option<String>) -> fbup_client {
-    let core = c.core.as_ref().map(|client| {
-        if name.is_none() && kind.is_none() {
-            return client.clone();
-        }
-        client.naming_over(name.as_deref(), kind.as_deref())
-    });
+    let core = c
+        .core
+        .as_ref()
+        .map(|client| client.naming_over(name.as_deref(), kind.as_deref()));
     fbup_client {
         core,
         error: c.error.clone(),

@@ -41,16 +41,8 @@ impl Client {
     }
 
     /// The same client (pool, token, settings) telling Graph another `file_name` and
-    /// `file_type`: for reader sources, whose bytes have neither.
-    pub fn naming(&self, file_name: Option<&str>, file_type: Option<&str>) -> Client {
-        let mut c = self.clone();
-        c.plan.naming.file_name = file_name.map(str::to_string);
-        c.plan.naming.file_type = file_type.map(str::to_string);
-        c
-    }
-
-    /// Like [`Client::naming`], keeping the client's own name or type where one of
-    /// these is `None`.
+    /// `file_type`, for reader sources, whose bytes have neither; where one is `None`,
+    /// the client's own stays.
     pub fn naming_over(&self, file_name: Option<&str>, file_type: Option<&str>) -> Client {
         let mut c = self.clone();
         if let Some(n) = file_name {
