@@ -561,14 +561,15 @@ void fbup_config_init_sized(struct fbup_config *cfg, size_t size);
 fbup_status fbup_get_info(const struct fbup_session *s, struct fbup_info *out);
 
 /*
- Cancels the running `fbup_upload` on `s`, which then returns `FBUP_E_CANCELLED`
- within a second, even while the network is stalled: its sockets are shut down at
- once (a TCP connect still in progress is the exception: it ends within
- `connect_timeout_ms`, and the upload returns then). Safe to call from any thread
- at any time while `s` is alive (but not after `fbup_free`). A cancel made while no
- upload runs makes the next `fbup_upload` return `FBUP_E_CANCELLED` at once. The
- session stays resumable: call `fbup_upload` again to go on. Does nothing when `s`
- is NULL.
+ Cancels the running `fbup_upload` or `fbup_get_offset` on `s`, which then returns
+ `FBUP_E_CANCELLED` within a second, even while the network is stalled: its sockets
+ are shut down at once (a TCP connect still in progress is the exception: it ends
+ within `connect_timeout_ms`, and the call returns then). Safe to call from any
+ thread at any time while `s` is alive (but not after `fbup_free`). A cancel made
+ while no call runs makes the next `fbup_upload` or `fbup_get_offset` return
+ `FBUP_E_CANCELLED` at once. A cancel ends with the call it stopped: the session
+ stays resumable, and the call after it goes on as usual. Does nothing when `s` is
+ NULL.
 
  # Safety
  `s` is NULL or a live session.

@@ -281,7 +281,9 @@ fn go_binding_passes_go_test_against_the_emulator_binary() {
     };
     let prefix = prefix();
     let out = Command::new("go")
-        .args(["test", "-count=1", "-v", "./..."])
+        // -race: the binding's goroutines (context watchers, Close beside an upload)
+        // are checked for data races on every run.
+        .args(["test", "-race", "-count=1", "-v", "./..."])
         .current_dir(root().join("bindings/go"))
         .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig"))
         .env("LD_LIBRARY_PATH", prefix.join("lib"))
@@ -310,9 +312,17 @@ fn go_binding_passes_go_test_against_the_emulator_binary() {
         "TestADeadlineEndsACreateThatNothingAnswers",
         "TestTheTraceAndTheFiguresReachGo",
         "TestHTTPSWithACAFileAReaderAndATokenRefresh",
+        "TestADeadlineBoundsTheCallNotTheSession",
+        "TestACancelledCreateLeavesNothingRunning",
+        "TestAPanicInACallbackIsRaisedHereAndTheSessionGoesOn",
+        "TestOffsetTakesAContext",
+        "TestTheReadersErrorAndAMissingFileUnwrap",
+        "TestGoWordsNamesAndLevels",
+        "TestCloseCancelsARunningUpload",
         "ExampleUpload",
         "ExampleCreate_deadline",
         "ExampleResume",
+        "ExampleNewClient",
     ] {
         assert!(stdout.contains(&format!("--- PASS: {test}")), "{stdout}");
     }

@@ -52,7 +52,7 @@ func NewClient(cfg Config) (*Client, error) {
 	defer cc.free()
 	var c *C.fbup_client
 	if st := C.fbup_client_new(cc.c, &c); st != C.FBUP_OK {
-		msg := C.GoString(C.fbup_client_errmsg(c))
+		msg := goWords(C.GoString(C.fbup_client_errmsg(c)))
 		C.fbup_client_free(c)
 		deleteHandles(cc.handles)
 		return nil, &Error{Status: Status(st), Message: msg}
@@ -105,60 +105,40 @@ func (c *Client) open(ctx context.Context, handles []cgo.Handle,
 	c.live++
 	raw := c.c
 	c.mu.Unlock()
-	fail := func(err error) (*Session, error) {
-		deleteHandles(handles)
-		c.sessionClosed()
-		return nil, withContext(ctx, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return fail(err)
-	}
-	var k *C.fbup_canceller
-	C.fbup_canceller_new(&k)
-	defer C.fbup_canceller_free(k)
-	done := make(chan struct{})
-	var watcher sync.WaitGroup
-	watcher.Add(1)
-	go func() {
-		defer watcher.Done()
-		select {
-		case <-ctx.Done():
-			C.fbup_canceller_cancel(k)
-		case <-done:
+	made := false
+	defer func() {
+		if !made {
+			c.sessionClosed()
 		}
 	}()
-	var s *C.fbup_session
-	st := call(raw, k, &s)
-	close(done)
-	watcher.Wait()
-	if err := errorOf(s, st); err != nil {
-		C.fbup_free(s)
-		return fail(err)
-	}
-	sess := &Session{s: s, handles: handles, client: c}
-	runtime.SetFinalizer(sess, (*Session).Close)
-	return sess, nil
+	sess, err := opening(ctx, handles, c, func(k *C.fbup_canceller, out **C.fbup_session) C.fbup_status {
+		return call(raw, k, out)
+	})
+	made = err == nil
+	return sess, err
 }
 
 // Create checks the file and creates a Graph upload session for it over the client's
 // connections. Cancelling ctx cancels the call within a second.
 func (c *Client) Create(ctx context.Context, path string) (*Session, error) {
-	return c.open(ctx, nil, func(cl *C.fbup_client, k *C.fbup_canceller, out **C.fbup_session) C.fbup_status {
+	s, err := c.open(ctx, nil, func(cl *C.fbup_client, k *C.fbup_canceller, out **C.fbup_session) C.fbup_status {
 		cpath := C.CString(path)
 		defer C.free(unsafe.Pointer(cpath))
 		return C.fbup_client_create_session(cl, cpath, k, out)
 	})
+	return s, withPath(err, path)
 }
 
 // Resume re-opens a session saved earlier for the same file over the client's
 // connections, and asks Graph how many bytes it holds.
 func (c *Client) Resume(ctx context.Context, path, sessionID string) (*Session, error) {
-	return c.open(ctx, nil, func(cl *C.fbup_client, k *C.fbup_canceller, out **C.fbup_session) C.fbup_status {
+	s, err := c.open(ctx, nil, func(cl *C.fbup_client, k *C.fbup_canceller, out **C.fbup_session) C.fbup_status {
 		cpath, cid := C.CString(path), C.CString(sessionID)
 		defer C.free(unsafe.Pointer(cpath))
 		defer C.free(unsafe.Pointer(cid))
 		return C.fbup_client_resume_session(cl, cpath, cid, k, out)
 	})
+	return s, withPath(err, path)
 }
 
 // CreateReader creates a session for size bytes read through r, told to Graph as

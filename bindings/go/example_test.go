@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"time"
 
@@ -51,4 +52,35 @@ func ExampleResume() {
 	handle, err := s.Upload(ctx, nil)
 	fmt.Println(handle, err)
 	// Output: FBUP_E_FILE
+}
+
+// Many files over one pool of connections: a client, and a session per file. A
+// context bounds each call, never the session: the offset below is asked after the
+// create's deadline has passed.
+func ExampleNewClient() {
+	client, err := fbup.NewClient(fbup.Config{AppID: "1234567890", AccessToken: "EAAB..."})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close()
+	for _, path := range []string{"no-such-a.png", "no-such-b.png"} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		s, err := client.Create(ctx, path)
+		cancel()
+		if errors.Is(err, fs.ErrNotExist) {
+			fmt.Println(path, "is missing")
+			continue
+		}
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		held, err := s.Offset(context.Background())
+		fmt.Println(held, err)
+		s.Close()
+	}
+	// Output:
+	// no-such-a.png is missing
+	// no-such-b.png is missing
 }

@@ -3,11 +3,17 @@
 // libfbup is found through pkg-config (`fbup`).
 //
 //	handle, err := fbup.Upload(ctx, fbup.Config{AppID: "1234567890", AccessToken: token},
-//		"video.mp4", func(done, total uint64) { fmt.Println(done, total) })
+//		"video.mp4", func(done, total int64) { fmt.Println(done, total) })
 //
-// The context governs every call that talks to Graph: Create, Resume, CreateReader,
-// ResumeReader and Upload return when it is cancelled or its deadline passes, with an
-// error that errors.Is recognises as context.Canceled or context.DeadlineExceeded.
+// The context given to a call bounds that call and nothing after it: Create, Resume,
+// CreateReader, ResumeReader, Upload and Offset return within a second when it is
+// cancelled or its deadline passes (libfbup's own call is cancelled, not left
+// running), with an error that errors.Is recognises as context.Canceled or
+// context.DeadlineExceeded. A session made under a deadline is free of it afterwards.
+//
+// A panic in a function of yours that libfbup calls (progress, Log, TokenRefresh, an
+// io.ReaderAt) never unwinds through C: the call is cancelled and the panic is raised
+// again on your goroutine once the call has returned; the session stays usable.
 package fbup
 
 /*
@@ -58,6 +64,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"regexp"
 	"runtime"
 	"runtime/cgo"
 	"sync"
@@ -69,22 +77,40 @@ import (
 // that errors.Is(err, fbup.ErrCancelled) holds for an *Error with that status.
 type Status int32
 
-// The statuses; the values are libfbup's and never change.
+// The statuses; the values are libfbup's (the C constant named beside each) and
+// never change.
 const (
-	OK           Status = C.FBUP_OK
-	ErrArgument  Status = C.FBUP_E_ARGUMENT
-	ErrFile      Status = C.FBUP_E_FILE
-	ErrNetwork   Status = C.FBUP_E_NETWORK
-	ErrTimeout   Status = C.FBUP_E_TIMEOUT
-	ErrAuth      Status = C.FBUP_E_AUTH
-	ErrGraph     Status = C.FBUP_E_GRAPH
-	ErrThrottled Status = C.FBUP_E_THROTTLED
-	ErrProtocol  Status = C.FBUP_E_PROTOCOL
-	ErrCancelled Status = C.FBUP_E_CANCELLED
-	ErrState     Status = C.FBUP_E_STATE
-	ErrInternal  Status = C.FBUP_E_INTERNAL
+	OK           Status = 0  // FBUP_OK
+	ErrArgument  Status = 1  // FBUP_E_ARGUMENT
+	ErrFile      Status = 2  // FBUP_E_FILE
+	ErrNetwork   Status = 3  // FBUP_E_NETWORK
+	ErrTimeout   Status = 4  // FBUP_E_TIMEOUT
+	ErrAuth      Status = 5  // FBUP_E_AUTH
+	ErrGraph     Status = 6  // FBUP_E_GRAPH
+	ErrThrottled Status = 7  // FBUP_E_THROTTLED
+	ErrProtocol  Status = 8  // FBUP_E_PROTOCOL
+	ErrCancelled Status = 9  // FBUP_E_CANCELLED
+	ErrState     Status = 10 // FBUP_E_STATE
+	ErrInternal  Status = 11 // FBUP_E_INTERNAL
 	// ErrHandleLost: every byte reached Graph but the handle was lost; upload again.
-	ErrHandleLost Status = C.FBUP_E_HANDLE_LOST
+	ErrHandleLost Status = 12 // FBUP_E_HANDLE_LOST
+)
+
+// Each value above is the header's: a constant index other than 0 does not compile.
+var (
+	_ = [1]struct{}{}[OK-C.FBUP_OK]
+	_ = [1]struct{}{}[ErrArgument-C.FBUP_E_ARGUMENT]
+	_ = [1]struct{}{}[ErrFile-C.FBUP_E_FILE]
+	_ = [1]struct{}{}[ErrNetwork-C.FBUP_E_NETWORK]
+	_ = [1]struct{}{}[ErrTimeout-C.FBUP_E_TIMEOUT]
+	_ = [1]struct{}{}[ErrAuth-C.FBUP_E_AUTH]
+	_ = [1]struct{}{}[ErrGraph-C.FBUP_E_GRAPH]
+	_ = [1]struct{}{}[ErrThrottled-C.FBUP_E_THROTTLED]
+	_ = [1]struct{}{}[ErrProtocol-C.FBUP_E_PROTOCOL]
+	_ = [1]struct{}{}[ErrCancelled-C.FBUP_E_CANCELLED]
+	_ = [1]struct{}{}[ErrState-C.FBUP_E_STATE]
+	_ = [1]struct{}{}[ErrInternal-C.FBUP_E_INTERNAL]
+	_ = [1]struct{}{}[ErrHandleLost-C.FBUP_E_HANDLE_LOST]
 )
 
 // String is libfbup's description of the status.
@@ -109,7 +135,8 @@ type Error struct {
 	// SessionID is the session the failure leaves resumable ("" when none was made):
 	// pass it to Resume to go on.
 	SessionID string
-	// cause is the context's error when the context ended the call.
+	// cause is the context's error when the context ended the call, else what the
+	// reader returned or the file's *fs.PathError.
 	cause error
 }
 
@@ -121,8 +148,37 @@ func (e *Error) Is(target error) bool {
 	return ok && st == e.Status
 }
 
-// Unwrap returns the context's error when the context ended the call.
+// Unwrap returns the context's error when the context ended the call; else, for
+// ErrFile, the error your io.ReaderAt returned or the file's *fs.PathError (so that
+// errors.Is(err, fs.ErrNotExist) holds for a missing file).
 func (e *Error) Unwrap() error { return e.cause }
+
+// cNames are libfbup's C field names and words, with the Go names that replace them
+// in messages.
+var cNames = map[string]string{
+	"app_id": "AppID", "access_token": "AccessToken", "graph_url": "GraphURL",
+	"api_version": "APIVersion", "file_name": "FileName", "file_type": "FileType",
+	"state_dir": "StateDir", "ca_file": "CAFile", "send_buffer_bytes": "SendBuffer",
+	"max_attempts": "MaxAttempts", "max_retry_ms": "MaxRetry",
+	"connect_timeout_ms": "ConnectTimeout", "stall_timeout_ms": "StallTimeout",
+	"response_timeout_ms": "ResponseTimeout", "retry_base_ms": "RetryBase",
+	"retry_cap_ms": "RetryCap", "allow_insecure_http": "AllowInsecureHTTP",
+	"max_send_rate": "MaxSendRate", "max_request_bytes": "MaxRequest",
+	"log_level": "LogLevel", "token_fn": "TokenRefresh", "read_at": "the reader",
+	"is NULL": "is empty",
+}
+
+var cWords = regexp.MustCompile(`\b(app_id|access_token|graph_url|api_version|file_name|file_type|state_dir|ca_file|send_buffer_bytes|max_attempts|max_retry_ms|connect_timeout_ms|stall_timeout_ms|response_timeout_ms|retry_base_ms|retry_cap_ms|allow_insecure_http|max_send_rate|max_request_bytes|log_level|token_fn|read_at)\b|is NULL|the read callback returned -?[0-9]+`)
+
+// goWords says a libfbup message in this package's words.
+func goWords(msg string) string {
+	return cWords.ReplaceAllStringFunc(msg, func(w string) string {
+		if name, ok := cNames[w]; ok {
+			return name
+		}
+		return "the io.ReaderAt failed" // the read callback's return value
+	})
+}
 
 // LogLevel says how much of the trace a Config's Log function receives.
 type LogLevel int32
@@ -134,6 +190,21 @@ const (
 	LogInfo    LogLevel = 3
 	LogDebug   LogLevel = 4
 )
+
+// String is the level's name: "error", "warning", "info" or "debug".
+func (l LogLevel) String() string {
+	switch l {
+	case LogError:
+		return "error"
+	case LogWarning:
+		return "warning"
+	case LogInfo:
+		return "info"
+	case LogDebug:
+		return "debug"
+	}
+	return fmt.Sprintf("LogLevel(%d)", int32(l))
+}
 
 // Config sets up an upload: every field of libfbup's fbup_config, under Go names.
 // Zero values take libfbup's defaults.
@@ -197,15 +268,15 @@ type Config struct {
 // Info holds a session's transfer figures (Session.Info).
 type Info struct {
 	// BytesConfirmed is Graph's offset as last known.
-	BytesConfirmed uint64
+	BytesConfirmed int64
 	// BytesSent counts body bytes handed to the network, re-sent ones included.
-	BytesSent uint64
+	BytesSent int64
 	// Requests counts HTTP requests made.
-	Requests uint64
+	Requests int64
 	// Retries counts failed attempts that were tried again.
-	Retries uint64
+	Retries int64
 	// Resumes counts the times the upload went on from an offset Graph reported.
-	Resumes uint64
+	Resumes int64
 	// Wait is the time spent waiting before retries.
 	Wait time.Duration
 	// Elapsed is the time spent inside Upload.
@@ -331,64 +402,47 @@ func deleteHandles(hs []cgo.Handle) {
 	}
 }
 
-// bounded shortens the timeouts and retry budget of cfg to the time left before
-// ctx's deadline, so that a call libfbup cannot be interrupted in (create, resume)
-// still ends by then.
-func bounded(ctx context.Context, cfg Config) Config {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		return cfg
-	}
-	left := time.Until(deadline)
-	if left <= 0 {
-		left = time.Millisecond
-	}
-	limit := func(d *time.Duration, def time.Duration) {
-		if *d == 0 {
-			*d = def
-		}
-		if *d > left {
-			*d = left
-		}
-	}
-	limit(&cfg.ConnectTimeout, 30*time.Second)
-	limit(&cfg.StallTimeout, 60*time.Second)
-	limit(&cfg.ResponseTimeout, 120*time.Second)
-	limit(&cfg.MaxRetry, 15*time.Minute)
-	return cfg
-}
-
 // Session is one upload session. Close it when done; a finalizer closes a forgotten one.
 type Session struct {
+	// mu is held by each call on the session (Upload, Offset) and by Close.
 	mu sync.Mutex
-	// life guards s against Close while Info reads it (Upload holds mu throughout).
+	// life guards s against Close while ID or Info reads it.
 	life sync.RWMutex
 	s    *C.fbup_session
 	// handles are the Go functions libfbup calls for this session (log, token, reader).
 	handles []cgo.Handle
 	// client is the Client the session was opened from, told when it closes.
 	client *Client
+	// running is the call in progress, which Close cancels; guarded by runMu.
+	runMu   sync.Mutex
+	running *call
 }
 
-func errorOf(s *C.fbup_session, st C.fbup_status) error {
+// errorOf is the error of st, with the session's details and the call's leftovers
+// (the reader's error), in Go words.
+func errorOf(s *C.fbup_session, st C.fbup_status, c *call) error {
 	if st == C.FBUP_OK {
 		return nil
 	}
 	e := &Error{Status: Status(st), Message: Status(st).String()}
-	if s == nil {
-		return e
+	if s != nil {
+		var info C.fbup_error
+		if C.fbup_error_info(s, &info) == C.FBUP_OK && info.status == st {
+			e.HTTPStatus = int(info.http_status)
+			e.GraphCode = int64(info.graph_code)
+			e.GraphSubcode = int64(info.graph_subcode)
+			e.GraphType = C.GoString(info.graph_type)
+			e.FbtraceID = C.GoString(info.fbtrace_id)
+			e.Message = C.GoString(info.message)
+		}
+		if id := C.fbup_session_id(s); id != nil {
+			e.SessionID = C.GoString(id)
+		}
 	}
-	var info C.fbup_error
-	if C.fbup_error_info(s, &info) == C.FBUP_OK && info.status == st {
-		e.HTTPStatus = int(info.http_status)
-		e.GraphCode = int64(info.graph_code)
-		e.GraphSubcode = int64(info.graph_subcode)
-		e.GraphType = C.GoString(info.graph_type)
-		e.FbtraceID = C.GoString(info.fbtrace_id)
-		e.Message = C.GoString(info.message)
-	}
-	if id := C.fbup_session_id(s); id != nil {
-		e.SessionID = C.GoString(id)
+	e.Message = goWords(e.Message)
+	if c != nil && c.readErr != nil && e.Status == ErrFile {
+		e.cause = c.readErr
+		e.Message += ": " + c.readErr.Error()
 	}
 	return e
 }
@@ -405,75 +459,92 @@ func withContext(ctx context.Context, err error) error {
 	return &Error{Status: ErrCancelled, Message: ctx.Err().Error(), cause: ctx.Err()}
 }
 
-// open runs one of libfbup's create or resume calls under ctx: a deadline bounds it
-// (see bounded); a cancel returns at once, and the call's session, when it comes, is
-// freed in the background.
-func open(ctx context.Context, cfg Config, handles []cgo.Handle,
-	call func(c *C.fbup_config, out **C.fbup_session) C.fbup_status) (*Session, error) {
+// withPath gives a file error the *fs.PathError of path, when the file cannot be
+// opened from here either.
+func withPath(err error, path string) error {
+	if e, ok := err.(*Error); ok && e.Status == ErrFile && e.cause == nil {
+		if _, serr := os.Stat(path); serr != nil {
+			e.cause = serr
+		}
+	}
+	return err
+}
+
+// opening runs one of libfbup's calls that make a session under ctx, with a canceller
+// that ctx ending (or a panic in a callback) cancels: the call itself ends within a
+// second, and nothing of ctx stays with the session. handles go to the session, or
+// are deleted on failure.
+func opening(ctx context.Context, handles []cgo.Handle, client *Client,
+	f func(k *C.fbup_canceller, out **C.fbup_session) C.fbup_status) (*Session, error) {
 	if err := ctx.Err(); err != nil {
 		deleteHandles(handles)
 		return nil, withContext(ctx, err)
 	}
-	cc, err := newCConfig(bounded(ctx, cfg))
+	var k *C.fbup_canceller
+	if st := C.fbup_canceller_new(&k); st != C.FBUP_OK {
+		deleteHandles(handles)
+		return nil, &Error{Status: Status(st), Message: "cannot make a canceller"}
+	}
+	defer C.fbup_canceller_free(k)
+	c := &call{cancelFn: func() { C.fbup_canceller_cancel(k) }}
+	var s *C.fbup_session
+	var st C.fbup_status
+	c.run(ctx, func() { st = f(k, &s) })
+	if err := errorOf(s, st, c); err != nil || c.panicked {
+		C.fbup_free(s)
+		deleteHandles(handles)
+		c.repanic()
+		return nil, withContext(ctx, err)
+	}
+	sess := &Session{s: s, handles: handles, client: client}
+	runtime.SetFinalizer(sess, (*Session).Close)
+	return sess, nil
+}
+
+// open makes a C config of cfg (its Go functions' handles joining handles) and runs
+// call with it under ctx (see opening).
+func open(ctx context.Context, cfg Config, handles []cgo.Handle,
+	call func(c *C.fbup_config, out **C.fbup_session) C.fbup_status) (*Session, error) {
+	cc, err := newCConfig(cfg)
 	if err != nil {
 		deleteHandles(handles)
 		return nil, err
 	}
+	defer cc.free()
 	handles = append(handles, cc.handles...)
-	type made struct {
-		s  *C.fbup_session
-		st C.fbup_status
-	}
-	done := make(chan made, 1)
-	go func() {
-		defer cc.free()
-		var s *C.fbup_session
-		st := call(cc.c, &s)
-		done <- made{s, st}
-	}()
-	select {
-	case m := <-done:
-		if err := errorOf(m.s, m.st); err != nil {
-			C.fbup_free(m.s)
-			deleteHandles(handles)
-			return nil, withContext(ctx, err)
-		}
-		sess := &Session{s: m.s, handles: handles}
-		runtime.SetFinalizer(sess, (*Session).Close)
-		return sess, nil
-	case <-ctx.Done():
-		go func() {
-			m := <-done
-			C.fbup_free(m.s)
-			deleteHandles(handles)
-		}()
-		return nil, withContext(ctx, &Error{Status: ErrCancelled, Message: "the context ended the call: " + ctx.Err().Error()})
-	}
+	return opening(ctx, handles, nil, func(k *C.fbup_canceller, out **C.fbup_session) C.fbup_status {
+		cc.c.canceller = k
+		return call(cc.c, out)
+	})
 }
 
-// Create checks the file and creates a Graph upload session for it (step 1).
+// Create checks the file and creates a Graph upload session for it (step 1). A
+// missing or unreadable file is an ErrFile error that unwraps to its *fs.PathError.
 func Create(ctx context.Context, cfg Config, path string) (*Session, error) {
-	return open(ctx, cfg, nil, func(c *C.fbup_config, out **C.fbup_session) C.fbup_status {
+	s, err := open(ctx, cfg, nil, func(c *C.fbup_config, out **C.fbup_session) C.fbup_status {
 		cpath := C.CString(path)
 		defer C.free(unsafe.Pointer(cpath))
 		return C.fbup_create_session(c, cpath, out)
 	})
+	return s, withPath(err, path)
 }
 
 // Resume re-opens a session saved earlier (its ID, "?sig=" part included) for the
 // same file, and asks Graph how many bytes it holds.
 func Resume(ctx context.Context, cfg Config, path, sessionID string) (*Session, error) {
-	return open(ctx, cfg, nil, func(c *C.fbup_config, out **C.fbup_session) C.fbup_status {
+	s, err := open(ctx, cfg, nil, func(c *C.fbup_config, out **C.fbup_session) C.fbup_status {
 		cpath, cid := C.CString(path), C.CString(sessionID)
 		defer C.free(unsafe.Pointer(cpath))
 		defer C.free(unsafe.Pointer(cid))
 		return C.fbup_resume_session(c, cpath, cid, out)
 	})
+	return s, withPath(err, path)
 }
 
 // CreateReader creates a session for size bytes read through r (memory, a store
 // that is not a file). cfg.FileName and cfg.FileType are required. r is read again
-// from any offset when an upload resumes, until Close.
+// from any offset when an upload resumes, until Close; an error it returns ends the
+// call with ErrFile, and the error unwraps to it.
 func CreateReader(ctx context.Context, cfg Config, r io.ReaderAt, size int64) (*Session, error) {
 	if size < 0 {
 		return nil, &Error{Status: ErrArgument, Message: "size is negative"}
@@ -507,11 +578,34 @@ func (s *Session) ID() string {
 	return C.GoString(C.fbup_session_id(s.s))
 }
 
+// do runs f, a call on the session, under ctx (held: s.mu): ctx ending, Close, or a
+// panic in a callback cancels it within a second (fbup_cancel). A cancel that came as
+// an earlier call returned waits in libfbup for the next call: a call that ends
+// cancelled though nothing cancelled it met such a cancel, and runs once more.
+func (s *Session) do(ctx context.Context, f func(sess *C.fbup_session) C.fbup_status) (C.fbup_status, *call) {
+	sess := s.s
+	for attempt := 0; ; attempt++ {
+		c := &call{cancelFn: func() { C.fbup_cancel(sess) }}
+		s.runMu.Lock()
+		s.running = c
+		s.runMu.Unlock()
+		var st C.fbup_status
+		c.run(ctx, func() { st = f(sess) })
+		s.runMu.Lock()
+		s.running = nil
+		s.runMu.Unlock()
+		if attempt == 0 && st == C.FBUP_E_CANCELLED && !c.cancelled && !c.panicked {
+			continue
+		}
+		return st, c
+	}
+}
+
 // Upload sends the file from Graph's offset to the end, resuming on its own, and
 // returns Graph's handle (it may hold "\n"). Cancelling ctx (or its deadline)
 // cancels the upload within a second; the session stays resumable. onProgress may
-// be nil.
-func (s *Session) Upload(ctx context.Context, onProgress func(done, total uint64)) (string, error) {
+// be nil; it is called on the goroutine that called Upload.
+func (s *Session) Upload(ctx context.Context, onProgress func(done, total int64)) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.s == nil {
@@ -526,41 +620,32 @@ func (s *Session) Upload(ctx context.Context, onProgress func(done, total uint64
 		defer h.Delete()
 		handle = C.uintptr_t(h)
 	}
-	// Cancelling ctx cancels the upload; the watcher is gone before Upload returns,
-	// so it never touches a session the caller may free next.
-	done := make(chan struct{})
-	var watcher sync.WaitGroup
-	defer watcher.Wait()
-	defer close(done)
-	sess := s.s
-	watcher.Add(1)
-	go func() {
-		defer watcher.Done()
-		select {
-		case <-ctx.Done():
-			C.fbup_cancel(sess)
-		case <-done:
-		}
-	}()
-	st := C.fbup_go_upload(sess, handle)
-	if err := errorOf(sess, st); err != nil {
+	st, c := s.do(ctx, func(sess *C.fbup_session) C.fbup_status { return C.fbup_go_upload(sess, handle) })
+	c.repanic()
+	if err := errorOf(s.s, st, c); err != nil {
 		return "", withContext(ctx, err)
 	}
-	return C.GoString(C.fbup_file_handle(sess)), nil
+	return C.GoString(C.fbup_file_handle(s.s)), nil
 }
 
-// Offset asks Graph how many bytes it holds (step 3).
-func (s *Session) Offset() (uint64, error) {
+// Offset asks Graph how many bytes it holds (step 3). Cancelling ctx (or its
+// deadline) ends the call within a second.
+func (s *Session) Offset(ctx context.Context) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.s == nil {
 		return 0, &Error{Status: ErrState, Message: "the session is closed"}
 	}
-	var off C.uint64_t
-	if err := errorOf(s.s, C.fbup_get_offset(s.s, &off)); err != nil {
-		return 0, err
+	if err := ctx.Err(); err != nil {
+		return 0, withContext(ctx, &Error{Status: ErrCancelled, Message: err.Error(), SessionID: s.ID()})
 	}
-	return uint64(off), nil
+	var off C.uint64_t
+	st, c := s.do(ctx, func(sess *C.fbup_session) C.fbup_status { return C.fbup_get_offset(sess, &off) })
+	c.repanic()
+	if err := errorOf(s.s, st, c); err != nil {
+		return 0, withContext(ctx, err)
+	}
+	return int64(off), nil
 }
 
 // Info returns the session's transfer figures so far; it may be called while
@@ -575,22 +660,29 @@ func (s *Session) Info() (Info, error) {
 	}
 	var out C.fbup_info
 	out.struct_size = C.uint32_t(unsafe.Sizeof(out))
-	if err := errorOf(s.s, C.fbup_get_info(s.s, &out)); err != nil {
+	if err := errorOf(s.s, C.fbup_get_info(s.s, &out), nil); err != nil {
 		return Info{}, err
 	}
 	return Info{
-		BytesConfirmed: uint64(out.bytes_confirmed),
-		BytesSent:      uint64(out.bytes_sent),
-		Requests:       uint64(out.requests),
-		Retries:        uint64(out.retries),
-		Resumes:        uint64(out.resumes),
+		BytesConfirmed: int64(out.bytes_confirmed),
+		BytesSent:      int64(out.bytes_sent),
+		Requests:       int64(out.requests),
+		Retries:        int64(out.retries),
+		Resumes:        int64(out.resumes),
 		Wait:           time.Duration(out.wait_ms) * time.Millisecond,
 		Elapsed:        time.Duration(out.elapsed_ms) * time.Millisecond,
 	}, nil
 }
 
-// Close releases the session; calling it twice is harmless.
+// Close releases the session; calling it twice is harmless. An Upload or Offset
+// running on another goroutine is cancelled first (it returns ErrCancelled, and the
+// session id stays resumable from a new session), so Close returns within a second.
 func (s *Session) Close() error {
+	s.runMu.Lock()
+	if s.running != nil {
+		s.running.cancel()
+	}
+	s.runMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.life.Lock()
@@ -610,7 +702,7 @@ func (s *Session) Close() error {
 }
 
 // Upload creates a session for path, uploads the file and returns Graph's handle.
-func Upload(ctx context.Context, cfg Config, path string, onProgress func(done, total uint64)) (string, error) {
+func Upload(ctx context.Context, cfg Config, path string, onProgress func(done, total int64)) (string, error) {
 	s, err := Create(ctx, cfg, path)
 	if err != nil {
 		return "", err

@@ -130,8 +130,8 @@ func TestUploadWithACutIsByteExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	var last uint64
-	handle, err := s.Upload(ctx, func(done, total uint64) {
+	var last int64
+	handle, err := s.Upload(ctx, func(done, total int64) {
 		if done < last || done > total {
 			t.Errorf("progress %d after %d of %d", done, last, total)
 		}
@@ -164,7 +164,7 @@ func TestCancellingTheContextCancelsThenResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err = s.Upload(ctx, func(done, total uint64) {
+	_, err = s.Upload(ctx, func(done, total int64) {
 		if done > 0 {
 			cancel()
 		}
@@ -263,7 +263,7 @@ func TestTheTraceAndTheFiguresReachGo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.Upload(context.Background(), func(done, total uint64) {
+	if _, err := s.Upload(context.Background(), func(done, total int64) {
 		infoDuring, _ = s.Info()
 	}); err != nil {
 		t.Fatal(err)

@@ -268,8 +268,27 @@ impl Session {
     }
 
     /// Step 3: asks Graph how many bytes it holds, and checks the answer against
-    /// what this session knows.
+    /// what this session knows. A cancel ([`CancelHandle::cancel`]) during the call
+    /// makes it return [`Status::Cancelled`] promptly; one made while no call ran makes
+    /// it return so at once. Either way the cancel ends with this call.
     pub fn offset(&mut self) -> Result<u64, Error> {
+        if self.cancel.clear() {
+            return Err(self.cancel_error());
+        }
+        let off = self.ask_offset();
+        if self.cancel.clear() {
+            // The cancel shut this session's connection down: the next call asks again.
+            self.ledger.stale = true;
+            if off.is_err() {
+                return Err(self.cancel_error());
+            }
+        }
+        off
+    }
+
+    /// Asks Graph's offset and reconciles it, with no regard to a cancel (the opening
+    /// calls handle theirs).
+    pub(crate) fn ask_offset(&mut self) -> Result<u64, Error> {
         let off = self.graph.offset(&self.id).map_err(|e| {
             let v = crate::retry::classify(&e);
             words::to_error(

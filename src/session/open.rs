@@ -161,7 +161,7 @@ fn resume(
     cancel: &CancelHandle,
 ) -> Result<Session, Error> {
     let mut session = Session::assemble(client, bytes, id.into(), true, cancel);
-    session.offset().map_err(|e| unknown_session(e, id))?;
+    session.ask_offset().map_err(|e| unknown_session(e, id))?;
     Ok(session)
 }
 
@@ -182,7 +182,7 @@ fn take_up(
                 session.id
             )
         });
-        match session.offset() {
+        match session.ask_offset() {
             Ok(_) => {
                 session.claim = Some(claim);
                 return Ok(session);
