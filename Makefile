@@ -53,14 +53,14 @@ uninstall:
 	      "$(DESTDIR)$(LIBDIR)/libfbup.so" "$(DESTDIR)$(LIBDIR)/libfbup.a" \
 	      "$(DESTDIR)$(INCLUDEDIR)/fbup.h" "$(DESTDIR)$(PKGCONFIGDIR)/fbup.pc"
 
-# The Python binding with libfbup.so inside, built from a copy so that the tree
-# stays clean: `pip install target/wheels/fbup-*.whl` then works with no variable.
+# The Python binding with libfbup.so inside (stripped, tagged manylinux_2_N for the
+# glibc it needs), built straight from bindings/python: its setup.py keeps the build's
+# scratch out of the tree. `pip install target/wheels/fbup-*.whl` then works with no
+# variable.
 PYTHON ?= python3
 wheel: build
-	rm -rf target/wheel-src
 	mkdir -p target/wheels
-	cp -r bindings/python target/wheel-src
-	rm -rf target/wheel-src/tests target/wheel-src/build target/wheel-src/*.egg-info
-	cp "$(BUILD_DIR)/libfbup.so" target/wheel-src/fbup/libfbup.so.0
-	$(PYTHON) -m pip wheel --no-deps --quiet -w target/wheels target/wheel-src
+	rm -f target/wheels/fbup-*.whl
+	FBUP_BUNDLE="$(abspath $(BUILD_DIR))/libfbup.so" STRIP="$(STRIP)" \
+	    $(PYTHON) -m pip wheel --no-deps --quiet -w target/wheels bindings/python
 	@ls target/wheels/fbup-*.whl

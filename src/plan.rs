@@ -28,6 +28,9 @@ pub struct Plan {
     pub(crate) trace: Trace,
     pub(crate) naming: Naming,
     pub(crate) pacing: Pacing,
+    /// A send rate shared with the other sessions of a client
+    /// ([`crate::Client::sharing_send_rate`]), besides each session's own.
+    pub(crate) shared_rate: Option<crate::pace::SharedRate>,
     pub(crate) state_dir: Option<PathBuf>,
     pub(crate) on_event: Option<EventFn>,
 }
@@ -63,6 +66,7 @@ impl fmt::Debug for Plan {
             .field("trace", &self.trace)
             .field("naming", &self.naming)
             .field("pacing", &self.pacing)
+            .field("shared_rate", &self.shared_rate.is_some())
             .field("state_dir", &self.state_dir)
             .field("on_event", &self.on_event.is_some())
             .finish()
@@ -111,6 +115,7 @@ impl Plan {
                 send_buffer: config.send_buffer,
                 max_request: config.max_request,
             },
+            shared_rate: None,
             state_dir: config.state_dir.clone(),
             on_event: config.on_event.clone(),
         })

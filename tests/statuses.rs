@@ -69,7 +69,7 @@ fn go_names_every_status_and_no_other() {
 
 #[test]
 fn python_has_every_status_with_its_value() {
-    let py = read("bindings/python/fbup/__init__.py");
+    let py = read("bindings/python/fbup/errors.py");
     let class = py
         .split("class Status")
         .nth(1)

@@ -30,7 +30,11 @@ fn sample(len: usize) -> Vec<u8> {
     bytes
 }
 
-pub(crate) fn run(size_mib: u64) -> Result<(), Failure> {
+/// On a terminal the demo is paced so that a person can watch the cut and the resume:
+/// the whole file in about this long.
+const PACED: std::time::Duration = std::time::Duration::from_secs(4);
+
+pub(crate) fn run(size_mib: u64, pace: bool) -> Result<(), Failure> {
     let len = (size_mib.max(1) * 1024 * 1024) as usize;
     let emu = Emulator::start(fbup_emulator::Config::default())
         .map_err(|e| fail(Status::Network, "cannot start the emulator", e))?;
@@ -52,17 +56,26 @@ pub(crate) fn run(size_mib: u64) -> Result<(), Failure> {
     let mut config = Config::new("1234567890", "EAAdemo-token");
     config.graph_url = emu.url().to_string();
     config.on_event = Some(progress.events());
+    if pace && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        config.max_send_rate = (len as f64 / PACED.as_secs_f64()) as u64;
+        display.line(&format!(
+            "paced at {}/s so that the cut and the resume can be watched (--no-pace: full speed)",
+            indicatif::HumanBytes(config.max_send_rate)
+        ));
+    }
     let started = Instant::now();
     let mut session = Session::create(&config, &path).map_err(|e| Failure::from_error(&e))?;
     display.line(&format!("upload session: {}", session.id()));
 
-    let result = session.upload(&mut |done, total| {
-        progress.update(done, total);
-        true
-    });
-    progress.finish(result.is_ok());
+    let result = session
+        .upload(&mut |done, total| {
+            progress.update(done, total);
+            true
+        })
+        .map(str::to_string);
+    progress.finish(result.is_ok(), Some(&session.info()));
     drop(display);
-    let handle = result.map_err(|e| Failure::from_error(&e))?.to_string();
+    let handle = result.map_err(|e| Failure::from_error(&e))?;
     report(&emu, session.id(), len, started.elapsed().as_secs_f64())?;
     println!("handle: {}", handle.replace('\n', "\\n"));
     verify(&emu, session.id(), &sha)
@@ -107,10 +120,21 @@ fn report(emu: &Emulator, id: &str, len: usize, secs: f64) -> Result<(), Failure
         if asked == 1 { "" } else { "s" },
         offsets.join(", then ")
     );
+    // What the server read past its own cut was thrown away by the cut, not sent
+    // twice by fbup: the bytes fbup sent twice are those beyond both.
+    let past_cut = info.bytes_discarded_by_faults;
+    let resent = info
+        .bytes_received_total
+        .saturating_sub(len as u64)
+        .saturating_sub(past_cut);
     println!(
-        "bytes received by the server: {} for a {len}-byte file ({} re-sent), in {secs:.2} s",
+        "bytes received by the server: {} for a {len}-byte file, {past_cut} of them read past its own cut and thrown away by it; re-sent by fbup: {}, in {secs:.2} s",
         info.bytes_received_total,
-        info.bytes_received_total.saturating_sub(len as u64)
+        if resent == 0 {
+            "none (none twice)".to_string()
+        } else {
+            format!("{resent} bytes")
+        }
     );
     Ok(())
 }

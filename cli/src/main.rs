@@ -116,6 +116,10 @@ enum Command {
         /// Size of the sample file in MiB.
         #[arg(long, default_value_t = 48)]
         size_mib: u64,
+        /// On a terminal the demo is paced (about 4 s for the file) so that the cut and
+        /// the resume can be watched; this sends at full speed.
+        #[arg(long)]
+        no_pace: bool,
     },
 }
 
@@ -143,8 +147,9 @@ struct Common {
     /// Bytes read from the file and sent at a time (default 65536).
     #[arg(long, value_name = "BYTES", env = "FBUP_SEND_BUFFER")]
     send_buffer: Option<usize>,
-    /// Send at most RATE bytes per second, with curl's units: 500K, 10M, 1G (powers of
-    /// 1024) or plain bytes; 0 is no limit, as with curl.
+    /// Send at most RATE bytes per second in all, with curl's units: 500K, 10M, 1G
+    /// (powers of 1024) or plain bytes; 0 is no limit, as with curl. The limit is the
+    /// whole command's: with --jobs N, the files uploading at once share it.
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     limit_rate: Option<u64>,
     /// Send at most SIZE body bytes in one upload request, with curl's units (500K,
@@ -471,7 +476,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 })
             }
         }
-        Command::Demo { size_mib } => demo::run(size_mib),
+        Command::Demo { size_mib, no_pace } => demo::run(size_mib, !no_pace),
     }
 }
 

@@ -1,7 +1,10 @@
 //! What `fbup` shows on stderr while files upload: a bar per file (and one for all of
-//! them) on a terminal, plain lines otherwise, nothing with `--quiet`. Retries and
-//! resumes are shown as they happen; the rate counts only this run's bytes and decays
-//! while nothing moves.
+//! them) on a terminal, fitted to its width, plain lines otherwise, nothing with
+//! `--quiet`. Retries and resumes are told once, as a line above the bars, when they
+//! happen; the figures say "sent" (bytes handed to the network: Graph confirms them
+//! only with its answer); the rate counts only this run's bytes and decays while
+//! nothing moves; a figure that cannot be known yet (a rate in the first moments) is
+//! not shown.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,9 +15,27 @@ use fbup::{Event, EventFn};
 use indicatif::ProgressStyle;
 use indicatif::{HumanBytes, HumanCount, MultiProgress, ProgressBar, ProgressDrawTarget};
 
-/// A retry or resume note stays beside the figures at least this long, and until
-/// bytes move again.
-const NOTE_LIFE: Duration = Duration::from_secs(5);
+/// The bars of the running command, for what the signal handler says and for a
+/// clean screen before an exit that skips the usual ends.
+static BARS: std::sync::OnceLock<MultiProgress> = std::sync::OnceLock::new();
+
+/// A line on stderr above the bars (or plain, without bars), from anywhere.
+pub(crate) fn say(text: &str) {
+    match BARS.get() {
+        Some(multi) if multi.println(text).is_ok() => {}
+        _ => eprintln!("{text}"),
+    }
+}
+
+/// Takes the bars off the screen, before the process ends on its own terms.
+pub(crate) fn clear_bars() {
+    if let Some(multi) = BARS.get() {
+        let _ = multi.clear();
+    }
+}
+
+/// The rate is shown once it has been measured over this long.
+const RATE_SHOWN_AFTER: Duration = Duration::from_millis(500);
 
 /// `7s`, `2m05s`, `1h02m`.
 fn short_duration(d: Duration) -> String {
@@ -58,14 +79,16 @@ impl Display {
         let mode = if quiet {
             Mode::Quiet
         } else if std::io::stderr().is_terminal() {
-            Mode::Bars(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let _ = BARS.set(multi.clone());
+            Mode::Bars(multi)
         } else {
             Mode::Lines
         };
         let overall = match &mode {
             Mode::Bars(multi) if files > 1 => {
                 let bar = multi.add(ProgressBar::new(total_bytes));
-                bar.set_style(style("{prefix:20!} [{bar:30.cyan}] {msg}"));
+                bar.set_style(style("{prefix:16!} [{wide_bar:.cyan}] {msg}"));
                 bar.set_prefix("all files");
                 Some(Overall {
                     bar,
@@ -146,7 +169,7 @@ impl Display {
                     Some(o) => multi.insert_before(&o.bar, ProgressBar::new(total)),
                     None => multi.add(ProgressBar::new(total)),
                 };
-                bar.set_style(style("{prefix:20!} [{bar:30}] {msg}"));
+                bar.set_style(style("{prefix:16!} [{wide_bar}] {msg}"));
                 bar.set_prefix(name.to_string());
                 Some(bar)
             }
@@ -162,9 +185,8 @@ impl Display {
             rate_at: Instant::now(),
             rate_done: None,
             retries: 0,
-            note: String::new(),
-            note_at: None,
             next_tenth: 0,
+            complete_at_start: false,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         // Redraws the figures while nothing moves, so that the rate decays and the
@@ -214,10 +236,9 @@ struct FileState {
     rate_at: Instant,
     rate_done: Option<u64>,
     retries: u32,
-    /// The latest retry or resume, shown beside the figures for a while.
-    note: String,
-    note_at: Option<Instant>,
     next_tenth: u64,
+    /// Graph held every byte before this run sent any: nothing to show but the end.
+    complete_at_start: bool,
 }
 
 impl FileState {
@@ -254,44 +275,77 @@ impl FileState {
         self.tick();
     }
 
-    /// `12.0 MiB/48.0 MiB  8.1 MiB/s  3s  ETA 4s  note`
-    fn figures(&mut self) -> String {
+    /// This run's rate and the time left, once the rate has been measured for long
+    /// enough to mean something: `8.1 MiB/s, ETA 4s`.
+    fn speed(&mut self) -> Option<String> {
         self.tick();
-        let rate = self.rate;
-        let eta = if rate >= 1.0 {
-            short_duration(Duration::from_secs_f64(
-                (self.total - self.done) as f64 / rate,
-            ))
-        } else {
-            "?".into()
-        };
-        let mut s = format!(
-            "{}/{} {}/s {} ETA {eta}",
-            HumanBytes(self.done),
-            HumanBytes(self.total),
-            HumanBytes(rate as u64),
-            short_duration(self.started.elapsed())
-        );
-        if !self.note.is_empty() {
-            s.push_str("  ");
-            s.push_str(&self.note);
+        let measured = self.rate_done.is_some() && self.started.elapsed() >= RATE_SHOWN_AFTER;
+        if !measured || self.rate < 1.0 {
+            return None;
+        }
+        let eta = Duration::from_secs_f64(self.total.saturating_sub(self.done) as f64 / self.rate);
+        Some(format!(
+            "{}/s ETA {}",
+            HumanBytes(self.rate as u64),
+            short_duration(eta)
+        ))
+    }
+
+    /// The bar's figures: `12.00 MiB/48.00 MiB sent 8.10 MiB/s ETA 4s`.
+    fn figures(&mut self) -> String {
+        let mut s = format!("{}/{} sent", HumanBytes(self.done), HumanBytes(self.total));
+        if let Some(speed) = self.speed() {
+            s.push(' ');
+            s.push_str(&speed);
         }
         s
     }
 
-    /// `48.0 MiB in 2.1 s (22.9 MiB/s), 1 retry`: this run's bytes only.
-    fn summary(&self) -> String {
-        let secs = self.started.elapsed().as_secs_f64();
-        let sent = self.done - self.first.unwrap_or(0);
+    /// A plain line's figures: `50% sent (24.00 MiB of 48.00 MiB, 8.10 MiB/s ETA 4s)`.
+    fn line(&mut self, tenth: u64) -> String {
         let mut s = format!(
-            "{} in {secs:.1} s ({}/s)",
-            HumanBytes(sent),
-            HumanBytes((sent as f64 / secs.max(0.001)) as u64)
+            "{}% sent ({} of {}",
+            tenth * 10,
+            HumanBytes(self.done),
+            HumanBytes(self.total)
         );
-        if let Some(held) = self.first.filter(|f| *f > 0) {
+        if let Some(speed) = self.speed() {
+            s.push_str(", ");
+            s.push_str(&speed);
+        }
+        s.push(')');
+        s
+    }
+
+    /// `done: Graph holds all 48.00 MiB; 24.00 MiB sent in 2.1 s (11.43 MiB/s), 24.00
+    /// MiB already held by Graph, 1 retry`: from the session's own figures.
+    fn summary(&self, info: Option<&fbup::Info>) -> String {
+        let Some(info) = info else {
+            return format!("done: Graph holds all {}", HumanBytes(self.total));
+        };
+        let held = self.first.unwrap_or(0);
+        if info.bytes_sent == 0 || self.complete_at_start {
+            return format!(
+                "done: Graph already held all {}; nothing to send",
+                HumanBytes(self.total)
+            );
+        }
+        let secs = info.elapsed.as_secs_f64();
+        let mut s = format!(
+            "done: Graph holds all {}; {} sent in {secs:.1} s",
+            HumanBytes(self.total),
+            HumanBytes(info.bytes_sent)
+        );
+        if secs >= 0.05 {
+            s.push_str(&format!(
+                " ({}/s)",
+                HumanBytes((info.bytes_sent as f64 / secs) as u64)
+            ));
+        }
+        if held > 0 {
             s.push_str(&format!(", {} already held by Graph", HumanBytes(held)));
         }
-        match self.retries {
+        match info.retries {
             0 => {}
             1 => s.push_str(", 1 retry"),
             n => s.push_str(&format!(", {n} retries")),
@@ -315,11 +369,10 @@ impl FileProgress<'_> {
         let mut st = lock(&self.state);
         let before = st.done;
         st.total = total;
-        st.record(done);
-        // Bytes move again: an old retry or resume note has been seen.
-        if done > before && st.note_at.is_some_and(|t| t.elapsed() > NOTE_LIFE) {
-            st.note.clear();
+        if st.first.is_none() && done >= total {
+            st.complete_at_start = true;
         }
+        st.record(done);
         if let Some(bar) = &self.bar {
             bar.set_length(total);
             bar.set_position(done);
@@ -329,11 +382,12 @@ impl FileProgress<'_> {
                 o.bar.inc(done.saturating_sub(before));
                 self.display.refresh_overall();
             }
-        } else if matches!(self.display.mode, Mode::Lines) && total > 0 {
+        } else if matches!(self.display.mode, Mode::Lines) && total > 0 && !st.complete_at_start {
+            // Every tenth of the file, the last one left to the summary.
             let tenth = done * 10 / total;
-            if tenth >= st.next_tenth {
-                let figures = st.figures();
-                eprintln!("fbup: {}: {}% ({figures})", st.name, tenth * 10);
+            if tenth >= st.next_tenth && tenth < 10 {
+                let line = st.line(tenth);
+                eprintln!("fbup: {}: {line}", st.name);
                 st.next_tenth = tenth + 1;
             }
         }
@@ -375,8 +429,7 @@ impl FileProgress<'_> {
                 }
                 _ => return,
             };
-            st.note = text.clone();
-            st.note_at = Some(Instant::now());
+            // Told once, above the bars; the bar keeps to its figures.
             let line = format!("fbup: {}: {text}", st.name);
             if let Some(bar) = &bar {
                 bar.set_message(st.figures());
@@ -392,8 +445,9 @@ impl FileProgress<'_> {
         })
     }
 
-    /// The file is done (or failed): the bar goes, a summary line stays on success.
-    pub(crate) fn finish(self, ok: bool) {
+    /// The file is done (or failed): the bar goes, a summary line from the session's
+    /// figures (`info`) stays on success.
+    pub(crate) fn finish(self, ok: bool, info: Option<&fbup::Info>) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.ticker {
             let _ = t.join();
@@ -414,7 +468,7 @@ impl FileProgress<'_> {
         }
         if ok {
             self.display
-                .line(&format!("fbup: {}: done, {}", st.name, st.summary()));
+                .line(&format!("fbup: {}: {}", st.name, st.summary(info)));
         }
     }
 }

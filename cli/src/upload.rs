@@ -20,18 +20,43 @@ static FIRST_SIGNAL: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLo
 /// How soon after the first a signal is taken as the same request.
 const SAME_REQUEST: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// An upload running now, as a signal sees it: what cancels it, and what to tell the
+/// user about it if Graph does not answer in time.
+struct Running {
+    number: usize,
+    cancel: CancelHandle,
+    session_id: String,
+    file: PathBuf,
+    journal: bool,
+}
+
 /// The uploads running now (each under a number of its own), cancelled by a signal.
 /// A finished upload leaves, so that its connections close with its session.
-static RUNNING: Mutex<Vec<(usize, CancelHandle)>> = Mutex::new(Vec::new());
+static RUNNING: Mutex<Vec<Running>> = Mutex::new(Vec::new());
+
+fn running() -> std::sync::MutexGuard<'static, Vec<Running>> {
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The next number in `RUNNING`.
 static NEXT_RUNNING: AtomicUsize = AtomicUsize::new(0);
 
-/// Ctrl-C and SIGTERM cancel the running uploads (they then report what Graph holds
-/// and exit 19); a second one ends the process at once, unless it comes within a
-/// second of the first (the same request, sent twice). Whatever is still running five
-/// seconds later (a create being retried, an offset request that hangs) is ended then,
-/// with exit 19 too.
+/// How to go on with a session: the `fbup resume` command (and, with the journal, the
+/// same command run again).
+pub(crate) fn resume_advice(session_id: &str, file: &Path, journal: bool) -> String {
+    let command = format!("fbup resume '{session_id}' {}", file.display());
+    if journal {
+        format!("run the same command again to resume, or: {command}")
+    } else {
+        format!("resume with: {command}")
+    }
+}
+
+/// Ctrl-C and SIGTERM cancel the running uploads, saying so at once (they then report
+/// what Graph holds and exit 19); a second one ends the process at once, unless it
+/// comes within a second of the first (the same request, sent twice). Whatever is
+/// still running five seconds later (a create being retried, an offset request that
+/// hangs) is ended then, with exit 19 too, each session's id and resume command told.
 pub(crate) fn handle_signals() {
     let _ = ctrlc::set_handler(|| {
         let first = *FIRST_SIGNAL.get_or_init(std::time::Instant::now);
@@ -39,26 +64,47 @@ pub(crate) fn handle_signals() {
             return;
         }
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
-            eprintln!("\nfbup: interrupted again; stopping now");
+            crate::progress::clear_bars();
+            eprintln!("fbup: interrupted again; stopping now");
+            tell_sessions("stopped");
             std::process::exit(exit_code(Status::Cancelled).into());
         }
-        for (_, h) in RUNNING.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            h.cancel();
-        }
-        let uploading = !RUNNING.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
+        let uploading = {
+            let list = running();
+            for r in list.iter() {
+                r.cancel.cancel();
+            }
+            !list.is_empty()
+        };
+        crate::progress::say(if uploading {
+            "fbup: stopping: cancelling the upload and asking Graph what it holds (again to \
+             stop at once)"
+        } else {
+            "fbup: stopping (again to stop at once)"
+        });
         std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_secs(5));
-            if uploading {
-                eprintln!(
-                    "\nfbup: cancelled; Graph did not say in time what it holds; run the same \
-                     command again to resume"
-                );
-            } else {
-                eprintln!("\nfbup: cancelled before Graph created a session; nothing to resume");
+            crate::progress::clear_bars();
+            if !tell_sessions("Graph did not say in time what it holds") {
+                eprintln!("fbup: cancelled before Graph created a session; nothing to resume");
             }
             std::process::exit(exit_code(Status::Cancelled).into());
         });
     });
+}
+
+/// Tells each running upload's session id and resume command; false when none runs.
+fn tell_sessions(why: &str) -> bool {
+    let list = running();
+    for r in list.iter() {
+        eprintln!(
+            "fbup: {}: cancelled; {why}; session {}; {}",
+            r.file.display(),
+            r.session_id,
+            resume_advice(&r.session_id, &r.file, r.journal)
+        );
+    }
+    !list.is_empty()
 }
 
 /// What came of one file.
@@ -152,15 +198,7 @@ fn cancelled_message(session: &mut Session, path: &Path, journal: bool) -> Strin
         Ok(off) => format!("Graph holds {off} of {} bytes", session.len()),
         Err(_) => "Graph could not be asked how many bytes it holds".to_string(),
     };
-    let how = if journal {
-        "run the same command again to resume".to_string()
-    } else {
-        format!(
-            "resume with: fbup resume '{}' {}",
-            session.id(),
-            path.display()
-        )
-    };
+    let how = resume_advice(session.id(), path, journal);
     format!("cancelled; {held}; {how}")
 }
 
@@ -174,10 +212,13 @@ fn run_session(
     let id = session.id().to_string();
     let cancel = session.cancel_handle();
     let number = NEXT_RUNNING.fetch_add(1, Ordering::SeqCst);
-    RUNNING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push((number, cancel.clone()));
+    running().push(Running {
+        number,
+        cancel: cancel.clone(),
+        session_id: id.clone(),
+        file: path.to_path_buf(),
+        journal,
+    });
     if INTERRUPTED.load(Ordering::SeqCst) {
         cancel.cancel();
     }
@@ -187,11 +228,9 @@ fn run_session(
             true
         })
         .map(str::to_string);
-    RUNNING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|(n, _)| *n != number);
-    progress.finish(result.is_ok());
+    running().retain(|r| r.number != number);
+    let info = session.info();
+    progress.finish(result.is_ok(), Some(&info));
     if let Err(e) = &mut result {
         if e.status == Status::Cancelled {
             e.message = cancelled_message(session, path, journal);
@@ -201,7 +240,7 @@ fn run_session(
         file: path.to_path_buf(),
         session_id: Some(id),
         result,
-        info: Some(session.info()),
+        info: Some(info),
     }
 }
 
@@ -256,7 +295,7 @@ impl<'d> Opened<'d> {
         match self.session {
             Ok(mut s) => run_session(&mut s, &self.path, self.progress, self.journal),
             Err(e) => {
-                self.progress.finish(false);
+                self.progress.finish(false, None);
                 Outcome {
                     file: self.path,
                     session_id: None,
@@ -330,8 +369,10 @@ pub(crate) fn upload_files(
     if config.log.is_some() {
         config.log = Some(display.trace());
     }
+    // --limit-rate is the whole command's: the files running at once share it.
+    let limit = std::mem::take(&mut config.max_send_rate);
     // A config Graph cannot be asked with fails each file, as a session would.
-    let client = Client::new(&config);
+    let client = Client::new(&config).map(|c| c.sharing_send_rate(limit));
     let next = AtomicUsize::new(0);
     let codes: Mutex<Vec<u8>> = Mutex::new(vec![0; files.len()]);
     let several = files.len() > 1;
@@ -423,7 +464,7 @@ impl<'a> Job<'a> {
             };
             let outcome = if INTERRUPTED.load(Ordering::SeqCst) {
                 if let Some(o) = opened {
-                    o.progress.finish(false);
+                    o.progress.finish(false, None);
                 }
                 Outcome {
                     file: self.files[i].clone(),
@@ -477,7 +518,7 @@ pub(crate) fn resume(
     let outcome = match Session::resume(&config, file, session_id) {
         Ok(mut s) => run_session(&mut s, file, progress, true),
         Err(e) => {
-            progress.finish(false);
+            progress.finish(false, None);
             Outcome {
                 file: file.to_path_buf(),
                 session_id: Some(session_id.to_string()),

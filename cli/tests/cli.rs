@@ -584,6 +584,25 @@ fn limit_rate_takes_curls_units_and_holds() {
     eprintln!("3 MiB at --limit-rate 1M took {secs:.2} s");
     assert!(secs >= 2.5, "3 MiB at 1 MiB/s took {secs:.2} s");
     assert_eq!(fx.emu.sessions()[0].sha256.as_deref(), Some(sum.as_str()));
+    // The limit is the command's: two files at once share it (each alone at 1 MiB/s
+    // would be done in 1.5 s).
+    let (a, _) = fx.file("rate-a.mp4", 3 * 1024 * 1024 / 2);
+    let (b, _) = fx.file("rate-b.mp4", 3 * 1024 * 1024 / 2);
+    let started = Instant::now();
+    let out = fx.run(&[
+        "upload",
+        "--quiet",
+        "--jobs",
+        "2",
+        "--limit-rate",
+        "1M",
+        p(&a),
+        p(&b),
+    ]);
+    let secs = started.elapsed().as_secs_f64();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eprintln!("2 x 1.5 MiB at --jobs 2 --limit-rate 1M took {secs:.2} s");
+    assert!(secs >= 2.5, "2 x 1.5 MiB at 1 MiB/s in all took {secs:.2} s");
     for bad in ["10X", "-5", "K", "abc"] {
         let out = fx.run(&["upload", "--limit-rate", bad, p(&path)]);
         assert_eq!(out.status.code(), Some(2), "--limit-rate {bad}");

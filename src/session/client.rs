@@ -62,6 +62,17 @@ impl Client {
         c
     }
 
+    /// The same client whose sessions (those opened from it and its clones) send at
+    /// most `bytes_per_second` all together, each also under its own
+    /// `max_send_rate`: one limit for a link that many uploads share. 0 is no shared
+    /// limit.
+    pub fn sharing_send_rate(&self, bytes_per_second: u64) -> Client {
+        let mut c = self.clone();
+        c.plan.shared_rate = (bytes_per_second > 0)
+            .then(|| crate::pace::SharedRate::new(bytes_per_second, c.plan.pacing.send_buffer));
+        c
+    }
+
     /// Opens a session for `source` over this client's pool; see [`Session::open`].
     pub fn open(
         &self,

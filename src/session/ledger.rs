@@ -106,7 +106,11 @@ impl Ledger {
         if off > total {
             return Err(Error::new(
                 Status::Protocol,
-                format!("Graph reports {off} bytes held, more than the file's {total}"),
+                format!(
+                    "Graph reports {off} bytes held, more than the file's {total}: this is \
+                     probably not the file the session was created for (a session belongs to \
+                     one file: give that file, or upload this one in a new session)"
+                ),
             ));
         }
         if off < self.confirmed_max {

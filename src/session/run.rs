@@ -70,7 +70,8 @@ impl Session {
         let mut progress = Progress::new(callback, self.source.len());
         let mut driver = Driver::new(&self.plan, self.cancel.clone(), self.stats.clone());
         let p = self.plan.pacing;
-        let mut pacer = Pacer::new(p.max_send_rate, p.send_buffer);
+        let mut pacer =
+            Pacer::new(p.max_send_rate, p.send_buffer).with_shared(self.plan.shared_rate.clone());
         if !progress.update(self.ledger.confirmed) {
             self.cancel.set();
         }

@@ -5,25 +5,50 @@
                          access_token=os.environ["FBUP_ACCESS_TOKEN"],
                          on_progress=lambda done, total: print(done, total))
 
+Failures raise :class:`FbupError`, or the subclass of its :class:`Status` from
+:mod:`fbup.errors` (also reachable here): ``ArgumentError`` (a ``ValueError``),
+``FileError`` (an ``OSError``; ``MissingFileError``, ``FilePermissionError``),
+``NetworkError`` (a ``ConnectionError``), ``NetworkTimeoutError`` (a ``TimeoutError``),
+``AuthError``, ``GraphError``, ``ThrottledError``, ``ProtocolError``,
+``CallCancelledError``, ``StateError``, ``InternalError``, ``HandleLostError``.
+
+Every call that waits on the network can be interrupted: Ctrl-C raises
+``KeyboardInterrupt`` within a second, and the ``*_async`` functions (``await
+fbup.upload_async(...)``, ``Session.upload_async``...) cancel the call when their task
+is cancelled; a session stays resumable either way. The options (``stall_timeout=``,
+``max_send_rate=``...) are typed: see :class:`Options`.
+
 libfbup is the one bundled in the wheel (``fbup/libfbup.so.0``), else the file named by
 ``FBUP_LIBRARY``, else the system's library search (``libfbup.so.0``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import dataclasses
 import enum
 import os
 import threading
-from typing import IO, Callable, Optional, Union
+from typing import IO, TYPE_CHECKING, Any, Callable, List, Optional, Tuple, TypedDict, Union
 
+if TYPE_CHECKING:  # typing.Unpack is Python 3.11's; type checkers know this one
+    from typing_extensions import Unpack
+
+__version__ = "0.1.0"
+
+from .errors import (_CLASSES, ArgumentError, AuthError, CallCancelledError, FbupError,  # noqa: F401
+                     FileError, FilePermissionError, GraphError, HandleLostError, InternalError,
+                     MissingFileError, NetworkError, NetworkTimeoutError, ProtocolError,
+                     StateError, Status, ThrottledError, _error)
+
+# The core API: what help(fbup) shows in full. The errors and their statuses
+# (fbup.errors: Status, FbupError and a subclass per status, each also a fitting
+# built-in) are reachable here as well, e.g. fbup.FileError, fbup.Status.AUTH.
 __all__ = [
-    "FbupError", "ArgumentError", "FileError", "NetworkError", "TimeoutFbupError", "AuthError",
-    "GraphError", "ThrottledError", "ProtocolError", "CancelledError", "StateError",
-    "InternalError", "HandleLostError", "Info", "LogLevel", "Client", "Session", "Status",
-    "upload", "version",
+    "upload", "upload_async", "Session", "Client", "Options", "Info", "LogLevel", "FbupError",
+    "errors", "version", "__version__",
 ]
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -67,6 +92,7 @@ class _Config(ctypes.Structure):
         ("log_user_data", ctypes.c_void_p),
         ("log_level", ctypes.c_int32),
         ("max_request_bytes", ctypes.c_uint64),
+        ("canceller", ctypes.c_void_p),
     ]
 
 
@@ -93,24 +119,6 @@ class _Info(ctypes.Structure):
         ("wait_ms", ctypes.c_uint64),
         ("elapsed_ms", ctypes.c_uint64),
     ]
-
-
-class Status(enum.IntEnum):
-    """The values of ``fbup_status``; the names are the C constants' without ``FBUP_E_``."""
-
-    OK = 0
-    ARGUMENT = 1
-    FILE = 2
-    NETWORK = 3
-    TIMEOUT = 4
-    AUTH = 5
-    GRAPH = 6
-    THROTTLED = 7
-    PROTOCOL = 8
-    CANCELLED = 9
-    STATE = 10
-    INTERNAL = 11
-    HANDLE_LOST = 12
 
 
 class LogLevel(enum.IntEnum):
@@ -197,6 +205,9 @@ def _load() -> ctypes.CDLL:
         "fbup_client_resume_session": (
             ctypes.c_int32, [p, ctypes.c_char_p, ctypes.c_char_p, p, ctypes.POINTER(p)],
         ),
+        "fbup_canceller_new": (ctypes.c_int32, [ctypes.POINTER(p)]),
+        "fbup_canceller_cancel": (None, [p]),
+        "fbup_canceller_free": (None, [p]),
         "fbup_client_create_session_reader": (
             ctypes.c_int32,
             [p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint64, _READ_FN, p, p, ctypes.POINTER(p)],
@@ -222,126 +233,56 @@ _lib = _load()
 
 def version() -> str:
     """The library's version, e.g. ``"0.1.0"``."""
-    return _lib.fbup_version().decode()
+    return str(_lib.fbup_version().decode())
 
 
-class FbupError(Exception):
-    """A failed call, with the status and what Graph said. Each status has a subclass
-    that also derives from the built-in exception that fits it (``ValueError`` for bad
-    arguments, ``OSError`` for the file, ``ConnectionError``, ``TimeoutError``)."""
-
-    def __init__(self, status: int, message: str, http_status: int = 0, graph_code: int = 0,
-                 graph_subcode: int = 0, graph_type: str = "", fbtrace_id: str = "",
-                 session_id: str = "") -> None:
-        Exception.__init__(self, message)
-        self.status = Status(status)
-        self.status_name = self.status.name
-        self.message = message
-        self.http_status = http_status
-        self.graph_code = graph_code
-        self.graph_subcode = graph_subcode
-        self.graph_type = graph_type
-        self.fbtrace_id = fbtrace_id
-        self.session_id = session_id
-        """The session the failure leaves resumable, "" when none was made."""
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __repr__(self) -> str:
-        return (f"{type(self).__name__}(status={self.status_name}, http_status={self.http_status}, "
-                f"graph_code={self.graph_code}, message={self.message!r})")
+def _file_error(err: FbupError, path: Optional[PathLike]) -> FbupError:
+    """A file error of ``path`` as the built-in would say it: ``MissingFileError`` or
+    ``FilePermissionError`` with ``errno``, ``strerror`` and ``filename``."""
+    if path is None or err.status != Status.FILE:
+        return err
+    try:
+        os.stat(path)
+        return err
+    except OSError as e:
+        cls: "type[FileError]" = FileError
+        if isinstance(e, FileNotFoundError):
+            cls = MissingFileError
+        elif isinstance(e, PermissionError):
+            cls = FilePermissionError
+        made = cls(err.status, err.message, err.http_status, err.graph_code, err.graph_subcode,
+                   err.graph_type, err.fbtrace_id, err.session_id)
+        made.errno, made.strerror, made.filename = e.errno, e.strerror, os.fsdecode(path)
+        return made
 
 
-class ArgumentError(FbupError, ValueError):
-    """``Status.ARGUMENT``: a bad argument or config field."""
-
-
-class FileError(FbupError, OSError):
-    """``Status.FILE``: the file cannot be read, or changed during the upload."""
-
-
-class _FileNotFound(FileError, FileNotFoundError):
-    pass
-
-
-class _FilePermission(FileError, PermissionError):
-    pass
-
-
-class NetworkError(FbupError, ConnectionError):
-    """``Status.NETWORK``: the network failed and the retries were spent."""
-
-
-class TimeoutFbupError(FbupError, TimeoutError):
-    """``Status.TIMEOUT``: no byte moved for the stall timeout, retries spent."""
-
-
-class AuthError(FbupError):
-    """``Status.AUTH``: Graph refused the token."""
-
-
-class GraphError(FbupError):
-    """``Status.GRAPH``: a Graph error that retrying cannot fix."""
-
-
-class ThrottledError(FbupError):
-    """``Status.THROTTLED``: Graph throttled the app and the retries were spent."""
-
-
-class ProtocolError(FbupError):
-    """``Status.PROTOCOL``: an answer outside the protocol."""
-
-
-class CancelledError(FbupError):
-    """``Status.CANCELLED``: cancelled (``cancel()``, or a progress function); resumable."""
-
-
-class StateError(FbupError):
-    """``Status.STATE``: the call does not fit the session's state."""
-
-
-class InternalError(FbupError):
-    """``Status.INTERNAL``: a bug inside fbup."""
-
-
-class HandleLostError(FbupError):
-    """``Status.HANDLE_LOST``: every byte reached Graph but the handle was lost."""
-
-
-_CLASSES = {
-    Status.ARGUMENT: ArgumentError, Status.FILE: FileError, Status.NETWORK: NetworkError,
-    Status.TIMEOUT: TimeoutFbupError, Status.AUTH: AuthError, Status.GRAPH: GraphError,
-    Status.THROTTLED: ThrottledError, Status.PROTOCOL: ProtocolError,
-    Status.CANCELLED: CancelledError, Status.STATE: StateError, Status.INTERNAL: InternalError,
-    Status.HANDLE_LOST: HandleLostError,
-}
-
-
-def _error(status: int, message: str, *args: object) -> FbupError:
-    cls = _CLASSES.get(Status(status), FbupError)
-    if cls is FileError:
-        lower = message.lower()
-        if "does not exist" in lower or "no such file" in lower:
-            cls = _FileNotFound
-        elif "permission denied" in lower:
-            cls = _FilePermission
-    return cls(status, message, *args)  # type: ignore[arg-type]
-
-
-def _raise_for(handle: Optional[int], status: int) -> None:
+def _failure(handle: Optional[int], status: int) -> Optional[FbupError]:
     if status == Status.OK:
-        return
+        return None
     info = _Error()
     session_id = ""
     if handle:
         session_id = (_lib.fbup_session_id(handle) or b"").decode()
     if handle and _lib.fbup_error_info(handle, ctypes.byref(info)) == Status.OK and info.status == status:
-        raise _error(status, (info.message or b"").decode(errors="replace"), info.http_status,
-                     info.graph_code, info.graph_subcode,
-                     (info.graph_type or b"").decode(errors="replace"),
-                     (info.fbtrace_id or b"").decode(errors="replace"), session_id)
-    raise _error(status, _lib.fbup_status_str(status).decode(), 0, 0, 0, "", "", session_id)
+        return _error(status, (info.message or b"").decode(errors="replace"), info.http_status,
+                      info.graph_code, info.graph_subcode,
+                      (info.graph_type or b"").decode(errors="replace"),
+                      (info.fbtrace_id or b"").decode(errors="replace"), session_id)
+    return _error(status, _lib.fbup_status_str(status).decode(), 0, 0, 0, "", "", session_id)
+
+
+def _raise_for(handle: Optional[int], status: int, call: Optional["_Call"] = None,
+               path: Optional[PathLike] = None) -> None:
+    """Raises the error of ``status``, chained (``__cause__``) to what a function of the
+    caller's raised inside the call (a file object's read, a token refresh)."""
+    err = _failure(handle, status)
+    if err is None:
+        return
+    err = _file_error(err, path)
+    cause = call.raised[0] if call is not None and call.raised else None
+    if cause is not None:
+        raise err from cause
+    raise err
 
 
 def _enc(value: Optional[object]) -> Optional[bytes]:
@@ -352,66 +293,131 @@ def _enc(value: Optional[object]) -> Optional[bytes]:
     return os.fsencode(value) if isinstance(value, os.PathLike) else str(value).encode()
 
 
-def _ms(name: str, seconds: Optional[float]) -> int:
-    if seconds is None:
-        return 0
-    if seconds < 0:
-        raise ArgumentError(Status.ARGUMENT, f"{name} is negative")
-    return min(max(1, round(seconds * 1000)) if seconds > 0 else 0, 2**32 - 1)
+class Options(TypedDict, total=False):
+    """The optional keywords of every call that makes a session or a client, each typed
+    so that a type checker catches a misspelt name or a wrong type (at run time an
+    unknown name is a ``TypeError`` that names it). Durations are seconds (floats); 0
+    or None takes libfbup's default."""
+
+    graph_url: Optional[str]
+    """Graph's base URL (None: https://graph.facebook.com)."""
+    api_version: Optional[str]
+    """The Graph API version (None: the one fbup is tested against)."""
+    file_name: Optional[str]
+    """The name Graph is told (None: the file's; required for a reader)."""
+    file_type: Optional[str]
+    """The MIME type (None: from the extension; required for a reader)."""
+    connect_timeout: Optional[float]
+    """Bounds a TCP connect (30 s)."""
+    stall_timeout: Optional[float]
+    """Fails an attempt when no byte moves for this long (60 s)."""
+    response_timeout: Optional[float]
+    """Bounds the wait for Graph's answer after the last byte (120 s)."""
+    max_attempts: int
+    """Attempts in a row without progress before giving up (8)."""
+    max_retry: Optional[float]
+    """Time without progress before giving up (15 minutes)."""
+    retry_base: Optional[float]
+    """The first retry's longest wait, doubling each time (0.5 s)."""
+    retry_cap: Optional[float]
+    """The longest wait between retries unless Graph asks for more (30 s)."""
+    token_refresh: Optional[Callable[[], Optional[str]]]
+    """Asked for a new token when Graph refuses one mid-upload; None or "": none."""
+    state_dir: Optional[PathLike]
+    """The resume journal's folder (None: off)."""
+    send_buffer: int
+    """Bytes read and sent at a time (64 KiB)."""
+    allow_insecure_http: bool
+    """Accept a plain http:// graph_url whose host is not loopback."""
+    ca_file: Optional[PathLike]
+    """A PEM file of root certificates trusted instead of the public ones."""
+    proxy: Optional[str]
+    """The proxy URL (None: HTTPS_PROXY, ALL_PROXY and NO_PROXY)."""
+    max_send_rate: int
+    """Bytes per second at most (0: no cap)."""
+    max_request: int
+    """The most body bytes of one request (0: the rest of the file)."""
+    log: Optional[Callable[[LogLevel, str], object]]
+    """Receives the trace, ``(level, line)``; never the token."""
+    log_level: int
+    """The least important level ``log`` receives (``LogLevel.INFO``)."""
+
+
+_DURATIONS = {"connect_timeout": "connect_timeout_ms", "stall_timeout": "stall_timeout_ms",
+              "response_timeout": "response_timeout_ms", "max_retry": "max_retry_ms",
+              "retry_base": "retry_base_ms", "retry_cap": "retry_cap_ms"}
+_STRINGS = {"graph_url", "api_version", "file_name", "file_type", "state_dir", "ca_file", "proxy"}
+_COUNTS = {"max_attempts": ("max_attempts", 2**32 - 1), "send_buffer": ("send_buffer_bytes", 2**32 - 1),
+           "max_send_rate": ("max_send_rate", 2**64 - 1), "max_request": ("max_request_bytes", 2**64 - 1),
+           "log_level": ("log_level", 2**31 - 1)}
+_CALLABLES = {"token_refresh", "log"}
+
+
+class _Call:
+    """One call into libfbup: what the caller's functions raised inside it. The
+    callbacks find it through the thread they run on, which is the call's."""
+
+    def __init__(self) -> None:
+        self.raised: List[BaseException] = []
+
+
+_here = threading.local()
+
+
+def _caller_raised(e: BaseException) -> None:
+    call = getattr(_here, "call", None)
+    if call is not None:
+        call.raised.append(e)
 
 
 class _Callbacks:
     """The C callbacks a session's config names, kept alive as long as the session."""
 
     def __init__(self) -> None:
-        self.keep: list = []
+        self.keep: List[object] = []
 
 
 def _config(keep: _Callbacks, app_id: Union[int, str], access_token: str,
-            graph_url: Optional[str] = None, api_version: Optional[str] = None,
-            file_name: Optional[str] = None, file_type: Optional[str] = None,
-            connect_timeout: Optional[float] = None, stall_timeout: Optional[float] = None,
-            response_timeout: Optional[float] = None, max_attempts: int = 0,
-            max_retry: Optional[float] = None, retry_base: Optional[float] = None,
-            retry_cap: Optional[float] = None,
-            token_refresh: Optional[Callable[[], Optional[str]]] = None,
-            state_dir: Optional[PathLike] = None, send_buffer: int = 0,
-            allow_insecure_http: bool = False, ca_file: Optional[PathLike] = None,
-            proxy: Optional[str] = None, max_send_rate: int = 0, max_request: int = 0,
-            log: Optional[Callable[[int, str], object]] = None, log_level: int = 0) -> _Config:
+            options: "Options") -> _Config:
     cfg = _Config()
     _lib.fbup_config_init_sized(ctypes.byref(cfg), ctypes.sizeof(_Config))
     cfg.app_id = _enc(app_id)
     cfg.access_token = _enc(access_token)
-    cfg.graph_url = _enc(graph_url)
-    cfg.api_version = _enc(api_version)
-    cfg.file_name = _enc(file_name)
-    cfg.file_type = _enc(file_type)
-    cfg.state_dir = _enc(state_dir)
-    cfg.ca_file = _enc(ca_file)
-    cfg.proxy = _enc(proxy)
-    for field, name, value in [("connect_timeout_ms", "connect_timeout", connect_timeout),
-                               ("stall_timeout_ms", "stall_timeout", stall_timeout),
-                               ("response_timeout_ms", "response_timeout", response_timeout),
-                               ("max_retry_ms", "max_retry", max_retry),
-                               ("retry_base_ms", "retry_base", retry_base),
-                               ("retry_cap_ms", "retry_cap", retry_cap)]:
-        ms = _ms(name, value)
-        if ms:
-            setattr(cfg, field, ms)
-    if max_attempts < 0 or send_buffer < 0 or max_send_rate < 0 or max_request < 0:
-        raise ArgumentError(Status.ARGUMENT,
-                            "max_attempts, send_buffer, max_send_rate and max_request cannot be negative")
-    if max_attempts:
-        cfg.max_attempts = min(max_attempts, 2**32 - 1)
-    if send_buffer:
-        cfg.send_buffer_bytes = min(send_buffer, 2**32 - 1)
-    cfg.allow_insecure_http = 1 if allow_insecure_http else 0
-    cfg.max_send_rate = max_send_rate
-    cfg.max_request_bytes = max_request
-    cfg.log_level = int(log_level)
+    given: "dict[str, Any]" = dict(options)
+    for name, value in given.items():
+        if name in _STRINGS:
+            if value is not None and not isinstance(value, (str, bytes, os.PathLike)):
+                raise TypeError(f"{name} must be a string, not {type(value).__name__}")
+            setattr(cfg, name, _enc(value))
+        elif name in _DURATIONS:
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+            if value < 0:
+                raise ArgumentError(Status.ARGUMENT, f"{name} is negative")
+            ms = min(max(1, round(value * 1000)) if value > 0 else 0, 2**32 - 1)
+            if ms:
+                setattr(cfg, _DURATIONS[name], ms)
+        elif name in _COUNTS:
+            field, most = _COUNTS[name]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+            if value < 0:
+                raise ArgumentError(Status.ARGUMENT, f"{name} cannot be negative")
+            if value:
+                setattr(cfg, field, min(value, most))
+        elif name == "allow_insecure_http":
+            cfg.allow_insecure_http = 1 if value else 0
+        elif name in _CALLABLES:
+            if value is not None and not callable(value):
+                raise TypeError(f"{name} must be callable, not {type(value).__name__}")
+        else:
+            known = ", ".join(sorted(Options.__annotations__))
+            raise TypeError(f"unknown option {name!r}; the options are: {known}")
+    log = given.get("log")
     if log is not None:
-        def line(_user, level, text):
+        def line(_user: object, level: int, text: bytes) -> None:
             try:
                 log(LogLevel(level), text.decode(errors="replace"))
             except Exception:  # noqa: BLE001 - a trace must never break the upload
@@ -419,11 +425,13 @@ def _config(keep: _Callbacks, app_id: Union[int, str], access_token: str,
 
         cfg.log_fn = _LOG_FN(line)
         keep.keep.append(cfg.log_fn)
+    token_refresh = given.get("token_refresh")
     if token_refresh is not None:
-        def token(_user, buf, size):
+        def token(_user: object, buf: Any, size: int) -> int:
             try:
                 new = token_refresh()
-            except Exception:  # noqa: BLE001 - no new token: the upload stops with AUTH
+            except Exception as e:  # noqa: BLE001 - the call stops with AUTH, chained to e
+                _caller_raised(e)
                 return 1
             data = (new or "").encode()
             if not data or len(data) + 1 > size:
@@ -436,107 +444,271 @@ def _config(keep: _Callbacks, app_id: Union[int, str], access_token: str,
     return cfg
 
 
-def _reader(keep: _Callbacks, source: Source) -> "ctypes._CFuncPtr":
-    """A C read callback over bytes in memory or a seekable binary file."""
+def _reader(keep: _Callbacks, source: Source) -> Any:
+    """A C read callback over bytes in memory or a seekable binary file; an exception of
+    the file object ends the call with ``FileError`` chained to it."""
     lock = threading.Lock()
     if isinstance(source, (bytes, bytearray, memoryview)):
         view = memoryview(source).cast("B")
 
-        def read(_user, offset, buf, size):
+        def read(_user: object, offset: int, buf: Any, size: int) -> int:
             chunk = view[offset:offset + size]
             ctypes.memmove(buf, bytes(chunk), len(chunk))
             return len(chunk)
     else:
-        def read(_user, offset, buf, size):
+        def read(_user: object, offset: int, buf: Any, size: int) -> int:
             try:
                 with lock:
                     source.seek(offset)
                     data = source.read(size)
                 ctypes.memmove(buf, data, len(data))
                 return len(data)
-            except Exception:  # noqa: BLE001 - the upload stops with Status.FILE
+            except Exception as e:  # noqa: BLE001 - the call stops with FILE, chained to e
+                _caller_raised(e)
                 return -1
     fn = _READ_FN(read)
     keep.keep.append(fn)
     return fn
 
 
-class Session:
-    """One upload session. Use it as a context manager, or call :meth:`close`.
+def _blocking(work: Callable[[], int], cancel: Callable[[], None]) -> Tuple[int, _Call]:
+    """Runs ``work`` (a libfbup call) on a worker thread while this thread waits in short
+    slices, where Python delivers Ctrl-C: a KeyboardInterrupt cancels the call, waits
+    for it to return (within a second) and is raised again."""
+    call = _Call()
+    result: List[int] = []
+    finished = threading.Event()
 
-    Create one with :meth:`create` (step 1), :meth:`resume` (an id saved earlier), or
-    :meth:`create_reader` / :meth:`resume_reader` for bytes that are not a file. Every
-    ``fbup_config`` field is a keyword: ``graph_url``, ``api_version``, ``file_name``,
-    ``file_type``, ``connect_timeout``, ``stall_timeout``, ``response_timeout``,
-    ``max_retry``, ``retry_base``, ``retry_cap`` (seconds), ``max_attempts``,
-    ``token_refresh`` (a callable returning a new token or None), ``state_dir``,
-    ``send_buffer``, ``allow_insecure_http``, ``ca_file``, ``proxy``, ``max_send_rate``
-    (bytes per second), ``max_request`` (the most body bytes of one request; 0: the
-    rest of the file, bounded only after a cut Graph kept none of), ``log`` (a callable
-    ``(level, line)``) and ``log_level``.
-    """
-
-    def __init__(self, handle: int, keep: Optional[_Callbacks] = None) -> None:
-        self._handle: Optional[int] = handle
-        # The C callbacks the session calls: alive as long as it is.
-        self._keep = keep
-
-    @classmethod
-    def create(cls, path: PathLike, *, app_id: Union[int, str], access_token: str,
-               **options: object) -> "Session":
-        """Checks the file and creates a Graph upload session for it."""
-        keep = _Callbacks()
-        cfg = _config(keep, app_id, access_token, **options)  # type: ignore[arg-type]
-        out = ctypes.c_void_p()
-        status = _lib.fbup_create_session(ctypes.byref(cfg), os.fsencode(path), ctypes.byref(out))
-        return cls._adopt(out.value, status, keep)
-
-    @classmethod
-    def resume(cls, path: PathLike, session_id: str, *, app_id: Union[int, str], access_token: str,
-               **options: object) -> "Session":
-        """Re-opens a session saved earlier (its id, ``?sig=`` included) for the same file."""
-        keep = _Callbacks()
-        cfg = _config(keep, app_id, access_token, **options)  # type: ignore[arg-type]
-        out = ctypes.c_void_p()
-        status = _lib.fbup_resume_session(ctypes.byref(cfg), os.fsencode(path), session_id.encode(),
-                                          ctypes.byref(out))
-        return cls._adopt(out.value, status, keep)
-
-    @classmethod
-    def create_reader(cls, source: Source, size: Optional[int] = None, *, app_id: Union[int, str],
-                      access_token: str, **options: object) -> "Session":
-        """A session for bytes that are not a file: ``bytes``-like data, or a seekable
-        binary file object of ``size`` bytes. ``file_name`` and ``file_type`` are required."""
-        keep = _Callbacks()
-        size = _size(source, size)
-        cfg = _config(keep, app_id, access_token, **options)  # type: ignore[arg-type]
-        out = ctypes.c_void_p()
-        status = _lib.fbup_create_session_reader(ctypes.byref(cfg), size, _reader(keep, source), None,
-                                                 ctypes.byref(out))
-        return cls._adopt(out.value, status, keep)
-
-    @classmethod
-    def resume_reader(cls, source: Source, session_id: str, size: Optional[int] = None, *,
-                      app_id: Union[int, str], access_token: str, **options: object) -> "Session":
-        """Re-opens a session saved earlier for the bytes of ``source`` (see :meth:`create_reader`)."""
-        keep = _Callbacks()
-        size = _size(source, size)
-        cfg = _config(keep, app_id, access_token, **options)  # type: ignore[arg-type]
-        out = ctypes.c_void_p()
-        status = _lib.fbup_resume_session_reader(ctypes.byref(cfg), size, _reader(keep, source), None,
-                                                 session_id.encode(), ctypes.byref(out))
-        return cls._adopt(out.value, status, keep)
-
-    @classmethod
-    def _adopt(cls, handle: Optional[int], status: int, keep: _Callbacks) -> "Session":
+    def run() -> None:
+        _here.call = call
         try:
-            _raise_for(handle, status)
-        except FbupError:
+            result.append(work())
+        finally:
+            _here.call = None
+            finished.set()
+
+    threading.Thread(target=run, name="fbup-call", daemon=True).start()
+    try:
+        while not finished.wait(0.1):
+            pass
+    except KeyboardInterrupt:
+        if not finished.is_set():
+            cancel()
+        # Nothing the call uses may be freed while it runs: wait it out, even through
+        # another Ctrl-C.
+        while not finished.is_set():
+            try:
+                finished.wait(0.1)
+            except KeyboardInterrupt:
+                pass
+        raise
+    return result[0], call
+
+
+async def _awaiting(work: Callable[[], int], cancel: Callable[[], None]) -> Tuple[int, _Call]:
+    """Runs ``work`` on a thread of its own for an asyncio task: cancelling the task
+    cancels the call, which returns within a second before the task ends."""
+    loop = asyncio.get_running_loop()
+    call = _Call()
+    done: "asyncio.Future[int]" = loop.create_future()
+
+    def settle(status: Optional[int], error: Optional[BaseException]) -> None:
+        if done.done():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(status or 0)
+
+    def run() -> None:
+        _here.call = call
+        status: Optional[int] = None
+        error: Optional[BaseException] = None
+        try:
+            status = work()
+        except BaseException as e:  # noqa: BLE001 - handed to the task
+            error = e
+        finally:
+            _here.call = None
+        try:
+            loop.call_soon_threadsafe(settle, status, error)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+    threading.Thread(target=run, name="fbup-call", daemon=True).start()
+    try:
+        return await asyncio.shield(done), call
+    except asyncio.CancelledError:
+        if not done.done():
+            cancel()
+        await asyncio.wait([done])
+        raise
+
+
+class _Canceller:
+    """A libfbup canceller for one create or resume."""
+
+    def __init__(self) -> None:
+        out = ctypes.c_void_p()
+        _raise_for(None, _lib.fbup_canceller_new(ctypes.byref(out)))
+        self.handle: Optional[int] = out.value
+
+    def cancel(self) -> None:
+        _lib.fbup_canceller_cancel(self.handle)
+
+    def free(self) -> None:
+        if self.handle:
+            _lib.fbup_canceller_free(self.handle)
+            self.handle = None
+
+
+class _Opening:
+    """The parts of a call that makes a session: the C call, given a canceller and
+    the out pointer; the callbacks the session keeps; the path, for file errors."""
+
+    def __init__(self, make: Callable[[Optional[int], Any], int], keep: _Callbacks,
+                 path: Optional[PathLike] = None) -> None:
+        self.make, self.keep, self.path = make, keep, path
+        self.canceller = _Canceller()
+        self.out = ctypes.c_void_p()
+
+    def work(self) -> int:
+        return self.make(self.canceller.handle, ctypes.byref(self.out))
+
+    def adopt(self, outcome: Tuple[int, _Call]) -> "Session":
+        """The session made, or the call's error."""
+        self.canceller.free()
+        handle = self.out.value
+        try:
+            _raise_for(handle, outcome[0], outcome[1], self.path)
+        except BaseException:
             if handle:
                 _lib.fbup_free(handle)
             raise
         assert handle is not None
-        return cls(handle, keep)
+        return Session._made(handle, self.keep)
+
+    def run(self) -> "Session":
+        try:
+            outcome = _blocking(self.work, self.canceller.cancel)
+        except KeyboardInterrupt:
+            self._drop()
+            raise
+        return self.adopt(outcome)
+
+    async def run_async(self) -> "Session":
+        try:
+            outcome = await _awaiting(self.work, self.canceller.cancel)
+        except asyncio.CancelledError:
+            self._drop()
+            raise
+        return self.adopt(outcome)
+
+    def _drop(self) -> None:
+        self.canceller.free()
+        if self.out.value:
+            _lib.fbup_free(self.out.value)
+
+
+def _opening(make: Callable[[Any, Any, Any], int], keep: _Callbacks, app_id: Union[int, str],
+             access_token: str, options: "Options", path: Optional[PathLike] = None) -> _Opening:
+    """An opening through a fresh config (the package-level calls)."""
+    cfg = _config(keep, app_id, access_token, options)
+
+    def with_config(canceller: Optional[int], out: Any) -> int:
+        cfg.canceller = canceller
+        return make(ctypes.byref(cfg), out, cfg)
+
+    return _Opening(with_config, keep, path)
+
+
+class Session:
+    """One upload session. Use it as a context manager, or call :meth:`close`.
+
+    Made by :meth:`create` (step 1), :meth:`resume` (an id saved earlier), or
+    :meth:`create_reader` / :meth:`resume_reader` for bytes that are not a file, each
+    with an ``*_async`` twin for asyncio; the keywords are :class:`Options`.
+    """
+
+    _handle: Optional[int]
+    _keep: Optional[_Callbacks]
+
+    def __init__(self) -> None:
+        raise TypeError("make a Session with Session.create, resume, create_reader or "
+                        "resume_reader (or a Client's)")
+
+    @classmethod
+    def _made(cls, handle: int, keep: Optional[_Callbacks]) -> "Session":
+        s = cls.__new__(cls)
+        s._handle = handle
+        # The C callbacks the session calls: alive as long as it is.
+        s._keep = keep
+        return s
+
+    @staticmethod
+    def _file(path: PathLike, app_id: Union[int, str], access_token: str,
+              options: "Options", session_id: Optional[str] = None) -> _Opening:
+        cpath = os.fsencode(path)
+        if session_id is None:
+            return _opening(lambda cfg, out, _c: _lib.fbup_create_session(cfg, cpath, out),
+                            _Callbacks(), app_id, access_token, options, path)
+        cid = session_id.encode()
+        return _opening(lambda cfg, out, _c: _lib.fbup_resume_session(cfg, cpath, cid, out),
+                        _Callbacks(), app_id, access_token, options, path)
+
+    @staticmethod
+    def _bytes(source: Source, size: Optional[int], app_id: Union[int, str], access_token: str,
+               options: "Options", session_id: Optional[str] = None) -> _Opening:
+        keep = _Callbacks()
+        length = _size(source, size)
+        read = _reader(keep, source)
+        if session_id is None:
+            return _opening(lambda cfg, out, _c: _lib.fbup_create_session_reader(
+                cfg, length, read, None, out), keep, app_id, access_token, options)
+        cid = session_id.encode()
+        return _opening(lambda cfg, out, _c: _lib.fbup_resume_session_reader(
+            cfg, length, read, None, cid, out), keep, app_id, access_token, options)
+
+    @classmethod
+    def create(cls, path: PathLike, *, app_id: Union[int, str], access_token: str,
+               **options: "Unpack[Options]") -> "Session":
+        """Checks the file and creates a Graph upload session for it. A missing file
+        is a ``MissingFileError`` (a ``FileNotFoundError``)."""
+        return cls._file(path, app_id, access_token, options).run()
+
+    @classmethod
+    async def create_async(cls, path: PathLike, *, app_id: Union[int, str], access_token: str,
+                           **options: "Unpack[Options]") -> "Session":
+        """:meth:`create` for asyncio: cancelling the task cancels the call."""
+        return await cls._file(path, app_id, access_token, options).run_async()
+
+    @classmethod
+    def resume(cls, path: PathLike, session_id: str, *, app_id: Union[int, str],
+               access_token: str, **options: "Unpack[Options]") -> "Session":
+        """Re-opens a session saved earlier (its id, ``?sig=`` included) for the same file."""
+        return cls._file(path, app_id, access_token, options, session_id).run()
+
+    @classmethod
+    async def resume_async(cls, path: PathLike, session_id: str, *, app_id: Union[int, str],
+                           access_token: str, **options: "Unpack[Options]") -> "Session":
+        """:meth:`resume` for asyncio: cancelling the task cancels the call."""
+        return await cls._file(path, app_id, access_token, options, session_id).run_async()
+
+    @classmethod
+    def create_reader(cls, source: Source, size: Optional[int] = None, *, app_id: Union[int, str],
+                      access_token: str, **options: "Unpack[Options]") -> "Session":
+        """A session for bytes that are not a file: ``bytes``-like data, or a seekable
+        binary file object of ``size`` bytes. ``file_name`` and ``file_type`` are
+        required. An exception of the file object ends a call with ``FileError``,
+        chained to it."""
+        return cls._bytes(source, size, app_id, access_token, options).run()
+
+    @classmethod
+    def resume_reader(cls, source: Source, session_id: str, size: Optional[int] = None, *,
+                      app_id: Union[int, str], access_token: str,
+                      **options: "Unpack[Options]") -> "Session":
+        """Re-opens a session saved earlier for the bytes of ``source`` (see :meth:`create_reader`)."""
+        return cls._bytes(source, size, app_id, access_token, options, session_id).run()
 
     def _live(self) -> int:
         if not self._handle:
@@ -554,6 +726,29 @@ class Session:
         h = _lib.fbup_file_handle(self._live())
         return None if h is None else h.decode()
 
+    def _upload_call(self, on_progress: Optional[Callable[[int, int], object]]
+                     ) -> Tuple[Callable[[], int], List[BaseException]]:
+        handle = self._live()
+        raised: List[BaseException] = []
+
+        def trampoline(_user: object, done: int, total: int) -> int:
+            if on_progress is None:
+                return 0
+            try:
+                return 1 if on_progress(done, total) is False else 0
+            except BaseException as e:  # noqa: BLE001 - raised again, never returned to C
+                raised.append(e)
+                return 1
+
+        callback = _PROGRESS_FN(trampoline)
+        return (lambda: _lib.fbup_upload(handle, callback, None)), raised
+
+    def _finish_upload(self, outcome: Tuple[int, _Call], raised: List[BaseException]) -> str:
+        if raised:
+            raise raised[0]
+        _raise_for(self._handle, outcome[0], outcome[1])
+        return self.handle or ""
+
     def upload(self, on_progress: Optional[Callable[[int, int], object]] = None) -> str:
         """Uploads from Graph's offset to the end, resuming on its own; returns the handle.
 
@@ -563,54 +758,33 @@ class Session:
         from here; the session stays resumable. The upload runs on a worker thread, so
         ``on_progress`` and ``log`` are called there.
         """
+        work, raised = self._upload_call(on_progress)
+        return self._finish_upload(_blocking(work, self.cancel), raised)
+
+    async def upload_async(self, on_progress: Optional[Callable[[int, int], object]] = None) -> str:
+        """:meth:`upload` for asyncio: cancelling the task (``asyncio.wait_for``,
+        ``task.cancel()``) cancels the upload, which ends within a second; the session
+        stays resumable. ``on_progress`` is called on the upload's thread."""
+        work, raised = self._upload_call(on_progress)
+        return self._finish_upload(await _awaiting(work, self.cancel), raised)
+
+    def _offset_call(self) -> Tuple[Callable[[], int], "ctypes.c_uint64"]:
         handle = self._live()
-        raised: list = []
-
-        def trampoline(_user, done, total):
-            if on_progress is None:
-                return 0
-            try:
-                return 1 if on_progress(done, total) is False else 0
-            except BaseException as e:  # noqa: BLE001 - re-raised below, never returned to C
-                raised.append(e)
-                return 1
-
-        callback = _PROGRESS_FN(trampoline)
-        result: list = []
-        finished = threading.Event()
-
-        def run():
-            try:
-                result.append(_lib.fbup_upload(handle, callback, None))
-            finally:
-                finished.set()
-
-        # The main thread waits in short slices, where Python delivers Ctrl-C; a ctypes
-        # call would hold it off until the upload returned.
-        threading.Thread(target=run, name="fbup-upload", daemon=True).start()
-        try:
-            while not finished.wait(0.1):
-                pass
-        except KeyboardInterrupt:
-            _lib.fbup_cancel(handle)
-            # The session must not be freed under a running upload: wait it out (a
-            # cancel ends it within a second), even through another Ctrl-C.
-            while not finished.is_set():
-                try:
-                    finished.wait(0.1)
-                except KeyboardInterrupt:
-                    pass
-            raise
-        if raised:
-            raise raised[0]
-        _raise_for(handle, result[0])
-        return self.handle or ""
+        off = ctypes.c_uint64()
+        return (lambda: _lib.fbup_get_offset(handle, ctypes.byref(off))), off
 
     def offset(self) -> int:
-        """How many bytes Graph holds (step 3)."""
-        off = ctypes.c_uint64()
-        handle = self._live()
-        _raise_for(handle, _lib.fbup_get_offset(handle, ctypes.byref(off)))
+        """How many bytes Graph holds (step 3); Ctrl-C interrupts it."""
+        work, off = self._offset_call()
+        status, call = _blocking(work, self.cancel)
+        _raise_for(self._handle, status, call)
+        return off.value
+
+    async def offset_async(self) -> int:
+        """:meth:`offset` for asyncio: cancelling the task cancels the call."""
+        work, off = self._offset_call()
+        status, call = await _awaiting(work, self.cancel)
+        _raise_for(self._handle, status, call)
         return off.value
 
     def info(self) -> Info:
@@ -624,13 +798,13 @@ class Session:
                     out.wait_ms, out.elapsed_ms)
 
     def cancel(self) -> None:
-        """From any thread: the running upload returns with ``Status.CANCELLED``."""
+        """From any thread: the running upload or offset returns with ``Status.CANCELLED``."""
         if self._handle:
             _lib.fbup_cancel(self._handle)
 
     def close(self) -> None:
         """Releases the session; safe to call twice."""
-        if self._handle:
+        if getattr(self, "_handle", None):
             _lib.fbup_free(self._handle)
             self._handle = None
 
@@ -652,13 +826,14 @@ class Client:
     others send next; a cut, a stall or a cancel of one session never disturbs
     another's connection. Sessions made from it stay usable after :meth:`close`.
 
-    The keywords are those of :meth:`Session.create`.
+    The keywords are :class:`Options`.
     """
 
-    def __init__(self, *, app_id: Union[int, str], access_token: str, **options: object) -> None:
+    def __init__(self, *, app_id: Union[int, str], access_token: str,
+                 **options: "Unpack[Options]") -> None:
         self._handle: Optional[int] = None
         self._keep = _Callbacks()
-        cfg = _config(self._keep, app_id, access_token, **options)  # type: ignore[arg-type]
+        cfg = _config(self._keep, app_id, access_token, options)
         out = ctypes.c_void_p()
         status = _lib.fbup_client_new(ctypes.byref(cfg), ctypes.byref(out))
         if status != Status.OK:
@@ -678,36 +853,46 @@ class Client:
         keep.keep.extend([self._keep, read])
         return keep
 
+    def _file(self, path: PathLike, session_id: Optional[str] = None) -> _Opening:
+        client, cpath = self._live(), os.fsencode(path)
+        if session_id is None:
+            return _Opening(lambda k, out: _lib.fbup_client_create_session(client, cpath, k, out),
+                            self._session_keep(), path)
+        cid = session_id.encode()
+        return _Opening(lambda k, out: _lib.fbup_client_resume_session(client, cpath, cid, k, out),
+                        self._session_keep(), path)
+
     def create(self, path: PathLike) -> Session:
-        """Checks the file and creates a Graph upload session over the client's connections."""
-        out = ctypes.c_void_p()
-        status = _lib.fbup_client_create_session(self._live(), os.fsencode(path), None,
-                                                 ctypes.byref(out))
-        return Session._adopt(out.value, status, self._session_keep())
+        """Checks the file and creates a Graph upload session over the client's
+        connections; Ctrl-C interrupts it."""
+        return self._file(path).run()
+
+    async def create_async(self, path: PathLike) -> Session:
+        """:meth:`create` for asyncio: cancelling the task cancels the call."""
+        return await self._file(path).run_async()
 
     def resume(self, path: PathLike, session_id: str) -> Session:
         """Re-opens a session saved earlier for the same file over the client's connections."""
-        out = ctypes.c_void_p()
-        status = _lib.fbup_client_resume_session(self._live(), os.fsencode(path),
-                                                 session_id.encode(), None, ctypes.byref(out))
-        return Session._adopt(out.value, status, self._session_keep())
+        return self._file(path, session_id).run()
+
+    async def resume_async(self, path: PathLike, session_id: str) -> Session:
+        """:meth:`resume` for asyncio: cancelling the task cancels the call."""
+        return await self._file(path, session_id).run_async()
 
     def create_reader(self, source: Source, size: Optional[int] = None, *,
                       file_name: Optional[str] = None, file_type: Optional[str] = None) -> Session:
         """A session for bytes that are not a file (see :meth:`Session.create_reader`),
         told to Graph as ``file_name`` of ``file_type`` (None: the client's)."""
         keep = _Callbacks()
-        size = _size(source, size)
+        length = _size(source, size)
         read = _reader(keep, source)
-        out = ctypes.c_void_p()
-        status = _lib.fbup_client_create_session_reader(
-            self._live(), _enc(file_name), _enc(file_type), size, read, None, None,
-            ctypes.byref(out))
-        return Session._adopt(out.value, status, self._session_keep(keep))
+        client, name, typ = self._live(), _enc(file_name), _enc(file_type)
+        return _Opening(lambda k, out: _lib.fbup_client_create_session_reader(
+            client, name, typ, length, read, None, k, out), self._session_keep(keep)).run()
 
     def close(self) -> None:
         """Releases the client; safe to call twice."""
-        if self._handle:
+        if getattr(self, "_handle", None):
             _lib.fbup_client_free(self._handle)
             self._handle = None
 
@@ -733,7 +918,19 @@ def _size(source: Source, size: Optional[int]) -> int:
 
 
 def upload(path: PathLike, *, app_id: Union[int, str], access_token: str,
-           on_progress: Optional[Callable[[int, int], object]] = None, **options: object) -> str:
+           on_progress: Optional[Callable[[int, int], object]] = None,
+           **options: "Unpack[Options]") -> str:
     """Creates a session for ``path``, uploads it and returns Graph's handle."""
     with Session.create(path, app_id=app_id, access_token=access_token, **options) as s:
         return s.upload(on_progress)
+
+
+async def upload_async(path: PathLike, *, app_id: Union[int, str], access_token: str,
+                       on_progress: Optional[Callable[[int, int], object]] = None,
+                       **options: "Unpack[Options]") -> str:
+    """:func:`upload` for asyncio: cancelling the task cancels the create or the upload
+    (within a second); the session it made stays resumable (``CallCancelledError``
+    is not raised: the task's ``asyncio.CancelledError`` is)."""
+    s = await Session.create_async(path, app_id=app_id, access_token=access_token, **options)
+    with s:
+        return await s.upload_async(on_progress)

@@ -174,7 +174,7 @@ def test_https_with_a_private_ca_through_a_cut(tmp_path):
         emu.close()
 
 
-def test_ctrl_c_during_a_stall_raises_keyboard_interrupt_within_a_second(tmp_path):
+def test_ctrl_c_during_a_stall_raises_keyboard_interrupt_within_a_second(sigint, tmp_path):
     emu = Emulator("--fault", "upload,stall=30000,after=100000")
     try:
         path, _ = make_file(tmp_path, "stall.mp4", 1_000_000)
