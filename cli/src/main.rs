@@ -1,8 +1,10 @@
 //! `fbup`: resumable uploads to the Meta Graph API from any script.
 
 mod demo;
+mod man;
 mod probe;
 mod progress;
+mod stdin;
 mod upload;
 
 use std::path::PathBuf;
@@ -13,7 +15,7 @@ use fbup::{Config, Field, Status};
 
 /// What an exit code means to a user of the command; the library's text for a status
 /// the command has no words of its own for.
-fn exit_meaning(status: Status) -> &'static str {
+pub(crate) fn exit_meaning(status: Status) -> &'static str {
     match status {
         Status::Argument => "bad argument (unknown file type, empty file, missing token or app id)",
         Status::File => "the file cannot be read, or changed during the upload",
@@ -43,7 +45,8 @@ fn exit_codes() -> String {
         text.push_str(&format!("  {:<3} {}\n", exit_code(s), exit_meaning(s)));
     }
     text.push_str(
-        "With several files, the first failure's code.\n\n\
+        "\nWith several files, the exit code is the first failure's, in the order the files\n\
+         were given.\n\n\
          The access token comes from FBUP_ACCESS_TOKEN or --token-file, never from the command\n\
          line (other users of the machine can read it). The app id comes from --app-id or\n\
          FBUP_APP_ID.",
@@ -54,7 +57,7 @@ fn exit_codes() -> String {
 /// Resumable uploads to the Meta Graph API.
 #[derive(Parser, Debug)]
 #[command(name = "fbup", version, after_help = exit_codes())]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -62,13 +65,18 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Upload files; prints each file's handle on stdout.
+    // The usage is written out: clap's own would list the options the environment
+    // sets (FBUP_APP_ID...) as if they were required.
+    #[command(override_usage = "fbup upload [OPTIONS] <FILES>...")]
     Upload(UploadArgs),
     /// Resume an upload session from its id and finish it.
     Resume {
         /// The session id, `?sig=` part included.
         session_id: String,
-        /// The file the session was created for.
+        /// The file the session was created for (`-`: standard input, the same bytes).
         file: PathBuf,
+        #[command(flatten)]
+        sending: Sending,
         #[command(flatten)]
         common: Common,
     },
@@ -76,6 +84,10 @@ enum Command {
     Offset {
         /// The session id, `?sig=` part included.
         session_id: String,
+        /// Print a JSON object, {"session_id": ..., "file_offset": N}, instead of the
+        /// number.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -99,6 +111,10 @@ enum Command {
     /// a wrong file_offset, the final POST repeated, a percent-encoded id) and print
     /// what it answered and the `fbup emulate` options that answer the same way.
     Probe {
+        /// Print the whole report as one JSON object: each experiment's answer and
+        /// finding, and the emulator options.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -107,8 +123,16 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff): `fbup man > fbup.1`.
-    Man,
+    /// Print a manual page (roff): `fbup man > fbup.1`, `fbup man upload > fbup-upload.1`,
+    /// or every page into a folder: `fbup man --dir /usr/local/share/man/man1`.
+    Man {
+        /// The subcommand whose page to print (upload, resume, offset, sessions, probe,
+        /// completions, man, emulate, demo); none: the top page, fbup(1).
+        subcommand: Option<String>,
+        /// Write every page (fbup.1, fbup-upload.1, ...) into this folder instead.
+        #[arg(long, value_name = "DIR", conflicts_with = "subcommand")]
+        dir: Option<PathBuf>,
+    },
     /// Run the Graph emulator (same flags as fbup-emulator).
     Emulate(fbup_emulator::cli::Args),
     /// Upload a sample file to an in-process emulator, with a cut and a resume.
@@ -144,6 +168,27 @@ struct Common {
     /// The proxy (default: HTTPS_PROXY, ALL_PROXY and NO_PROXY from the environment).
     #[arg(long, value_name = "URL")]
     proxy: Option<String>,
+    /// Attempts in a row without progress before giving up (default 8).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    retries: Option<u32>,
+    /// Seconds without progress before giving up (default 900).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    retry_max_time: Option<std::time::Duration>,
+    /// Seconds a TCP connect may take (default 30).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    connect_timeout: Option<std::time::Duration>,
+    /// Print nothing on stderr but errors.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Print the trace on stderr: each request to Graph, its answer and what fbup
+    /// decided; twice (-vv) adds connection events. Never shows the token.
+    #[arg(long, short, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+/// What the commands that send a file take (upload, resume).
+#[derive(Args, Debug, Clone, Default)]
+struct Sending {
     /// Bytes read from the file and sent at a time (default 65536).
     #[arg(long, value_name = "BYTES", env = "FBUP_SEND_BUFFER")]
     send_buffer: Option<usize>,
@@ -158,33 +203,20 @@ struct Common {
     /// bounded only after a cut that Graph kept none of.
     #[arg(long, value_name = "SIZE", value_parser = parse_rate)]
     max_request: Option<u64>,
-    /// Attempts in a row without progress before giving up (default 8).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    retries: Option<u32>,
-    /// Seconds without progress before giving up (default 900).
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
-    retry_max_time: Option<std::time::Duration>,
-    /// Seconds a TCP connect may take (default 30).
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
-    connect_timeout: Option<std::time::Duration>,
     /// Seconds without a byte moving before an attempt fails and is retried (default 60).
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     stall_timeout: Option<std::time::Duration>,
-    /// Print nothing on stderr but errors.
-    #[arg(long, short)]
-    quiet: bool,
-    /// Print the trace on stderr: each request to Graph, its answer and what fbup
-    /// decided; twice (-vv) adds connection events. Never shows the token.
-    #[arg(long, short, action = clap::ArgAction::Count)]
-    verbose: u8,
-    /// Print one JSON object per file on stdout instead of plain lines.
+    /// Print one JSON object per file on stdout instead of plain lines (files refused
+    /// before any upload included).
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Args, Debug)]
 struct UploadArgs {
-    /// The files to upload.
+    /// The files to upload; `-` is standard input, alone: a redirected file
+    /// (`< video.mp4`) is read in place, a pipe is first copied to a temporary file
+    /// (memory stays bounded), and --type (or --name with an extension) is required.
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// The file type (default: from the extension).
@@ -206,6 +238,8 @@ struct UploadArgs {
     /// The resume journal's folder (default: $XDG_STATE_HOME/fbup).
     #[arg(long, value_name = "DIR", env = "FBUP_STATE_DIR")]
     state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    sending: Sending,
     #[command(flatten)]
     common: Common,
 }
@@ -337,8 +371,8 @@ fn read_token(token_file: Option<&std::path::Path>) -> Result<String, Failure> {
     }
 }
 
-/// The config every Graph command starts from.
-fn base_config(common: &Common) -> Result<Config, Failure> {
+/// The config every Graph command starts from; `sending` for the commands that send.
+fn base_config(common: &Common, sending: &Sending) -> Result<Config, Failure> {
     let app_id = common.app_id.clone().ok_or_else(|| {
         Failure::from_status(
             Status::Argument,
@@ -370,11 +404,11 @@ fn base_config(common: &Common) -> Result<Config, Failure> {
     config.api_version = common.api_version.clone();
     config.ca_file = common.ca_file.clone();
     config.proxy = common.proxy.clone();
-    if let Some(n) = common.send_buffer {
+    if let Some(n) = sending.send_buffer {
         config.send_buffer = n;
     }
-    config.max_send_rate = common.limit_rate.unwrap_or(0);
-    config.max_request = common.max_request.unwrap_or(0);
+    config.max_send_rate = sending.limit_rate.unwrap_or(0);
+    config.max_request = sending.max_request.unwrap_or(0);
     if let Some(n) = common.retries {
         config.max_attempts = n;
     }
@@ -384,7 +418,7 @@ fn base_config(common: &Common) -> Result<Config, Failure> {
     if let Some(d) = common.connect_timeout {
         config.connect_timeout = d;
     }
-    if let Some(d) = common.stall_timeout {
+    if let Some(d) = sending.stall_timeout {
         config.stall_timeout = d;
     }
     if common.verbose > 0 {
@@ -405,7 +439,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Upload(args) => {
             upload::handle_signals();
-            let mut config = base_config(&args.common)?;
+            let mut config = base_config(&args.common, &args.sending)?;
             config.file_type = args.file_type.clone();
             if args.name.is_some() && args.files.len() > 1 {
                 return Err(Failure::from_status(
@@ -414,31 +448,56 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ));
             }
             config.file_name = args.name.clone();
-            if !args.no_resume {
+            let mut files = args.files.clone();
+            let mut journal = !args.no_resume;
+            if files.iter().any(|f| f.as_os_str() == "-") {
+                if files.len() > 1 {
+                    return Err(Failure::from_status(
+                        Status::Argument,
+                        "- (standard input) is uploaded alone; give the other files to another \
+                         fbup upload",
+                    ));
+                }
+                let input = stdin::take(&mut config, args.name.as_deref(), true)?;
+                journal &= input.journal;
+                files[0] = input.path;
+            }
+            if journal {
                 config.state_dir = args.state_dir.clone().or_else(default_state_dir);
             }
             upload::upload_files(
                 &config,
-                &args.files,
+                &files,
                 args.jobs,
                 !args.no_reupload,
-                &args.common,
+                upload::Output::of(&args.common, &args.sending),
             )
         }
         Command::Resume {
             session_id,
             file,
+            sending,
             common,
         } => {
             upload::handle_signals();
-            let config = base_config(&common)?;
-            upload::resume(&config, &session_id, &file, &common)
+            let mut config = base_config(&common, &sending)?;
+            let file = if file.as_os_str() == "-" {
+                stdin::take(&mut config, None, false)?.path
+            } else {
+                file
+            };
+            let out = upload::Output::of(&common, &sending);
+            upload::resume(&config, &session_id, &file, out)
         }
-        Command::Offset { session_id, common } => {
-            let config = base_config(&common)?;
+        Command::Offset {
+            session_id,
+            json,
+            common,
+        } => {
+            let config = base_config(&common, &Sending::default())?;
             let off =
                 fbup::session_offset(&config, &session_id).map_err(|e| Failure::from_error(&e))?;
-            if common.json {
+            if json {
                 println!(
                     "{}",
                     serde_json::json!({ "session_id": session_id, "file_offset": off })
@@ -448,7 +507,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Probe { common } => probe::run(&common, base_config(&common)?),
+        Command::Probe { json, common } => {
+            probe::run(json, base_config(&common, &Sending::default())?)
+        }
         Command::Sessions {
             prune,
             state_dir,
@@ -459,12 +520,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             clap_complete::generate(shell, &mut Cli::command(), "fbup", &mut std::io::stdout());
             Ok(())
         }
-        Command::Man => clap_mangen::Man::new(Cli::command())
-            .render(&mut std::io::stdout())
-            .map_err(|e| Failure {
-                code: 1,
-                message: format!("cannot write the manual page: {e}"),
-            }),
+        Command::Man { subcommand, dir } => man::run(subcommand.as_deref(), dir.as_deref()),
         Command::Emulate(args) => {
             let code = fbup_emulator::cli::run(args);
             if code == ExitCode::SUCCESS {

@@ -4,7 +4,7 @@
 
 use fbup::{Answer, Config, Experiment, ProbeReport, Variant};
 
-use crate::{Common, Failure};
+use crate::Failure;
 
 /// The `fbup emulate` option that answers as `variant` does.
 fn emulator_option(variant: &Variant) -> String {
@@ -45,7 +45,7 @@ fn emulator_args(report: &ProbeReport) -> Vec<String> {
 }
 
 /// `fbup probe`: runs the experiments against `config`'s Graph and prints them.
-pub(crate) fn run(common: &Common, config: Config) -> Result<(), Failure> {
+pub(crate) fn run(json: bool, config: Config) -> Result<(), Failure> {
     let report = fbup::probe(&config).map_err(|e| Failure::from_error(&e))?;
     let args = emulator_args(&report);
     let mode = if args.is_empty() {
@@ -53,7 +53,7 @@ pub(crate) fn run(common: &Common, config: Config) -> Result<(), Failure> {
     } else {
         format!("fbup emulate {}", args.join(" "))
     };
-    if common.json {
+    if json {
         print_json(&config, &report, &args, &mode);
         return Ok(());
     }

@@ -324,7 +324,7 @@ impl FileState {
             return format!("done: Graph holds all {}", HumanBytes(self.total));
         };
         let held = self.first.unwrap_or(0);
-        if info.bytes_sent == 0 || self.complete_at_start {
+        if info.bytes_sent == 0 {
             return format!(
                 "done: Graph already held all {}; nothing to send",
                 HumanBytes(self.total)
@@ -369,7 +369,9 @@ impl FileProgress<'_> {
         let mut st = lock(&self.state);
         let before = st.done;
         st.total = total;
-        if st.first.is_none() && done >= total {
+        // The library keeps the figure below the total until the handle comes: a first
+        // figure one short of it is a file Graph held whole before this run.
+        if st.first.is_none() && done.saturating_add(1) >= total {
             st.complete_at_start = true;
         }
         st.record(done);
@@ -419,6 +421,10 @@ impl FileProgress<'_> {
                 }
                 Event::Resume { offset, total } => {
                     if *offset == 0 && st.retries == 0 {
+                        return;
+                    }
+                    if offset == total && st.complete_at_start {
+                        // Graph held it all before this run: nothing to show but the end.
                         return;
                     }
                     format!(

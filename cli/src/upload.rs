@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use fbup::{CancelHandle, Client, Config, Session, Source, Status};
 
 use crate::progress::Display;
-use crate::{cli_message, exit_code, Common, Failure};
+use crate::{cli_message, exit_code, Common, Failure, Sending};
 
 /// Set by the first Ctrl-C or SIGTERM.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -44,7 +44,11 @@ static NEXT_RUNNING: AtomicUsize = AtomicUsize::new(0);
 /// How to go on with a session: the `fbup resume` command (and, with the journal, the
 /// same command run again).
 pub(crate) fn resume_advice(session_id: &str, file: &Path, journal: bool) -> String {
-    let command = format!("fbup resume '{session_id}' {}", file.display());
+    let command = if crate::stdin::is_stdin(file) {
+        format!("fbup resume '{session_id}' - < FILE, FILE holding the same bytes as this input")
+    } else {
+        format!("fbup resume '{session_id}' {}", file.display())
+    };
     if journal {
         format!("run the same command again to resume, or: {command}")
     } else {
@@ -105,6 +109,22 @@ fn tell_sessions(why: &str) -> bool {
         );
     }
     !list.is_empty()
+}
+
+/// How results are shown: `--quiet`, `--json`.
+#[derive(Clone, Copy)]
+pub(crate) struct Output {
+    quiet: bool,
+    json: bool,
+}
+
+impl Output {
+    pub(crate) fn of(common: &Common, sending: &Sending) -> Output {
+        Output {
+            quiet: common.quiet,
+            json: sending.json,
+        }
+    }
 }
 
 /// What came of one file.
@@ -185,6 +205,30 @@ fn check_files(files: &[PathBuf], file_type: Option<&str>) -> Result<Vec<u64>, F
     }
 }
 
+/// With `--json`, an object for each file the checks refused (the same keys as a
+/// failed upload's), so that a script sees every file it gave.
+fn refused_objects(files: &[PathBuf], file_type: Option<&str>) {
+    for file in files {
+        if let Err(f) = check_files(std::slice::from_ref(file), file_type) {
+            let status = Status::ALL
+                .into_iter()
+                .find(|s| exit_code(*s) == f.code)
+                .unwrap_or(Status::Argument);
+            let message = f.message.split("\nfbup: ").next().unwrap_or_default();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "file": file.display().to_string(),
+                    "session_id": null,
+                    "error": message,
+                    "status": status.key(),
+                    "exit_code": f.code,
+                })
+            );
+        }
+    }
+}
+
 /// Handles hold no backslash, so writing their newlines as `\n` keeps one line per
 /// file and can be undone.
 fn one_line(handle: &str) -> String {
@@ -228,14 +272,16 @@ fn run_session(
             true
         })
         .map(str::to_string);
-    running().retain(|r| r.number != number);
     let info = session.info();
     progress.finish(result.is_ok(), Some(&info));
     if let Err(e) = &mut result {
         if e.status == Status::Cancelled {
+            // Still listed while Graph is asked what it holds: if it does not say in
+            // time, the signal handler names this session and how to resume it.
             e.message = cancelled_message(session, path, journal);
         }
     }
+    running().retain(|r| r.number != number);
     Outcome {
         file: path.to_path_buf(),
         session_id: Some(id),
@@ -274,10 +320,11 @@ impl<'d> Opened<'d> {
     /// Opens the file's session over the command's client (its connections shared with
     /// every other file of the command).
     fn open(client: &Client, path: &Path, size: u64, display: &'d Display, journal: bool) -> Self {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.display().to_string());
+        let name = match path.file_name() {
+            _ if crate::stdin::is_stdin(path) => "stdin".to_string(),
+            Some(n) => n.to_string_lossy().into_owned(),
+            None => path.display().to_string(),
+        };
         let progress = display.file(&name, size);
         let client = client.with_events(Some(progress.events()));
         let session = client.open(Source::File(path.into()), None, &CancelHandle::new());
@@ -358,10 +405,14 @@ pub(crate) fn upload_files(
     files: &[PathBuf],
     jobs: usize,
     reupload: bool,
-    common: &Common,
+    out: Output,
 ) -> Result<(), Failure> {
-    let sizes = check_files(files, config.file_type.as_deref())?;
-    let display = Display::new(common.quiet, files.len(), sizes.iter().sum());
+    let sizes = check_files(files, config.file_type.as_deref()).inspect_err(|_| {
+        if out.json {
+            refused_objects(files, config.file_type.as_deref());
+        }
+    })?;
+    let display = Display::new(out.quiet, files.len(), sizes.iter().sum());
     let journal = config.state_dir.is_some();
     // One client for every file: one pool of connections, one TLS handshake per pooled
     // connection rather than per file, one token holder.
@@ -385,7 +436,7 @@ pub(crate) fn upload_files(
         journal,
         reupload,
         several,
-        json: common.json,
+        json: out.json,
     };
     std::thread::scope(|scope| {
         for _ in 0..jobs.min(files.len()) {
@@ -504,10 +555,10 @@ pub(crate) fn resume(
     config: &Config,
     session_id: &str,
     file: &Path,
-    common: &Common,
+    out: Output,
 ) -> Result<(), Failure> {
     let sizes = check_files(&[file.to_path_buf()], config.file_type.as_deref())?;
-    let display = Display::new(common.quiet, 1, sizes[0]);
+    let display = Display::new(out.quiet, 1, sizes[0]);
     let name = file.display().to_string();
     let progress = display.file(&name, sizes[0]);
     let mut config = config.clone();
@@ -527,7 +578,7 @@ pub(crate) fn resume(
             }
         }
     };
-    match report(&outcome, false, common.json, &display) {
+    match report(&outcome, false, out.json, &display) {
         0 => Ok(()),
         code => Err(Failure {
             code,

@@ -99,8 +99,28 @@ fn one_file_prints_its_handle() {
     let s = &fx.emu.sessions()[0];
     assert_eq!(s.sha256.as_deref(), Some(sum.as_str()));
     assert_eq!(stdout(&out), format!("{}\n", s.handle.as_deref().unwrap()));
-    // Progress lines on a non-terminal stderr.
-    assert!(String::from_utf8_lossy(&out.stderr).contains("a.png: 100%"));
+    // Progress lines on a non-terminal stderr, with no figure that cannot be known yet
+    // (a rate in the first moments), and a summary of the session's own figures.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a.png: 0% sent (0 B of 292.97 KiB)\n"),
+        "{err}"
+    );
+    assert!(!err.contains("0 B/s") && !err.contains("ETA ?"), "{err}");
+    assert!(
+        err.contains("a.png: done: Graph holds all 292.97 KiB; 292.97 KiB sent in"),
+        "{err}"
+    );
+    // Resuming a session Graph already holds whole: nothing sent, nothing made up.
+    let out = fx.run(&["resume", &s.id, p(&path)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.trim()
+            .ends_with("a.png: done: Graph already held all 292.97 KiB; nothing to send"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -324,20 +344,28 @@ fn offset_and_resume_commands() {
     assert_eq!(stdout(&fx.run(&["offset", &id])), "2000000\n");
 }
 
-/// Runs `fbup` with its stderr on a pseudo-terminal, as a person at a terminal sees it;
-/// returns the exit code and the screen's text with the escape sequences removed.
-fn run_in_terminal(mut cmd: Command) -> (Option<i32>, String) {
+/// Runs `fbup` with its stderr on a pseudo-terminal of `cols` columns, as a person at
+/// a terminal sees it; returns the exit code and the screen's text with the escape
+/// sequences removed (each redraw on a line of its own).
+fn run_in_terminal(mut cmd: Command, cols: u16) -> (Option<i32>, String) {
     use std::io::Read;
     use std::os::fd::{FromRawFd, OwnedFd};
     let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty writes two descriptors; the other arguments may be NULL.
+    let size = libc::winsize {
+        ws_row: 24,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty writes two descriptors; the name may be NULL, the terminal
+    // settings too, and the window size is read only.
     let rc = unsafe {
         libc::openpty(
             &mut master,
             &mut slave,
             std::ptr::null_mut(),
             std::ptr::null(),
-            std::ptr::null(),
+            &size,
         )
     };
     assert_eq!(rc, 0, "openpty");
@@ -441,7 +469,7 @@ fn a_terminal_shows_the_retry_the_resume_and_a_sane_rate() {
     ));
     let mut cmd = fx.fbup();
     cmd.args(["upload", "--limit-rate", "4M", p(&path)]);
-    let (code, screen) = run_in_terminal(cmd);
+    let (code, screen) = run_in_terminal(cmd, 120);
     eprintln!("--- the terminal showed (escapes removed, one redraw a line):\n{screen}");
     assert_eq!(code, Some(0), "{screen}");
     assert!(screen.contains("resuming at"), "the resume is shown");
@@ -600,9 +628,16 @@ fn limit_rate_takes_curls_units_and_holds() {
         p(&b),
     ]);
     let secs = started.elapsed().as_secs_f64();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     eprintln!("2 x 1.5 MiB at --jobs 2 --limit-rate 1M took {secs:.2} s");
-    assert!(secs >= 2.5, "2 x 1.5 MiB at 1 MiB/s in all took {secs:.2} s");
+    assert!(
+        secs >= 2.5,
+        "2 x 1.5 MiB at 1 MiB/s in all took {secs:.2} s"
+    );
     for bad in ["10X", "-5", "K", "abc"] {
         let out = fx.run(&["upload", "--limit-rate", bad, p(&path)]);
         assert_eq!(out.status.code(), Some(2), "--limit-rate {bad}");
@@ -625,6 +660,73 @@ fn completions_and_the_manual_page_come_from_the_same_definitions() {
         "{page}"
     );
     assert!(page.contains("completions"), "{page}");
+    // A page per subcommand, with its options, the environment and the exit codes;
+    // every page the top page names can be made.
+    let out = fx.run(&["man", "upload"]);
+    assert!(out.status.success());
+    let upload = stdout(&out);
+    for want in [
+        ".TH fbup-upload",
+        "\\-\\-limit\\-rate",
+        ".SH ENVIRONMENT",
+        "FBUP_ACCESS_TOKEN",
+        "FBUP_STATE_DIR",
+        "EXIT STATUS",
+        "\\fB22\\fR",
+        "With several files, the exit code is the first failure",
+    ] {
+        assert!(upload.contains(want), "{want}: {upload}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = fx.run(&["man", "--dir", p(dir.path())]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let named: Vec<&str> = page
+        .split("fbup\\-")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("(1)").map(|(sub, _)| sub))
+        .filter(|sub| sub.chars().all(|c| c.is_ascii_lowercase()))
+        .collect();
+    assert!(named.len() >= 9, "{named:?}");
+    for sub in named {
+        let file = dir.path().join(format!("fbup-{sub}.1"));
+        assert!(
+            file.exists(),
+            "fbup(1) names fbup-{sub}(1), which --dir did not write"
+        );
+    }
+    assert_eq!(fx.run(&["man", "nope"]).status.code(), Some(2));
+    // Each command's help lists what it takes, and no more.
+    let offset = stdout(&fx.run(&["offset", "--help"]));
+    assert!(
+        !offset.contains("--limit-rate") && !offset.contains("--stall-timeout"),
+        "{offset}"
+    );
+    assert!(offset.contains("\"file_offset\": N"), "{offset}");
+    let probe = stdout(&fx.run(&["probe", "--help"]));
+    assert!(
+        !probe.contains("--limit-rate") && !probe.contains("per file"),
+        "{probe}"
+    );
+    // With the environment setting options, the usage does not show them as required.
+    let out = fx
+        .fbup()
+        .args(["upload"])
+        .env("FBUP_STATE_DIR", p(dir.path()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Usage: fbup upload [OPTIONS] <FILES>..."),
+        "{err}"
+    );
+    assert!(
+        !err.contains("--app-id <ID>") && !err.contains("--state-dir <DIR>"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -1295,4 +1397,215 @@ fn two_sigterms_in_a_moment_are_one_clean_cancel() {
         err.contains("run the same command again to resume"),
         "{err}"
     );
+}
+
+#[test]
+fn standard_input_is_a_file_redirected_or_a_pipe_spooled() {
+    let fx = fx();
+    let (path, sum) = fx.file("in.mp4", 1_500_000);
+    // A redirected file: read in place, under the name --name gives.
+    let out = fx
+        .fbup()
+        .args(["upload", "--quiet", "--name", "clip.mp4", "-"])
+        .stdin(std::fs::File::open(&path).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A pipe: spooled, then uploaded; --type says what it is.
+    let mut child = fx
+        .fbup()
+        .args(["upload", "--quiet", "--type", "video/mp4", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        for piece in bytes.chunks(100_000) {
+            input.write_all(piece).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sessions = fx.emu.sessions();
+    assert_eq!(sessions.len(), 2);
+    let names: Vec<&str> = sessions.iter().map(|s| s.file_name.as_str()).collect();
+    assert!(
+        names.contains(&"clip.mp4") && names.contains(&"stdin"),
+        "{names:?}"
+    );
+    for s in &sessions {
+        assert_eq!(s.sha256.as_deref(), Some(sum.as_str()), "{}", s.file_name);
+    }
+    // Without a type, and among other files, `-` is refused before any request.
+    let out = fx
+        .fbup()
+        .args(["upload", "-"])
+        .stdin(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(11));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --type"));
+    let out = fx.run(&["upload", "--type", "video/mp4", "-", p(&path)]);
+    assert_eq!(out.status.code(), Some(11));
+    assert_eq!(fx.emu.sessions().len(), 2, "no request was made");
+}
+
+#[test]
+fn json_gives_an_object_for_every_file_the_checks_refuse() {
+    let fx = fx();
+    let (ok, _) = fx.file("ok.png", 1000);
+    let empty = fx.dir.path().join("empty.png");
+    std::fs::write(&empty, b"").unwrap();
+    let missing = fx.dir.path().join("missing.png");
+    let out = fx.run(&["upload", "--json", p(&ok), p(&empty), p(&missing)]);
+    assert_eq!(out.status.code(), Some(11));
+    let objects: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objects.len(), 2, "{objects:?}");
+    assert_eq!(objects[0]["file"], p(&empty));
+    assert_eq!(objects[0]["status"], "argument");
+    assert_eq!(objects[0]["exit_code"], 11);
+    assert_eq!(objects[1]["file"], p(&missing));
+    assert_eq!(objects[1]["status"], "file");
+    assert!(objects[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("no such file"));
+    assert!(fx.emu.sessions().is_empty(), "nothing was uploaded");
+}
+
+#[test]
+fn ctrl_c_while_graph_is_slow_says_so_at_once_and_names_the_resume_command() {
+    let fx = fx();
+    let len = 4 * 1024 * 1024;
+    let (path, _) = fx.file("slow.mp4", len);
+    fx.emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::Stall {
+            after_bytes: 1024 * 1024,
+            millis: 60_000,
+            then: AfterStall::Close,
+        },
+    ));
+    // The offset request the cancel makes is answered 30 s late.
+    fx.emu.add_fault(FaultRule::once(
+        RequestKind::Offset,
+        Fault::LateAnswer { millis: 30_000 },
+    ));
+    let child = fx
+        .fbup()
+        .args(["upload", "--no-resume", p(&path)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    fx.wait_for_offset(1024 * 1024);
+    let sent = Instant::now();
+    // SAFETY: a plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{err}");
+    assert_eq!(out.status.code(), Some(19), "{err}");
+    assert!(took < Duration::from_secs(7), "exit {took:?} after SIGINT");
+    let first = err
+        .lines()
+        .find(|l| !l.contains("% sent"))
+        .unwrap_or_default();
+    assert!(first.starts_with("fbup: stopping"), "said at once: {err}");
+    let id = &fx.emu.sessions()[0].id;
+    assert!(
+        err.contains(&format!("resume with: fbup resume '{id}' {}", p(&path))),
+        "the session and the command to resume it (--no-resume: no journal): {err}"
+    );
+}
+
+#[test]
+fn resuming_with_another_file_says_it_is_probably_not_the_sessions_file() {
+    let fx = fx();
+    let (big, _) = fx.file("big.mp4", 2_000_000);
+    let (small, _) = fx.file("small.mp4", 500_000);
+    assert!(fx.run(&["upload", "--quiet", p(&big)]).status.success());
+    let id = fx.emu.sessions()[0].id.clone();
+    let out = fx.run(&["resume", &id, p(&small)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(18), "{err}");
+    assert!(
+        err.contains("probably not the file the session was created for"),
+        "{err}"
+    );
+}
+
+#[test]
+fn at_80_columns_every_line_fits_and_a_resume_is_told_once() {
+    let fx = fx();
+    let len = 12 * 1024 * 1024;
+    let (path, sum) = fx.file("a-rather-long-file-name-for-the-bar.mp4", len);
+    fx.emu.add_fault(FaultRule::once(
+        RequestKind::Upload,
+        Fault::Cut {
+            after_bytes: 3 * 1024 * 1024,
+        },
+    ));
+    let mut cmd = fx.fbup();
+    cmd.args(["upload", "--limit-rate", "6M", p(&path)]);
+    let (code, screen) = run_in_terminal(cmd, 80);
+    eprintln!("--- an 80-column terminal showed:\n{screen}");
+    assert_eq!(code, Some(0), "{screen}");
+    // Each drawing of a bar (the messages above the bars may wrap, as any line of
+    // text; indicatif pads them to the width).
+    let bars: Vec<&str> = screen
+        .lines()
+        .flat_map(|l| l.split("   "))
+        .map(str::trim)
+        .filter(|piece| piece.contains("] ") && piece.contains(" sent"))
+        .collect();
+    assert!(bars.len() >= 5, "{screen}");
+    for bar in bars {
+        assert!(
+            bar.chars().count() <= 80,
+            "a bar of {} columns: {bar}",
+            bar.chars().count()
+        );
+    }
+    assert_eq!(screen.matches("resuming at").count(), 1, "{screen}");
+    assert!(
+        screen.contains(" sent "),
+        "the figure says what it is: {screen}"
+    );
+    assert_eq!(fx.emu.sessions()[0].sha256.as_deref(), Some(sum.as_str()));
+}
+
+#[test]
+fn the_demo_says_no_byte_was_sent_twice() {
+    let out = Command::new(env!("CARGO_BIN_EXE_fbup"))
+        .args(["demo", "--size-mib", "8"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("re-sent by fbup: none (none twice)"),
+        "{text}"
+    );
+    assert!(text.contains("SHA-256 verified by the server"), "{text}");
 }
