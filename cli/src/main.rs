@@ -435,44 +435,47 @@ fn base_config(common: &Common, sending: &Sending) -> Result<Config, Failure> {
     Ok(config)
 }
 
+/// `fbup upload`: the files (or standard input) with the options they take.
+fn upload_command(args: UploadArgs) -> Result<(), Failure> {
+    upload::handle_signals();
+    let mut config = base_config(&args.common, &args.sending)?;
+    config.file_type = args.file_type.clone();
+    if args.name.is_some() && args.files.len() > 1 {
+        return Err(Failure::from_status(
+            Status::Argument,
+            "--name applies to one file; upload the files one at a time",
+        ));
+    }
+    config.file_name = args.name.clone();
+    let mut files = args.files.clone();
+    let mut journal = !args.no_resume;
+    if files.iter().any(|f| f.as_os_str() == "-") {
+        if files.len() > 1 {
+            return Err(Failure::from_status(
+                Status::Argument,
+                "- (standard input) is uploaded alone; give the other files to another \
+                 fbup upload",
+            ));
+        }
+        let input = stdin::take(&mut config, args.name.as_deref(), true)?;
+        journal &= input.journal;
+        files[0] = input.path;
+    }
+    if journal {
+        config.state_dir = args.state_dir.clone().or_else(default_state_dir);
+    }
+    upload::upload_files(
+        &config,
+        &files,
+        args.jobs,
+        !args.no_reupload,
+        upload::Output::of(&args.common, &args.sending),
+    )
+}
+
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Upload(args) => {
-            upload::handle_signals();
-            let mut config = base_config(&args.common, &args.sending)?;
-            config.file_type = args.file_type.clone();
-            if args.name.is_some() && args.files.len() > 1 {
-                return Err(Failure::from_status(
-                    Status::Argument,
-                    "--name applies to one file; upload the files one at a time",
-                ));
-            }
-            config.file_name = args.name.clone();
-            let mut files = args.files.clone();
-            let mut journal = !args.no_resume;
-            if files.iter().any(|f| f.as_os_str() == "-") {
-                if files.len() > 1 {
-                    return Err(Failure::from_status(
-                        Status::Argument,
-                        "- (standard input) is uploaded alone; give the other files to another \
-                         fbup upload",
-                    ));
-                }
-                let input = stdin::take(&mut config, args.name.as_deref(), true)?;
-                journal &= input.journal;
-                files[0] = input.path;
-            }
-            if journal {
-                config.state_dir = args.state_dir.clone().or_else(default_state_dir);
-            }
-            upload::upload_files(
-                &config,
-                &files,
-                args.jobs,
-                !args.no_reupload,
-                upload::Output::of(&args.common, &args.sending),
-            )
-        }
+        Command::Upload(args) => upload_command(args),
         Command::Resume {
             session_id,
             file,

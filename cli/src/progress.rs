@@ -34,6 +34,107 @@ pub(crate) fn clear_bars() {
     }
 }
 
+/// The bar's parts: the file name's columns and the figures' (`12.00 MiB/48.00 MiB
+/// sent 8.10 MiB/s ETA 4s`, cut beyond).
+const PREFIX: usize = 16;
+const FIGURES: usize = 46;
+
+/// The columns left free at the right of every bar: a terminal echoes Ctrl-C as `^C`
+/// where the cursor is, and at the end of a line that filled the width it would wrap
+/// onto a line of its own, leaving the bar above on the screen, cut off mid-word.
+const MARGIN: usize = 3;
+
+/// stderr as the bars are drawn on it, with the cursor left at the end of the last
+/// line's text rather than at the terminal's right edge. indicatif fills each line with
+/// spaces to the edge, so that the next line starts on the next row by wrapping; after
+/// the last line that leaves the cursor waiting to wrap, and the `^C` a terminal echoes
+/// on Ctrl-C then lands on a row of its own, which indicatif does not count: the bar
+/// above it would stay on the screen. Here a filler becomes a line break when another
+/// line follows, and nothing after the last one (whose text, with [`MARGIN`], leaves
+/// room for the `^C`).
+#[derive(Debug)]
+struct EndOfText {
+    term: console::Term,
+    /// A filler was held back: the next line (or any other move) starts a new row.
+    pending: AtomicBool,
+}
+
+impl EndOfText {
+    fn new(term: console::Term) -> EndOfText {
+        EndOfText {
+            term,
+            pending: AtomicBool::new(false),
+        }
+    }
+
+    /// Ends the row a held-back filler would have ended.
+    fn settle(&self) -> std::io::Result<()> {
+        if self.pending.swap(false, Ordering::SeqCst) {
+            self.term.write_str("\r\n")?;
+        }
+        Ok(())
+    }
+}
+
+impl indicatif::TermLike for EndOfText {
+    fn width(&self) -> u16 {
+        self.term.size().1
+    }
+    fn height(&self) -> u16 {
+        self.term.size().0
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.settle()?;
+        self.term.move_cursor_up(n)
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.settle()?;
+        self.term.move_cursor_down(n)
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.settle()?;
+        self.term.move_cursor_right(n)
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.settle()?;
+        self.term.move_cursor_left(n)
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.settle()?;
+        self.term.write_line(s)
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        if !s.is_empty() && s.bytes().all(|b| b == b' ') {
+            // indicatif's filler to the right edge: held back.
+            self.pending.store(true, Ordering::SeqCst);
+            return Ok(());
+        }
+        self.settle()?;
+        self.term.write_str(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.settle()?;
+        self.term.clear_line()
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        // The last line's filler is dropped: the cursor stays at the end of its text.
+        self.pending.store(false, Ordering::SeqCst);
+        self.term.flush()
+    }
+}
+
+/// The terminal's width now.
+fn columns() -> usize {
+    console::Term::stderr().size().1 as usize
+}
+
+/// A bar's template for a terminal of `cols` columns: the bar takes what the name and
+/// the figures leave, less the margin, so that the line fits at any width.
+fn template(cols: usize, color: &str) -> String {
+    let bar = cols.saturating_sub(PREFIX + 4 + FIGURES + MARGIN).max(3);
+    format!("{{prefix:{PREFIX}!}} [{{bar:{bar}{color}}}] {{msg:{FIGURES}!}}")
+}
+
 /// The rate is shown once it has been measured over this long.
 const RATE_SHOWN_AFTER: Duration = Duration::from_millis(500);
 
@@ -79,7 +180,11 @@ impl Display {
         let mode = if quiet {
             Mode::Quiet
         } else if std::io::stderr().is_terminal() {
-            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let target = ProgressDrawTarget::term_like_with_hz(
+                Box::new(EndOfText::new(console::Term::buffered_stderr())),
+                20,
+            );
+            let multi = MultiProgress::with_draw_target(target);
             let _ = BARS.set(multi.clone());
             Mode::Bars(multi)
         } else {
@@ -88,7 +193,7 @@ impl Display {
         let overall = match &mode {
             Mode::Bars(multi) if files > 1 => {
                 let bar = multi.add(ProgressBar::new(total_bytes));
-                bar.set_style(style("{prefix:16!} [{wide_bar:.cyan}] {msg}"));
+                bar.set_style(style(&template(columns(), ".cyan")));
                 bar.set_prefix("all files");
                 Some(Overall {
                     bar,
@@ -169,7 +274,7 @@ impl Display {
                     Some(o) => multi.insert_before(&o.bar, ProgressBar::new(total)),
                     None => multi.add(ProgressBar::new(total)),
                 };
-                bar.set_style(style("{prefix:16!} [{wide_bar}] {msg}"));
+                bar.set_style(style(&template(columns(), "")));
                 bar.set_prefix(name.to_string());
                 Some(bar)
             }
@@ -194,8 +299,14 @@ impl Display {
         let ticker = bar.as_ref().map(|bar| {
             let (bar, state, stop) = (bar.clone(), state.clone(), stop.clone());
             std::thread::spawn(move || {
+                let mut cols = columns();
                 while !stop.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(250));
+                    // A resized terminal: the bar follows its width.
+                    if columns() != cols {
+                        cols = columns();
+                        bar.set_style(style(&template(cols, "")));
+                    }
                     let msg = lock(&state).figures();
                     bar.set_message(msg);
                 }

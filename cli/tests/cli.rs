@@ -347,9 +347,19 @@ fn offset_and_resume_commands() {
 /// Runs `fbup` with its stderr on a pseudo-terminal of `cols` columns, as a person at
 /// a terminal sees it; returns the exit code and the screen's text with the escape
 /// sequences removed (each redraw on a line of its own).
-fn run_in_terminal(mut cmd: Command, cols: u16) -> (Option<i32>, String) {
-    use std::io::Read;
+fn run_in_terminal(cmd: Command, cols: u16) -> (Option<i32>, String) {
+    let (code, raw) = terminal(cmd, cols, None);
+    (code, screen_of(&raw))
+}
+
+/// Runs `cmd` on a pseudo-terminal of `cols` columns that is its controlling terminal,
+/// typing Ctrl-C after `ctrl_c` when given (the terminal then echoes `^C` and signals
+/// the command, as a person's keyboard does); the exit code and every byte it wrote to
+/// stderr.
+fn terminal(mut cmd: Command, cols: u16, ctrl_c: Option<Duration>) -> (Option<i32>, String) {
+    use std::io::{Read, Write};
     use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
     let (mut master, mut slave) = (0, 0);
     let size = libc::winsize {
         ws_row: 24,
@@ -371,15 +381,24 @@ fn run_in_terminal(mut cmd: Command, cols: u16) -> (Option<i32>, String) {
     assert_eq!(rc, 0, "openpty");
     // SAFETY: both descriptors were just opened and are owned here alone.
     let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-    let mut child = cmd
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(slave.try_clone().unwrap()))
-        .env("TERM", "xterm")
-        .spawn()
-        .unwrap();
+        .env("TERM", "xterm");
+    // SAFETY: between fork and exec only async-signal-safe calls: a new session, whose
+    // controlling terminal becomes the pty on stderr.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(2, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
     drop(slave);
     drop(cmd);
+    let mut keys = std::fs::File::from(master.try_clone().unwrap());
     let reader = std::thread::spawn(move || {
         let mut f = std::fs::File::from(master);
         let mut raw = Vec::new();
@@ -393,9 +412,18 @@ fn run_in_terminal(mut cmd: Command, cols: u16) -> (Option<i32>, String) {
         }
         raw
     });
+    if let Some(after) = ctrl_c {
+        std::thread::sleep(after);
+        keys.write_all(b"\x03").unwrap();
+    }
     let status = child.wait().unwrap();
+    drop(keys);
     let raw = reader.join().unwrap();
-    let text = String::from_utf8_lossy(&raw);
+    (status.code(), String::from_utf8_lossy(&raw).into_owned())
+}
+
+/// A terminal's bytes with the escape sequences removed, each redraw on a line.
+fn screen_of(text: &str) -> String {
     let mut screen = String::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -416,7 +444,7 @@ fn run_in_terminal(mut cmd: Command, cols: u16) -> (Option<i32>, String) {
             screen.push(c);
         }
     }
-    (status.code(), screen)
+    screen
 }
 
 /// The rates a screen shows (`4.51 MiB/s`), in bytes per second.
@@ -1608,4 +1636,28 @@ fn the_demo_says_no_byte_was_sent_twice() {
         "{text}"
     );
     assert!(text.contains("SHA-256 verified by the server"), "{text}");
+}
+
+#[test]
+fn ctrl_c_at_a_terminal_leaves_no_bar_behind() {
+    let fx = fx();
+    let (path, _) = fx.file("ctrl-c.mp4", 24 * 1024 * 1024);
+    let mut cmd = fx.fbup();
+    cmd.args(["upload", "--limit-rate", "8M", p(&path)]);
+    let (code, raw) = terminal(cmd, 80, Some(Duration::from_millis(1500)));
+    eprintln!("--- the terminal's bytes around the Ctrl-C:\n{raw:?}");
+    assert_eq!(code, Some(19), "{raw}");
+    // The terminal echoes ^C where the cursor is: on the bar's row, with room left, so
+    // that the row the bar is on is the one fbup clears and writes on next. A cursor left
+    // at the right edge would have wrapped the ^C onto a row of its own, leaving the bar.
+    let (before, after) = raw.split_once("^C").expect("the terminal echoed ^C");
+    let row = before.rsplit(['\r', '\n']).next().unwrap_or_default();
+    let shown = screen_of(row).replace('\n', "");
+    assert!(
+        shown.chars().count() + 2 <= 80,
+        "^C echoed at column {}: {shown:?}",
+        shown.chars().count() + 1
+    );
+    assert!(after.starts_with("\r\x1b[2K"), "{after:?}");
+    assert!(screen_of(after).contains("fbup: stopping"), "{after:?}");
 }
