@@ -1596,7 +1596,7 @@ fn at_80_columns_every_line_fits_and_a_resume_is_told_once() {
     eprintln!("--- an 80-column terminal showed:\n{screen}");
     assert_eq!(code, Some(0), "{screen}");
     // Each drawing of a bar (the messages above the bars may wrap, as any line of
-    // text; indicatif pads them to the width).
+    // text does).
     let bars: Vec<&str> = screen
         .lines()
         .flat_map(|l| l.split("   "))

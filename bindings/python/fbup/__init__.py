@@ -632,6 +632,7 @@ class Session:
 
     _handle: Optional[int]
     _keep: Optional[_Callbacks]
+    _cancels: int
 
     def __init__(self) -> None:
         raise TypeError("make a Session with Session.create, resume, create_reader or "
@@ -641,6 +642,7 @@ class Session:
     def _made(cls, handle: int, keep: Optional[_Callbacks]) -> "Session":
         s = cls.__new__(cls)
         s._handle = handle
+        s._cancels = 0
         # The C callbacks the session calls: alive as long as it is.
         s._keep = keep
         return s
@@ -726,22 +728,40 @@ class Session:
         h = _lib.fbup_file_handle(self._live())
         return None if h is None else h.decode()
 
+    def _once_more(self, work: Callable[[], int], stopped: Callable[[], bool]) -> Callable[[], int]:
+        """``work`` run once more when it ended cancelled though nothing cancelled it:
+        a cancel that came as an earlier call returned waits in libfbup for the next
+        call, and is not this one's (``stopped``: the call stopped itself)."""
+        def run() -> int:
+            cancels = self._cancels
+            status = work()
+            if status == Status.CANCELLED and self._cancels == cancels and not stopped():
+                status = work()
+            return status
+        return run
+
     def _upload_call(self, on_progress: Optional[Callable[[int, int], object]]
                      ) -> Tuple[Callable[[], int], List[BaseException]]:
         handle = self._live()
         raised: List[BaseException] = []
+        stopped: List[bool] = []
 
         def trampoline(_user: object, done: int, total: int) -> int:
             if on_progress is None:
                 return 0
             try:
-                return 1 if on_progress(done, total) is False else 0
+                if on_progress(done, total) is False:
+                    stopped.append(True)
+                    return 1
+                return 0
             except BaseException as e:  # noqa: BLE001 - raised again, never returned to C
                 raised.append(e)
                 return 1
 
         callback = _PROGRESS_FN(trampoline)
-        return (lambda: _lib.fbup_upload(handle, callback, None)), raised
+        work = self._once_more(lambda: _lib.fbup_upload(handle, callback, None),
+                               lambda: bool(raised or stopped))
+        return work, raised
 
     def _finish_upload(self, outcome: Tuple[int, _Call], raised: List[BaseException]) -> str:
         if raised:
@@ -771,7 +791,8 @@ class Session:
     def _offset_call(self) -> Tuple[Callable[[], int], "ctypes.c_uint64"]:
         handle = self._live()
         off = ctypes.c_uint64()
-        return (lambda: _lib.fbup_get_offset(handle, ctypes.byref(off))), off
+        return self._once_more(lambda: _lib.fbup_get_offset(handle, ctypes.byref(off)),
+                               lambda: False), off
 
     def offset(self) -> int:
         """How many bytes Graph holds (step 3); Ctrl-C interrupts it."""
@@ -800,6 +821,7 @@ class Session:
     def cancel(self) -> None:
         """From any thread: the running upload or offset returns with ``Status.CANCELLED``."""
         if self._handle:
+            self._cancels += 1
             _lib.fbup_cancel(self._handle)
 
     def close(self) -> None:
