@@ -44,18 +44,25 @@ const FIGURES: usize = 46;
 /// onto a line of its own, leaving the bar above on the screen, cut off mid-word.
 const MARGIN: usize = 3;
 
-/// stderr as the bars are drawn on it, with the cursor left at the end of the last
-/// line's text rather than at the terminal's right edge. indicatif fills each line with
-/// spaces to the edge, so that the next line starts on the next row by wrapping; after
-/// the last line that leaves the cursor waiting to wrap, and the `^C` a terminal echoes
-/// on Ctrl-C then lands on a row of its own, which indicatif does not count: the bar
-/// above it would stay on the screen. Here a filler becomes a line break when another
+/// Ends every bar's template (it takes no column): how [`EndOfText`] tells a bar's
+/// line from a line of text.
+const BAR_MARK: char = '\u{200B}';
+
+/// stderr as the bars are drawn on it, with the cursor left at the end of a bar's text
+/// rather than at the terminal's right edge. indicatif fills each line with spaces to
+/// the edge, so that the next line starts on the next row by wrapping; after the last
+/// bar that leaves the cursor waiting to wrap, and the `^C` a terminal echoes on
+/// Ctrl-C then lands on a row of its own, which indicatif does not count: the bar above
+/// it would stay on the screen. Here a bar's filler becomes a line break when another
 /// line follows, and nothing after the last one (whose text, with [`MARGIN`], leaves
-/// room for the `^C`).
+/// room for the `^C`). Lines of text keep their filler, so that what is written after
+/// the display (a handle on stdout) starts on a row of its own.
 #[derive(Debug)]
 struct EndOfText {
     term: console::Term,
-    /// A filler was held back: the next line (or any other move) starts a new row.
+    /// The line just written was a bar's.
+    bar: AtomicBool,
+    /// A bar's filler was held back: the next line (or any other move) starts a new row.
     pending: AtomicBool,
 }
 
@@ -63,6 +70,7 @@ impl EndOfText {
     fn new(term: console::Term) -> EndOfText {
         EndOfText {
             term,
+            bar: AtomicBool::new(false),
             pending: AtomicBool::new(false),
         }
     }
@@ -104,13 +112,23 @@ impl indicatif::TermLike for EndOfText {
         self.term.write_line(s)
     }
     fn write_str(&self, s: &str) -> std::io::Result<()> {
-        if !s.is_empty() && s.bytes().all(|b| b == b' ') {
-            // indicatif's filler to the right edge: held back.
+        let filler = !s.is_empty() && s.bytes().all(|b| b == b' ');
+        if filler && self.bar.swap(false, Ordering::SeqCst) {
+            // indicatif's filler to the right edge after a bar: held back.
             self.pending.store(true, Ordering::SeqCst);
             return Ok(());
         }
         self.settle()?;
-        self.term.write_str(s)
+        match s.strip_suffix(BAR_MARK) {
+            Some(line) => {
+                self.bar.store(true, Ordering::SeqCst);
+                self.term.write_str(line)
+            }
+            None => {
+                self.bar.store(false, Ordering::SeqCst);
+                self.term.write_str(s)
+            }
+        }
     }
     fn clear_line(&self) -> std::io::Result<()> {
         self.settle()?;
@@ -132,7 +150,7 @@ fn columns() -> usize {
 /// the figures leave, less the margin, so that the line fits at any width.
 fn template(cols: usize, color: &str) -> String {
     let bar = cols.saturating_sub(PREFIX + 4 + FIGURES + MARGIN).max(3);
-    format!("{{prefix:{PREFIX}!}} [{{bar:{bar}{color}}}] {{msg:{FIGURES}!}}")
+    format!("{{prefix:{PREFIX}!}} [{{bar:{bar}{color}}}] {{msg:{FIGURES}!}}{BAR_MARK}")
 }
 
 /// The rate is shown once it has been measured over this long.
