@@ -7,19 +7,33 @@
 use std::io::IsTerminal;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use fbup::{Config, Status};
 
 use crate::Failure;
 
-/// The spooled copy of a pipe, kept until the command ends.
-static SPOOL: OnceLock<tempfile::TempPath> = OnceLock::new();
+/// The spooled copy of a pipe, kept until the command ends ([`remove_spool`]: a static
+/// is never dropped).
+static SPOOL: Mutex<Option<tempfile::TempPath>> = Mutex::new(None);
+
+fn spool() -> std::sync::MutexGuard<'static, Option<tempfile::TempPath>> {
+    SPOOL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Whether `path` is this command's spooled copy of a pipe (which a later command
 /// cannot read: resuming needs the same bytes again).
 pub(crate) fn is_spool(path: &Path) -> bool {
-    SPOOL.get().is_some_and(|s| s.as_ref() as &Path == path)
+    spool()
+        .as_ref()
+        .is_some_and(|s| s.as_ref() as &Path == path)
+}
+
+/// Removes the spooled copy, if any: called as the command ends, however it ends.
+pub(crate) fn remove_spool() {
+    if let Some(path) = spool().take() {
+        let _ = path.close();
+    }
 }
 
 /// What stands for `-`: the file to read, and whether the journal can follow it (a
@@ -84,20 +98,20 @@ pub(crate) fn take(
             journal: true,
         });
     }
-    let mut spool = tempfile::NamedTempFile::new().map_err(|e| {
+    let mut copy = tempfile::NamedTempFile::new().map_err(|e| {
         Failure::from_status(
             Status::File,
             format!("-: no temporary file to spool stdin to: {e}"),
         )
     })?;
-    std::io::copy(&mut stdin.lock(), spool.as_file_mut()).map_err(|e| {
+    std::io::copy(&mut stdin.lock(), copy.as_file_mut()).map_err(|e| {
         Failure::from_status(Status::File, format!("-: cannot spool standard input: {e}"))
     })?;
-    let path = spool.into_temp_path();
-    let _ = SPOOL.set(path);
-    let path = SPOOL.get().map(|p| p.to_path_buf()).unwrap_or_default();
+    let path = copy.into_temp_path();
+    let kept = path.to_path_buf();
+    *spool() = Some(path);
     Ok(Stdin {
-        path,
+        path: kept,
         journal: false,
     })
 }

@@ -71,6 +71,7 @@ pub(crate) fn handle_signals() {
             crate::progress::clear_bars();
             eprintln!("fbup: interrupted again; stopping now");
             tell_sessions("stopped");
+            crate::stdin::remove_spool();
             std::process::exit(exit_code(Status::Cancelled).into());
         }
         let uploading = {
@@ -92,6 +93,7 @@ pub(crate) fn handle_signals() {
             if !tell_sessions("Graph did not say in time what it holds") {
                 eprintln!("fbup: cancelled before Graph created a session; nothing to resume");
             }
+            crate::stdin::remove_spool();
             std::process::exit(exit_code(Status::Cancelled).into());
         });
     });

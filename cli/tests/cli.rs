@@ -1443,9 +1443,11 @@ fn standard_input_is_a_file_redirected_or_a_pipe_spooled() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // A pipe: spooled, then uploaded; --type says what it is.
+    // A pipe: spooled, then uploaded; --type says what it is; the copy goes.
+    let scratch = tempfile::tempdir().unwrap();
     let mut child = fx
         .fbup()
+        .env("TMPDIR", scratch.path())
         .args(["upload", "--quiet", "--type", "video/mp4", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -1466,6 +1468,8 @@ fn standard_input_is_a_file_redirected_or_a_pipe_spooled() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let left: Vec<_> = std::fs::read_dir(scratch.path()).unwrap().collect();
+    assert!(left.is_empty(), "the spooled copy stayed: {left:?}");
     let sessions = fx.emu.sessions();
     assert_eq!(sessions.len(), 2);
     let names: Vec<&str> = sessions.iter().map(|s| s.file_name.as_str()).collect();
