@@ -138,57 +138,67 @@ struct Outcome {
     info: Option<fbup::Info>,
 }
 
-/// Checks every file before any upload starts: each must be a regular, non-empty file
-/// of a known type, and none may be given twice. Returns their sizes.
+/// Checks one file: a regular, non-empty file of a known type. Returns its size.
+fn check_file(path: &Path, file_type: Option<&str>) -> Result<u64, Failure> {
+    let shown = path.display();
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::from_status(
+            Status::File,
+            format!("{shown}: no such file"),
+        )),
+        Err(e) => Err(Failure::from_status(
+            Status::File,
+            format!("{shown}: cannot look at it: {e}"),
+        )),
+        Ok(m) if m.is_dir() => Err(Failure::from_status(
+            Status::Argument,
+            format!("{shown}: is a directory; give the files inside it"),
+        )),
+        Ok(m) if !m.is_file() => Err(Failure::from_status(
+            Status::Argument,
+            format!("{shown}: not a regular file (a device, FIFO or socket)"),
+        )),
+        Ok(m) if m.len() == 0 => Err(Failure::from_status(
+            Status::Argument,
+            format!("{shown}: is empty; Graph accepts only files of one byte or more"),
+        )),
+        Ok(_) if file_type.is_none() && fbup::file_type_from_extension(path).is_none() => {
+            Err(Failure::from_status(
+                Status::Argument,
+                format!(
+                    "{shown}: cannot tell the file type from its extension; name it .pdf, \
+                     .jpg, .jpeg, .png or .mp4, or pass --type with one of {}",
+                    fbup::FILE_TYPES.join(", ")
+                ),
+            ))
+        }
+        Ok(m) => Ok(m.len()),
+    }
+}
+
+/// Checks every file before any upload starts ([`check_file`]), and that none is given
+/// twice. Returns their sizes.
 fn check_files(files: &[PathBuf], file_type: Option<&str>) -> Result<Vec<u64>, Failure> {
     let mut problems: Vec<Failure> = Vec::new();
     let mut sizes = Vec::new();
     let mut seen: Vec<(PathBuf, &Path)> = Vec::new();
     for path in files {
-        let shown = path.display();
-        match std::fs::metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => problems.push(
-                Failure::from_status(Status::File, format!("{shown}: no such file")),
-            ),
-            Err(e) => problems.push(Failure::from_status(
-                Status::File,
-                format!("{shown}: cannot look at it: {e}"),
-            )),
-            Ok(m) if m.is_dir() => problems.push(Failure::from_status(
-                Status::Argument,
-                format!("{shown}: is a directory; give the files inside it"),
-            )),
-            Ok(m) if !m.is_file() => problems.push(Failure::from_status(
-                Status::Argument,
-                format!("{shown}: not a regular file (a device, FIFO or socket)"),
-            )),
-            Ok(m) if m.len() == 0 => problems.push(Failure::from_status(
-                Status::Argument,
-                format!("{shown}: is empty; Graph accepts only files of one byte or more"),
-            )),
-            Ok(m) => {
-                if file_type.is_none() && fbup::file_type_from_extension(path).is_none() {
-                    problems.push(Failure::from_status(
-                        Status::Argument,
-                        format!(
-                            "{shown}: cannot tell the file type from its extension; name it \
-                             .pdf, .jpg, .jpeg, .png or .mp4, or pass --type with one of {}",
-                            fbup::FILE_TYPES.join(", ")
-                        ),
-                    ));
-                }
+        match check_file(path, file_type) {
+            Err(f) => problems.push(f),
+            Ok(size) => {
                 let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
                 if let Some((_, first)) = seen.iter().find(|(r, _)| *r == real) {
                     return Err(Failure {
                         code: 2,
                         message: format!(
-                            "{} and {shown} are the same file; give each file once",
-                            first.display()
+                            "{} and {} are the same file; give each file once",
+                            first.display(),
+                            path.display()
                         ),
                     });
                 }
                 seen.push((real, path));
-                sizes.push(m.len());
+                sizes.push(size);
             }
         }
     }
@@ -211,18 +221,17 @@ fn check_files(files: &[PathBuf], file_type: Option<&str>) -> Result<Vec<u64>, F
 /// failed upload's), so that a script sees every file it gave.
 fn refused_objects(files: &[PathBuf], file_type: Option<&str>) {
     for file in files {
-        if let Err(f) = check_files(std::slice::from_ref(file), file_type) {
+        if let Err(f) = check_file(file, file_type) {
             let status = Status::ALL
                 .into_iter()
                 .find(|s| exit_code(*s) == f.code)
                 .unwrap_or(Status::Argument);
-            let message = f.message.split("\nfbup: ").next().unwrap_or_default();
             println!(
                 "{}",
                 serde_json::json!({
                     "file": file.display().to_string(),
                     "session_id": null,
-                    "error": message,
+                    "error": f.message,
                     "status": status.key(),
                     "exit_code": f.code,
                 })

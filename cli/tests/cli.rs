@@ -59,6 +59,28 @@ impl Fx {
 impl Fx {
     /// Waits until the emulator's first session holds `offset` bytes: an upload
     /// running beside the test is then in the middle of the file.
+    /// Starts `fbup ARGS` (stdout and stderr piped) against an emulator that stalls the
+    /// upload once, for a minute, after `at` body bytes; returns once Graph holds them.
+    fn stalled_upload(&self, at: u64, args: &[&str]) -> std::process::Child {
+        self.emu.add_fault(FaultRule::once(
+            RequestKind::Upload,
+            Fault::Stall {
+                after_bytes: at,
+                millis: 60_000,
+                then: AfterStall::Close,
+            },
+        ));
+        let child = self
+            .fbup()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        self.wait_for_offset(at);
+        child
+    }
+
     fn wait_for_offset(&self, offset: u64) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.emu.sessions().first().map_or(0, |s| s.file_offset) < offset {
@@ -522,22 +544,7 @@ fn sigint_cancels_says_what_graph_holds_and_the_same_command_resumes() {
     let fx = fx();
     let len = 8 * 1024 * 1024;
     let (path, sum) = fx.file("int.mp4", len);
-    fx.emu.add_fault(FaultRule::once(
-        RequestKind::Upload,
-        Fault::Stall {
-            after_bytes: 3 * 1024 * 1024,
-            millis: 60_000,
-            then: AfterStall::Close,
-        },
-    ));
-    let child = fx
-        .fbup()
-        .args(["upload", p(&path)])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    fx.wait_for_offset(3 * 1024 * 1024);
+    let child = fx.stalled_upload(3 * 1024 * 1024, &["upload", p(&path)]);
     let sent = Instant::now();
     // SAFETY: a plain kill(2) of our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -1390,22 +1397,7 @@ fn two_sigterms_in_a_moment_are_one_clean_cancel() {
     let fx = fx();
     let len = 8 * 1024 * 1024;
     let (path, _) = fx.file("term.mp4", len);
-    fx.emu.add_fault(FaultRule::once(
-        RequestKind::Upload,
-        Fault::Stall {
-            after_bytes: 2 * 1024 * 1024,
-            millis: 60_000,
-            then: AfterStall::Close,
-        },
-    ));
-    let child = fx
-        .fbup()
-        .args(["upload", p(&path)])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    fx.wait_for_offset(2 * 1024 * 1024);
+    let child = fx.stalled_upload(2 * 1024 * 1024, &["upload", p(&path)]);
     // Graph is slow to say what it holds after the cancel: the second signal comes while
     // the first is still being served.
     fx.emu.add_fault(FaultRule::once(
@@ -1525,27 +1517,12 @@ fn ctrl_c_while_graph_is_slow_says_so_at_once_and_names_the_resume_command() {
     let fx = fx();
     let len = 4 * 1024 * 1024;
     let (path, _) = fx.file("slow.mp4", len);
-    fx.emu.add_fault(FaultRule::once(
-        RequestKind::Upload,
-        Fault::Stall {
-            after_bytes: 1024 * 1024,
-            millis: 60_000,
-            then: AfterStall::Close,
-        },
-    ));
     // The offset request the cancel makes is answered 30 s late.
     fx.emu.add_fault(FaultRule::once(
         RequestKind::Offset,
         Fault::LateAnswer { millis: 30_000 },
     ));
-    let child = fx
-        .fbup()
-        .args(["upload", "--no-resume", p(&path)])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    fx.wait_for_offset(1024 * 1024);
+    let child = fx.stalled_upload(1024 * 1024, &["upload", "--no-resume", p(&path)]);
     let sent = Instant::now();
     // SAFETY: a plain kill(2) of our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
