@@ -66,14 +66,24 @@ fn offset_equal_to_confirmed_sends_again_from_there() {
     assert_eq!(fx.sha_of(&s).unwrap(), sha);
     let info = fx.emu.session(s.id()).unwrap();
     assert_eq!(info.bytes_received_total, 1_000_000, "nothing re-sent");
-    // A cut that committed nothing looks like a Graph that keeps only whole requests:
-    // the file goes on from 0 in bounded requests (tests/sizing.rs), each arriving
-    // whole, so at least two after the cut one.
-    assert!(
-        info.upload_requests >= 3,
-        "{} requests",
-        info.upload_requests
-    );
+    // A cut that committed nothing looks like a Graph that keeps only whole requests,
+    // when the cut request had sent more than a little (tests/sizing.rs): the file then
+    // goes on from 0 in bounded requests, at least two after the cut one. How much the
+    // client had pushed into the socket before the reset is up to the machine, so the
+    // rule is checked against what it sent.
+    let cut_sent = s.info().bytes_sent - 1_000_000;
+    if cut_sent > 256 * 1024 {
+        assert!(
+            info.upload_requests >= 3,
+            "the cut request sent {cut_sent} bytes; {} requests",
+            info.upload_requests
+        );
+    } else {
+        assert_eq!(
+            info.upload_requests, 2,
+            "the cut request sent {cut_sent} bytes, too few to bound the next ones"
+        );
+    }
     assert_eq!(s.info().retries, 1, "one failure, then only progress");
 }
 
