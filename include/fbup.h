@@ -156,8 +156,12 @@ typedef struct fbup_config {
    resumes a pending session recorded for the same file (same app, Graph URL and
    version, path, size, modification time and inode) instead of starting over,
    records a new session as soon as Graph returns its id, and forgets it when the
-   upload completes. Two processes never drive the same entry at once: the second
-   gets `FBUP_E_STATE`.
+   upload completes; `fbup_resume_session` records the session it resumes for
+   the file. Two processes never drive the same entry at once: the second gets
+   `FBUP_E_STATE`. The folder must belong to this user and be writable by no one
+   else (else `FBUP_E_FILE`); nothing in it is opened through a link. When the
+   journal cannot be written or read (a full disk, no permission), the upload goes
+   on without it and the trace says so at level 2.
    */
   const char *state_dir;
   /*

@@ -72,7 +72,10 @@ pub struct Config {
     pub proxy: Option<String>,
     /// The resume journal's folder; `None` turns the journal off. With it,
     /// [`Session::create`](crate::Session::create) resumes a pending session recorded
-    /// for the same file instead of starting over.
+    /// for the same file instead of starting over, and [`Session::resume`](crate::Session::resume)
+    /// records the session it resumes. The folder must be this user's and writable by no
+    /// one else; a journal that cannot be written or read is reported as
+    /// [`Event::JournalOff`](crate::Event::JournalOff) and the upload goes on without it.
     pub state_dir: Option<PathBuf>,
     /// The most bytes per second sent to Graph, over any stretch of time (with at most
     /// one [`send_buffer`](Config::send_buffer) above it); 0, the default, is no limit.
@@ -202,14 +205,14 @@ impl Config {
         if self.access_token.is_empty() {
             return arg(Field::AccessToken, " is required".into());
         }
-        if self
-            .access_token
-            .bytes()
-            .any(|b| b.is_ascii_control() || b == b' ')
-        {
+        if !crate::token::well_formed(&self.access_token) {
+            // Said before any request: such a token cannot go into a header, and
+            // Graph never gives one.
             return arg(
                 Field::AccessToken,
-                " holds spaces or control characters; pass the bare token".into(),
+                " holds spaces, control characters or characters that are not ASCII; \
+                 pass the bare token as Graph gave it"
+                    .into(),
             );
         }
         Ok(())

@@ -146,6 +146,8 @@ pub enum Field {
     LogLevel,
     /// A session id given to resume.
     SessionId,
+    /// `state_dir`: the resume journal's folder.
+    StateDir,
 }
 
 impl Field {
@@ -166,6 +168,7 @@ impl Field {
             Field::AllowInsecureHttp => "allow_insecure_http",
             Field::LogLevel => "log_level",
             Field::SessionId => "session_id",
+            Field::StateDir => "state_dir",
         }
     }
 }

@@ -28,6 +28,13 @@ pub enum Event {
         /// The file's length.
         total: u64,
     },
+    /// The resume journal cannot be used for this file (it cannot be written or read
+    /// here: a full disk, no permission, an entry that cannot be read): the upload goes
+    /// on, but a later process cannot resume it from the journal.
+    JournalOff {
+        /// Why, in a few words (the folder or file, and the system's error).
+        reason: String,
+    },
 }
 
 /// Receives [`Event`]s; called synchronously, so it should return quickly.

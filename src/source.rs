@@ -197,10 +197,7 @@ impl FileSource {
             None => Ok(()),
             Some(what) => Err(Error::new(
                 Status::File,
-                format!(
-                    "'{shown}' {what} during the upload; nothing more was sent. Upload the new \
-                     file in a new session"
-                ),
+                format!("'{shown}' {what} during the upload"),
             )),
         }
     }

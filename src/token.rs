@@ -13,6 +13,12 @@ pub type TokenRefresh = std::sync::Arc<dyn Fn() -> Option<String> + Send + Sync>
 /// would garble every line); real tokens are well over a hundred characters.
 const SHORTEST_REDACTED: usize = 8;
 
+/// True for a token that can go into a header as Graph gave it: one or more printable
+/// ASCII characters, no space.
+pub(crate) fn well_formed(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// The token of a plan, shared by every session made from it: a refresh by one is the
 /// token the others send next.
 pub(crate) struct Token {
@@ -61,10 +67,7 @@ impl Token {
             return false;
         };
         match refresh() {
-            Some(token)
-                if !token.is_empty()
-                    && !token.bytes().any(|b| b.is_ascii_control() || b == b' ') =>
-            {
+            Some(token) if well_formed(&token) => {
                 self.remember(&token);
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = token;
                 true

@@ -62,7 +62,7 @@ fn read_request(stream: &TcpStream) {
 
 fn http(status: &str, body: &str) -> Vec<u8> {
     format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/json\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()

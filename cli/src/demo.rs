@@ -38,10 +38,10 @@ pub(crate) fn run(size_mib: u64, pace: bool) -> Result<(), Failure> {
     let len = (size_mib.max(1) * 1024 * 1024) as usize;
     let emu = Emulator::start(fbup_emulator::Config::default())
         .map_err(|e| fail(Status::Network, "cannot start the emulator", e))?;
-    println!(
+    crate::out::result(&format!(
         "Graph emulator listening on {} (in this process)",
         emu.url()
-    );
+    ))?;
     let dir = tempfile::tempdir().map_err(|e| fail(Status::File, "no temporary folder", e))?;
     let (path, sha) = write_sample(dir.path(), len)?;
     let cut = len as u64 * 4 / 10;
@@ -49,7 +49,9 @@ pub(crate) fn run(size_mib: u64, pace: bool) -> Result<(), Failure> {
         RequestKind::Upload,
         Fault::CutAt { offset: cut },
     ));
-    println!("the emulator will cut the connection at 40% ({cut} bytes)");
+    crate::out::result(&format!(
+        "the emulator will cut the connection at 40% ({cut} bytes)"
+    ))?;
 
     let display = Display::new(false, 1, len as u64);
     let progress = display.file("demo.png", len as u64);
@@ -77,7 +79,7 @@ pub(crate) fn run(size_mib: u64, pace: bool) -> Result<(), Failure> {
     drop(display);
     let handle = result.map_err(|e| Failure::from_error(&e))?;
     report(&emu, session.id(), len, started.elapsed().as_secs_f64())?;
-    println!("handle: {}", handle.replace('\n', "\\n"));
+    crate::out::result(&format!("handle: {}", handle.replace('\n', "\\n")))?;
     verify(&emu, session.id(), &sha)
 }
 
@@ -95,7 +97,10 @@ fn write_sample(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    println!("sample file: {} MiB PNG, SHA-256 {sha}", len >> 20);
+    crate::out::result(&format!(
+        "sample file: {} MiB PNG, SHA-256 {sha}",
+        len >> 20
+    ))?;
     Ok((path, sha))
 }
 
@@ -114,12 +119,12 @@ fn report(emu: &Emulator, id: &str, len: usize, secs: f64) -> Result<(), Failure
         .iter()
         .filter(|r| r.kind == Some(RequestKind::Offset))
         .count();
-    println!(
+    crate::out::result(&format!(
         "the connection was cut; fbup asked Graph for its offset ({asked} time{}) and resumed: \
          upload requests at file_offset {}",
         if asked == 1 { "" } else { "s" },
         offsets.join(", then ")
-    );
+    ))?;
     // What the server read past its own cut was thrown away by the cut, not sent
     // twice by fbup: the bytes fbup sent twice are those beyond both.
     let past_cut = info.bytes_discarded_by_faults;
@@ -127,7 +132,7 @@ fn report(emu: &Emulator, id: &str, len: usize, secs: f64) -> Result<(), Failure
         .bytes_received_total
         .saturating_sub(len as u64)
         .saturating_sub(past_cut);
-    println!(
+    crate::out::result(&format!(
         "bytes received by the server: {} for a {len}-byte file, {past_cut} of them read past its own cut and thrown away by it; re-sent by fbup: {}, in {secs:.2} s",
         info.bytes_received_total,
         if resent == 0 {
@@ -135,7 +140,7 @@ fn report(emu: &Emulator, id: &str, len: usize, secs: f64) -> Result<(), Failure
         } else {
             format!("{resent} bytes")
         }
-    );
+    ))?;
     Ok(())
 }
 
@@ -143,7 +148,7 @@ fn report(emu: &Emulator, id: &str, len: usize, secs: f64) -> Result<(), Failure
 fn verify(emu: &Emulator, id: &str, sha: &str) -> Result<(), Failure> {
     let held = emu.session(id).and_then(|i| i.sha256);
     if held.as_deref() == Some(sha) {
-        println!("SHA-256 verified by the server: {sha}");
+        crate::out::result(&format!("SHA-256 verified by the server: {sha}"))?;
         Ok(())
     } else {
         Err(fail(

@@ -97,6 +97,11 @@ fn sections() -> String {
     s.push_str(".SH \"EXIT STATUS\"\n");
     s.push_str(&item("0", "every upload succeeded"));
     s.push_str(&item("2", "the command line is wrong"));
+    let output = crate::out::OUTPUT_FAILED_MEANING
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    s.push_str(&item(&crate::out::OUTPUT_FAILED.to_string(), &output));
     for status in Status::ALL.into_iter().filter(|s| *s != Status::Ok) {
         let meaning = exit_meaning(status)
             .split_whitespace()
@@ -125,7 +130,7 @@ pub(crate) fn run(sub: Option<&str>, dir: Option<&Path>) -> Result<(), Failure> 
             message: format!("cannot write {}: {e}", file.display()),
         })?;
         render(name.as_deref(), &mut f)?;
-        println!("{}", file.display());
+        crate::out::result(&format!("{}", file.display()))?;
     }
     Ok(())
 }

@@ -54,13 +54,12 @@ pub(crate) fn run(json: bool, config: Config) -> Result<(), Failure> {
         format!("fbup emulate {}", args.join(" "))
     };
     if json {
-        print_json(&config, &report, &args, &mode);
-        return Ok(());
+        return print_json(&config, &report, &args, &mode);
     }
-    println!(
+    crate::out::result(&format!(
         "Probing {}/{} with a {}-byte PNG:",
         config.graph_url, config.api_version, report.file_length
-    );
+    ))?;
     for (n, e) in report.experiments.iter().enumerate() {
         let answer = if e.http_status == 0 {
             "no answer".to_string()
@@ -79,23 +78,28 @@ pub(crate) fn run(json: bool, config: Config) -> Result<(), Failure> {
             Some(o) => o,
             None => "no emulator option: please report this answer".to_string(),
         };
-        println!(
+        crate::out::result(&format!(
             "{}. {}: {}\n   {answer}{error}: {}\n   {}\n   reproduced by: {option}",
             n + 1,
             e.name,
             e.request,
             e.shape,
             e.finding
-        );
+        ))?;
     }
-    println!("This Graph answers like: {mode}");
+    crate::out::result(&format!("This Graph answers like: {mode}"))?;
     if report.unmatched() {
-        println!("Some answers match no emulator option (see above).");
+        crate::out::result("Some answers match no emulator option (see above).")?;
     }
     Ok(())
 }
 
-fn print_json(config: &Config, report: &ProbeReport, args: &[String], mode: &str) {
+fn print_json(
+    config: &Config,
+    report: &ProbeReport,
+    args: &[String],
+    mode: &str,
+) -> Result<(), Failure> {
     let experiments: Vec<_> = report
         .experiments
         .iter()
@@ -113,7 +117,7 @@ fn print_json(config: &Config, report: &ProbeReport, args: &[String], mode: &str
             })
         })
         .collect();
-    println!(
+    crate::out::result(&format!(
         "{}",
         serde_json::json!({
             "graph_url": config.graph_url,
@@ -124,5 +128,5 @@ fn print_json(config: &Config, report: &ProbeReport, args: &[String], mode: &str
             "emulate": mode,
             "unmatched": report.unmatched(),
         })
-    );
+    ))
 }

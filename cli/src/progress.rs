@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fbup::{Event, EventFn};
+
+use crate::terminal::{EndOfText, BAR_MARK, MARGIN};
 use indicatif::ProgressStyle;
 use indicatif::{HumanBytes, HumanCount, MultiProgress, ProgressBar, ProgressDrawTarget};
 
@@ -23,7 +25,7 @@ static BARS: std::sync::OnceLock<MultiProgress> = std::sync::OnceLock::new();
 pub(crate) fn say(text: &str) {
     match BARS.get() {
         Some(multi) if multi.println(text).is_ok() => {}
-        _ => eprintln!("{text}"),
+        _ => crate::out::err(text),
     }
 }
 
@@ -38,108 +40,6 @@ pub(crate) fn clear_bars() {
 /// sent 8.10 MiB/s ETA 4s`, cut beyond).
 const PREFIX: usize = 16;
 const FIGURES: usize = 46;
-
-/// The columns left free at the right of every bar: a terminal echoes Ctrl-C as `^C`
-/// where the cursor is, and at the end of a line that filled the width it would wrap
-/// onto a line of its own, leaving the bar above on the screen, cut off mid-word.
-const MARGIN: usize = 3;
-
-/// Ends every bar's template (it takes no column): how [`EndOfText`] tells a bar's
-/// line from a line of text.
-const BAR_MARK: char = '\u{200B}';
-
-/// stderr as the bars are drawn on it, with the cursor left at the end of a bar's text
-/// rather than at the terminal's right edge. indicatif fills each line with spaces to
-/// the edge, so that the next line starts on the next row by wrapping; after the last
-/// bar that leaves the cursor waiting to wrap, and the `^C` a terminal echoes on
-/// Ctrl-C then lands on a row of its own, which indicatif does not count: the bar above
-/// it would stay on the screen. Here a bar's filler becomes a line break when another
-/// line follows, and nothing after the last one (whose text, with [`MARGIN`], leaves
-/// room for the `^C`). Lines of text keep their filler, so that what is written after
-/// the display (a handle on stdout) starts on a row of its own.
-#[derive(Debug)]
-struct EndOfText {
-    term: console::Term,
-    /// The line just written was a bar's.
-    bar: AtomicBool,
-    /// A bar's filler was held back: the next line (or any other move) starts a new row.
-    pending: AtomicBool,
-}
-
-impl EndOfText {
-    fn new(term: console::Term) -> EndOfText {
-        EndOfText {
-            term,
-            bar: AtomicBool::new(false),
-            pending: AtomicBool::new(false),
-        }
-    }
-
-    /// Ends the row a held-back filler would have ended.
-    fn settle(&self) -> std::io::Result<()> {
-        if self.pending.swap(false, Ordering::SeqCst) {
-            self.term.write_str("\r\n")?;
-        }
-        Ok(())
-    }
-}
-
-impl indicatif::TermLike for EndOfText {
-    fn width(&self) -> u16 {
-        self.term.size().1
-    }
-    fn height(&self) -> u16 {
-        self.term.size().0
-    }
-    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
-        self.settle()?;
-        self.term.move_cursor_up(n)
-    }
-    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
-        self.settle()?;
-        self.term.move_cursor_down(n)
-    }
-    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
-        self.settle()?;
-        self.term.move_cursor_right(n)
-    }
-    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
-        self.settle()?;
-        self.term.move_cursor_left(n)
-    }
-    fn write_line(&self, s: &str) -> std::io::Result<()> {
-        self.settle()?;
-        self.term.write_line(s)
-    }
-    fn write_str(&self, s: &str) -> std::io::Result<()> {
-        let filler = !s.is_empty() && s.bytes().all(|b| b == b' ');
-        if filler && self.bar.swap(false, Ordering::SeqCst) {
-            // indicatif's filler to the right edge after a bar: held back.
-            self.pending.store(true, Ordering::SeqCst);
-            return Ok(());
-        }
-        self.settle()?;
-        match s.strip_suffix(BAR_MARK) {
-            Some(line) => {
-                self.bar.store(true, Ordering::SeqCst);
-                self.term.write_str(line)
-            }
-            None => {
-                self.bar.store(false, Ordering::SeqCst);
-                self.term.write_str(s)
-            }
-        }
-    }
-    fn clear_line(&self) -> std::io::Result<()> {
-        self.settle()?;
-        self.term.clear_line()
-    }
-    fn flush(&self) -> std::io::Result<()> {
-        // The last line's filler is dropped: the cursor stays at the end of its text.
-        self.pending.store(false, Ordering::SeqCst);
-        self.term.flush()
-    }
-}
 
 /// The terminal's width now.
 fn columns() -> usize {
@@ -183,6 +83,8 @@ enum Mode {
 pub(crate) struct Display {
     mode: Mode,
     overall: Option<Overall>,
+    /// The journal's failure was told (once per command, not per file).
+    journal_told: Arc<AtomicBool>,
 }
 
 /// The bar of all files together.
@@ -221,7 +123,11 @@ impl Display {
             }
             _ => None,
         };
-        let display = Display { mode, overall };
+        let display = Display {
+            mode,
+            overall,
+            journal_told: Arc::new(AtomicBool::new(false)),
+        };
         display.refresh_overall();
         display
     }
@@ -231,19 +137,20 @@ impl Display {
         match &self.mode {
             Mode::Bars(multi) => {
                 if multi.println(text).is_err() {
-                    eprintln!("{text}");
+                    crate::out::err(text);
                 }
             }
-            Mode::Lines => eprintln!("{text}"),
+            Mode::Lines => crate::out::err(text),
             Mode::Quiet => {}
         }
     }
 
-    /// Writes to stdout without tearing the bars.
-    pub(crate) fn stdout(&self, text: &str) {
+    /// Writes a line to stdout without tearing the bars; a failed write is the
+    /// caller's to report (never a panic).
+    pub(crate) fn stdout(&self, text: &str) -> std::io::Result<()> {
         match &self.mode {
-            Mode::Bars(multi) => multi.suspend(|| println!("{text}")),
-            _ => println!("{text}"),
+            Mode::Bars(multi) => multi.suspend(|| crate::out::line(text)),
+            _ => crate::out::line(text),
         }
     }
 
@@ -259,16 +166,17 @@ impl Display {
                 Some(multi) => {
                     let _ = multi.println(&line);
                 }
-                None => eprintln!("{line}"),
+                None => crate::out::err(&line),
             }
         })
     }
 
     /// An error line on stderr, shown even with `--quiet`.
     pub(crate) fn error(&self, text: &str) {
+        let text = crate::out::message(text);
         match &self.mode {
-            Mode::Bars(multi) => multi.suspend(|| eprintln!("{text}")),
-            _ => eprintln!("{text}"),
+            Mode::Bars(multi) => multi.suspend(|| crate::out::err(&text)),
+            _ => crate::out::err(&text),
         }
     }
 
@@ -518,7 +426,7 @@ impl FileProgress<'_> {
             let tenth = done * 10 / total;
             if tenth >= st.next_tenth && tenth < 10 {
                 let line = st.line(tenth);
-                eprintln!("fbup: {}: {line}", st.name);
+                crate::out::err(&format!("fbup: {}: {line}", st.name));
                 st.next_tenth = tenth + 1;
             }
         }
@@ -533,7 +441,18 @@ impl FileProgress<'_> {
             _ => None,
         };
         let quiet = matches!(self.display.mode, Mode::Quiet);
+        let journal_told = self.display.journal_told.clone();
         Arc::new(move |event: &Event| {
+            if let Event::JournalOff { reason } = event {
+                // A warning, shown even with --quiet, once for the whole command.
+                if !journal_told.swap(true, Ordering::SeqCst) {
+                    say(&crate::out::message(&format!(
+                        "fbup: warning: {reason}; the uploads go on, but a later command \
+                         cannot resume those the journal could not record"
+                    )));
+                }
+                return;
+            }
             let mut st = lock(&state);
             let text = match event {
                 Event::Retry {
@@ -565,7 +484,7 @@ impl FileProgress<'_> {
                 _ => return,
             };
             // Told once, above the bars; the bar keeps to its figures.
-            let line = format!("fbup: {}: {text}", st.name);
+            let line = crate::out::message(&format!("fbup: {}: {text}", st.name));
             if let Some(bar) = &bar {
                 bar.set_message(st.figures());
             }
@@ -574,7 +493,7 @@ impl FileProgress<'_> {
                 Some(multi) => {
                     let _ = multi.println(&line);
                 }
-                None if !quiet => eprintln!("{line}"),
+                None if !quiet => crate::out::err(&line),
                 None => {}
             }
         })

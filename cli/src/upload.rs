@@ -7,111 +7,14 @@ use std::sync::Mutex;
 
 use fbup::{CancelHandle, Client, Config, Session, Source, Status};
 
+use crate::checks::{check_files, refused_objects};
+use crate::out::escaped;
 use crate::progress::Display;
+use crate::signals::{interrupted, resume_advice, Running};
 use crate::{cli_message, exit_code, Common, Failure, Sending};
 
-/// Set by the first Ctrl-C or SIGTERM.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// When the first signal came: a second one within a moment is the same request (GNU
-/// `timeout` and some supervisors send two), not a second Ctrl-C.
-static FIRST_SIGNAL: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-
-/// How soon after the first a signal is taken as the same request.
-const SAME_REQUEST: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// An upload running now, as a signal sees it: what cancels it, and what to tell the
-/// user about it if Graph does not answer in time.
-struct Running {
-    number: usize,
-    cancel: CancelHandle,
-    session_id: String,
-    file: PathBuf,
-    journal: bool,
-}
-
-/// The uploads running now (each under a number of its own), cancelled by a signal.
-/// A finished upload leaves, so that its connections close with its session.
-static RUNNING: Mutex<Vec<Running>> = Mutex::new(Vec::new());
-
-fn running() -> std::sync::MutexGuard<'static, Vec<Running>> {
-    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The next number in `RUNNING`.
-static NEXT_RUNNING: AtomicUsize = AtomicUsize::new(0);
-
-/// How to go on with a session: the `fbup resume` command (and, with the journal, the
-/// same command run again).
-pub(crate) fn resume_advice(session_id: &str, file: &Path, journal: bool) -> String {
-    let command = if crate::stdin::is_stdin(file) {
-        format!("fbup resume '{session_id}' - < FILE, FILE holding the same bytes as this input")
-    } else {
-        format!("fbup resume '{session_id}' {}", file.display())
-    };
-    if journal {
-        format!("run the same command again to resume, or: {command}")
-    } else {
-        format!("resume with: {command}")
-    }
-}
-
-/// Ctrl-C and SIGTERM cancel the running uploads, saying so at once (they then report
-/// what Graph holds and exit 19); a second one ends the process at once, unless it
-/// comes within a second of the first (the same request, sent twice). Whatever is
-/// still running five seconds later (a create being retried, an offset request that
-/// hangs) is ended then, with exit 19 too, each session's id and resume command told.
-pub(crate) fn handle_signals() {
-    let _ = ctrlc::set_handler(|| {
-        let first = *FIRST_SIGNAL.get_or_init(std::time::Instant::now);
-        if INTERRUPTED.load(Ordering::SeqCst) && first.elapsed() < SAME_REQUEST {
-            return;
-        }
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
-            crate::progress::clear_bars();
-            eprintln!("fbup: interrupted again; stopping now");
-            tell_sessions("stopped");
-            crate::stdin::remove_spool();
-            std::process::exit(exit_code(Status::Cancelled).into());
-        }
-        let uploading = {
-            let list = running();
-            for r in list.iter() {
-                r.cancel.cancel();
-            }
-            !list.is_empty()
-        };
-        crate::progress::say(if uploading {
-            "fbup: stopping: cancelling the upload and asking Graph what it holds (again to \
-             stop at once)"
-        } else {
-            "fbup: stopping (again to stop at once)"
-        });
-        std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_secs(5));
-            crate::progress::clear_bars();
-            if !tell_sessions("Graph did not say in time what it holds") {
-                eprintln!("fbup: cancelled before Graph created a session; nothing to resume");
-            }
-            crate::stdin::remove_spool();
-            std::process::exit(exit_code(Status::Cancelled).into());
-        });
-    });
-}
-
-/// Tells each running upload's session id and resume command; false when none runs.
-fn tell_sessions(why: &str) -> bool {
-    let list = running();
-    for r in list.iter() {
-        eprintln!(
-            "fbup: {}: cancelled; {why}; session {}; {}",
-            r.file.display(),
-            r.session_id,
-            resume_advice(&r.session_id, &r.file, r.journal)
-        );
-    }
-    !list.is_empty()
-}
+/// Set when stdout could not be written: the command then ends with exit 3.
+static OUTPUT_BROKEN: AtomicBool = AtomicBool::new(false);
 
 /// How results are shown: `--quiet`, `--json`.
 #[derive(Clone, Copy)]
@@ -136,108 +39,6 @@ struct Outcome {
     result: Result<String, fbup::Error>,
     /// The session's transfer figures, when there was a session.
     info: Option<fbup::Info>,
-}
-
-/// Checks one file: a regular, non-empty file of a known type. Returns its size.
-fn check_file(path: &Path, file_type: Option<&str>) -> Result<u64, Failure> {
-    let shown = path.display();
-    match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::from_status(
-            Status::File,
-            format!("{shown}: no such file"),
-        )),
-        Err(e) => Err(Failure::from_status(
-            Status::File,
-            format!("{shown}: cannot look at it: {e}"),
-        )),
-        Ok(m) if m.is_dir() => Err(Failure::from_status(
-            Status::Argument,
-            format!("{shown}: is a directory; give the files inside it"),
-        )),
-        Ok(m) if !m.is_file() => Err(Failure::from_status(
-            Status::Argument,
-            format!("{shown}: not a regular file (a device, FIFO or socket)"),
-        )),
-        Ok(m) if m.len() == 0 => Err(Failure::from_status(
-            Status::Argument,
-            format!("{shown}: is empty; Graph accepts only files of one byte or more"),
-        )),
-        Ok(_) if file_type.is_none() && fbup::file_type_from_extension(path).is_none() => {
-            Err(Failure::from_status(
-                Status::Argument,
-                format!(
-                    "{shown}: cannot tell the file type from its extension; name it .pdf, \
-                     .jpg, .jpeg, .png or .mp4, or pass --type with one of {}",
-                    fbup::FILE_TYPES.join(", ")
-                ),
-            ))
-        }
-        Ok(m) => Ok(m.len()),
-    }
-}
-
-/// Checks every file before any upload starts ([`check_file`]), and that none is given
-/// twice. Returns their sizes.
-fn check_files(files: &[PathBuf], file_type: Option<&str>) -> Result<Vec<u64>, Failure> {
-    let mut problems: Vec<Failure> = Vec::new();
-    let mut sizes = Vec::new();
-    let mut seen: Vec<(PathBuf, &Path)> = Vec::new();
-    for path in files {
-        match check_file(path, file_type) {
-            Err(f) => problems.push(f),
-            Ok(size) => {
-                let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-                if let Some((_, first)) = seen.iter().find(|(r, _)| *r == real) {
-                    return Err(Failure {
-                        code: 2,
-                        message: format!(
-                            "{} and {} are the same file; give each file once",
-                            first.display(),
-                            path.display()
-                        ),
-                    });
-                }
-                seen.push((real, path));
-                sizes.push(size);
-            }
-        }
-    }
-    match problems.len() {
-        0 => Ok(sizes),
-        1 => Err(problems.remove(0)),
-        _ => {
-            let code = problems[0].code;
-            let message = problems
-                .into_iter()
-                .map(|p| p.message)
-                .collect::<Vec<_>>()
-                .join("\nfbup: ");
-            Err(Failure { code, message })
-        }
-    }
-}
-
-/// With `--json`, an object for each file the checks refused (the same keys as a
-/// failed upload's), so that a script sees every file it gave.
-fn refused_objects(files: &[PathBuf], file_type: Option<&str>) {
-    for file in files {
-        if let Err(f) = check_file(file, file_type) {
-            let status = Status::ALL
-                .into_iter()
-                .find(|s| exit_code(*s) == f.code)
-                .unwrap_or(Status::Argument);
-            println!(
-                "{}",
-                serde_json::json!({
-                    "file": file.display().to_string(),
-                    "session_id": null,
-                    "error": f.message,
-                    "status": status.key(),
-                    "exit_code": f.code,
-                })
-            );
-        }
-    }
 }
 
 /// Handles hold no backslash, so writing their newlines as `\n` keeps one line per
@@ -266,17 +67,12 @@ fn run_session(
 ) -> Outcome {
     let id = session.id().to_string();
     let cancel = session.cancel_handle();
-    let number = NEXT_RUNNING.fetch_add(1, Ordering::SeqCst);
-    running().push(Running {
-        number,
-        cancel: cancel.clone(),
+    let number = crate::signals::enter(Running {
+        cancel,
         session_id: id.clone(),
         file: path.to_path_buf(),
         journal,
     });
-    if INTERRUPTED.load(Ordering::SeqCst) {
-        cancel.cancel();
-    }
     let mut result = session
         .upload(&mut |done, total| {
             progress.update(done, total);
@@ -292,7 +88,7 @@ fn run_session(
             e.message = cancelled_message(session, path, journal);
         }
     }
-    running().retain(|r| r.number != number);
+    crate::signals::leave(number);
     Outcome {
         file: path.to_path_buf(),
         session_id: Some(id),
@@ -313,7 +109,7 @@ fn upload_one(client: &Client, opened: Opened<'_>, display: &Display, reupload: 
     display.error(&format!(
         "fbup: {}: every byte reached Graph but the handle was lost; uploading the file again \
          in a new session (--no-reupload turns this off)",
-        path.display()
+        escaped(&path.display().to_string())
     ));
     Opened::open(client, &path, size, display, journal).run()
 }
@@ -333,8 +129,8 @@ impl<'d> Opened<'d> {
     fn open(client: &Client, path: &Path, size: u64, display: &'d Display, journal: bool) -> Self {
         let name = match path.file_name() {
             _ if crate::stdin::is_stdin(path) => "stdin".to_string(),
-            Some(n) => n.to_string_lossy().into_owned(),
-            None => path.display().to_string(),
+            Some(n) => escaped(&n.to_string_lossy()),
+            None => escaped(&path.display().to_string()),
         };
         let progress = display.file(&name, size);
         let client = client.with_events(Some(progress.events()));
@@ -387,15 +183,17 @@ fn report(o: &Outcome, several: bool, json: bool, display: &Display) -> u8 {
             if json {
                 object["handle"] = handle.as_str().into();
             } else if several {
-                display.stdout(&format!("{}\t{}", o.file.display(), one_line(handle)));
+                let file = escaped(&o.file.display().to_string());
+                print_result(display, &format!("{file}\t{}", one_line(handle)));
             } else {
-                display.stdout(&one_line(handle));
+                print_result(display, &one_line(handle));
             }
             0
         }
         Err(e) => {
             let message = cli_message(e);
-            display.error(&format!("fbup: {}: {message}", o.file.display()));
+            let file = escaped(&o.file.display().to_string());
+            display.error(&format!("fbup: {file}: {message}"));
             object["error"] = message.into();
             object["status"] = e.status.key().into();
             object["exit_code"] = exit_code(e.status).into();
@@ -403,9 +201,44 @@ fn report(o: &Outcome, several: bool, json: bool, display: &Display) -> u8 {
         }
     };
     if json {
-        display.stdout(&object.to_string());
+        print_result(display, &object.to_string());
     }
     code
+}
+
+/// Prints a result line on stdout. When stdout cannot be written (a closed pipe, a
+/// full disk), says so once, stops the uploads (those in flight end as on Ctrl-C,
+/// resumable; the others do not start), and puts the line on stderr instead, so that
+/// no handle is lost; the command then exits 3.
+fn print_result(display: &Display, text: &str) {
+    let Err(e) = display.stdout(text) else {
+        return;
+    };
+    if !OUTPUT_BROKEN.swap(true, Ordering::SeqCst) {
+        display.error(&format!(
+            "fbup: cannot write to standard output: {e}; stopping: the uploads in flight are \
+             cancelled and stay resumable"
+        ));
+        crate::signals::stop_uploads();
+    }
+    display.error(&format!("fbup: not written to standard output: {text}"));
+}
+
+/// The command's end: exit 3 when stdout could not be written, else the first failed
+/// file's code (in the order the files were given).
+fn ending(codes: impl IntoIterator<Item = u8>) -> Result<(), Failure> {
+    let code = if OUTPUT_BROKEN.load(Ordering::SeqCst) {
+        Some(crate::out::OUTPUT_FAILED)
+    } else {
+        codes.into_iter().find(|c| *c != 0)
+    };
+    match code {
+        Some(code) => Err(Failure {
+            code,
+            message: String::new(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// `fbup upload FILE...`: `jobs` files at a time, each in its own session; each
@@ -418,11 +251,15 @@ pub(crate) fn upload_files(
     reupload: bool,
     out: Output,
 ) -> Result<(), Failure> {
-    let sizes = check_files(files, config.file_type.as_deref()).inspect_err(|_| {
-        if out.json {
-            refused_objects(files, config.file_type.as_deref());
+    let sizes = match check_files(files, config.file_type.as_deref()) {
+        Ok(sizes) => sizes,
+        Err(f) => {
+            if out.json {
+                refused_objects(files, config.file_type.as_deref())?;
+            }
+            return Err(f);
         }
-    })?;
+    };
     let display = Display::new(out.quiet, files.len(), sizes.iter().sum());
     let journal = config.state_dir.is_some();
     // One client for every file: one pool of connections, one TLS handshake per pooled
@@ -455,14 +292,7 @@ pub(crate) fn upload_files(
         }
     });
     drop(display);
-    let codes = codes.into_inner().unwrap_or_else(|e| e.into_inner());
-    match codes.into_iter().find(|c| *c != 0) {
-        Some(code) => Err(Failure {
-            code,
-            message: String::new(),
-        }),
-        None => Ok(()),
-    }
+    ending(codes.into_inner().unwrap_or_else(|e| e.into_inner()))
 }
 
 /// What the jobs of one `fbup upload` share.
@@ -524,7 +354,7 @@ impl<'a> Job<'a> {
                     None => break,
                 },
             };
-            let outcome = if INTERRUPTED.load(Ordering::SeqCst) {
+            let outcome = if interrupted() {
                 if let Some(o) = opened {
                     o.progress.finish(false, None);
                 }
@@ -570,7 +400,7 @@ pub(crate) fn resume(
 ) -> Result<(), Failure> {
     let sizes = check_files(&[file.to_path_buf()], config.file_type.as_deref())?;
     let display = Display::new(out.quiet, 1, sizes[0]);
-    let name = file.display().to_string();
+    let name = escaped(&file.display().to_string());
     let progress = display.file(&name, sizes[0]);
     let mut config = config.clone();
     config.on_event = Some(progress.events());
@@ -589,11 +419,6 @@ pub(crate) fn resume(
             }
         }
     };
-    match report(&outcome, false, out.json, &display) {
-        0 => Ok(()),
-        code => Err(Failure {
-            code,
-            message: String::new(),
-        }),
-    }
+    let code = report(&outcome, false, out.json, &display);
+    ending([code])
 }

@@ -21,7 +21,13 @@ pub(super) struct BodyReader<'s, 'p> {
     /// The body bytes handed on so far, counted as they go (`fbup_get_info` reads it
     /// while the request runs).
     pub sent: &'s AtomicU64,
+    /// Where the file was last checked for a change.
+    pub checked_at: u64,
 }
+
+/// How many bytes are streamed between two looks at whether the file changed (a
+/// `stat` each): few enough to stop a changed file early, too few to cost anything.
+const CHECK_EVERY: u64 = 4 << 20;
 
 impl Read for BodyReader<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -56,7 +62,17 @@ impl Read for BodyReader<'_, '_> {
                 )),
             ));
         }
-        self.pos += n as u64;
+        let next = self.pos + n as u64;
+        // Graph completes a file with its last byte: those bytes are handed on only
+        // once the file is seen unchanged after they were read, so that a file written
+        // during its upload never ends complete, and torn, at Graph.
+        if next == self.source.len() || next - self.checked_at >= CHECK_EVERY {
+            self.checked_at = next;
+            self.source
+                .check_unchanged()
+                .map_err(|e| io::Error::other(SourceFailure(e.message)))?;
+        }
+        self.pos = next;
         self.sent.fetch_add(n as u64, Ordering::Relaxed);
         if !self.progress.update(self.pos) {
             self.cancelled.store(true, Ordering::SeqCst);

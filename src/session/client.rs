@@ -3,6 +3,7 @@
 //! handshakes. Cheap to clone; usable from any number of threads at once.
 
 use std::fmt;
+use std::sync::{Arc, Once};
 
 use crate::config::Config;
 use crate::error::Error;
@@ -20,6 +21,8 @@ use super::{failed, open, CancelHandle, Session, Source};
 pub struct Client {
     pub(super) plan: Plan,
     pub(super) agent: ureq::Agent,
+    /// The resume journal is pruned once per client, not once per file.
+    pruned: Arc<Once>,
 }
 
 impl fmt::Debug for Client {
@@ -37,7 +40,25 @@ impl Client {
     /// A client over a resolved plan, with a pool of its own.
     pub fn from_plan(plan: Plan) -> Client {
         let agent = plan.agent();
-        Client { plan, agent }
+        Client {
+            plan,
+            agent,
+            pruned: Arc::new(Once::new()),
+        }
+    }
+
+    /// Prunes the journal in `dir` the first time a session of this client (or of a
+    /// clone) uses it.
+    pub(super) fn prune_once(&self, dir: &std::path::Path) {
+        self.pruned.call_once(|| {
+            crate::journal::prune(dir);
+        });
+    }
+
+    /// Step 3 on its own: how many bytes Graph holds for `session_id`, over this
+    /// client's connections (asking about many sessions costs one handshake).
+    pub fn offset(&self, session_id: &str) -> Result<u64, Error> {
+        super::offset_of(self, session_id).map_err(|e| failed(&self.plan, e))
     }
 
     /// The same client (pool, token, settings) telling Graph another `file_name` and

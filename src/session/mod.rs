@@ -127,22 +127,23 @@ impl fmt::Debug for Session {
 
 /// Step 3 on its own: how many bytes Graph holds for a session, without a file.
 pub fn session_offset(config: &Config, session_id: &str) -> Result<u64, Error> {
-    let plan = Plan::resolve(config)?;
+    Client::new(config)?.offset(session_id)
+}
+
+/// How many bytes Graph holds for `session_id`, asked over `client`'s pool.
+fn offset_of(client: &Client, session_id: &str) -> Result<u64, Error> {
     check_session_id(session_id)?;
-    let graph = plan.graph(plan.agent());
-    graph
-        .offset(session_id)
-        .map_err(|e| {
-            let v = crate::retry::classify(&e);
-            words::to_error(
-                e,
-                v.status,
-                Step::Offset,
-                Words::default().text(v.rule),
-                session_id,
-            )
-        })
-        .map_err(|e| failed(&plan, e))
+    let graph = client.plan.graph(client.agent.clone());
+    graph.offset(session_id).map_err(|e| {
+        let v = crate::retry::classify(&e);
+        words::to_error(
+            e,
+            v.status,
+            Step::Offset,
+            Words::default().text(v.rule),
+            session_id,
+        )
+    })
 }
 
 /// A session id from a caller, checked before it goes into a URL.
@@ -203,7 +204,9 @@ impl Session {
     }
 
     /// Re-opens a session created earlier (perhaps by another process) and asks Graph
-    /// how many bytes it holds (step 3).
+    /// how many bytes it holds (step 3). With [`Config::state_dir`], the journal's
+    /// entry for the file is locked (as [`Session::create`] locks it) and records this
+    /// session until it completes.
     pub fn resume(
         config: &Config,
         path: &std::path::Path,

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use crate::config::{check_file_type, file_type_for};
 use crate::error::{words, Error, Field, Step};
+use crate::event::Event;
 use crate::info::Stats;
-use crate::journal::Claim;
-use crate::plan::Naming;
+use crate::journal::{Claim, Refusal};
+use crate::plan::{Naming, Plan};
 use crate::source::{ByteSource, FileSource, Identity, ReaderSource};
 use crate::trace::Level;
 
@@ -56,19 +57,65 @@ pub(super) fn open(
             }
         }
     };
-    let result = match (resume_id, &plan.state_dir, &prepared.file) {
-        (Some(id), _, _) => resume(client, prepared.bytes, id, cancel),
-        (None, Some(dir), Some((path, identity))) => {
-            let claim = Claim::take(&plan.endpoint, dir, path, identity)?;
-            take_up(client, prepared, claim, cancel)
+    let claim = match (&plan.state_dir, &prepared.file) {
+        (Some(dir), Some((path, identity))) => {
+            client.prune_once(dir);
+            claim(plan, dir, path, identity)?
         }
-        (None, _, _) => create(client, prepared, cancel),
+        _ => None,
+    };
+    let result = match (resume_id, claim) {
+        (Some(id), claim) => resume(client, prepared.bytes, id, claim, cancel),
+        (None, Some(claim)) => take_up(client, prepared, claim, cancel),
+        (None, None) => create(client, prepared, cancel),
     };
     if result.is_err() {
         // A cancel bounds the call it was given: the handle is clear for the next one.
         cancel.0.clear();
     }
     result
+}
+
+/// The journal's entry for this file, held: `None` when the journal cannot be used
+/// here (said once as an event and in the trace; the upload goes on without it).
+fn claim(
+    plan: &Plan,
+    dir: &Path,
+    path: &Path,
+    identity: &Identity,
+) -> Result<Option<Claim>, Error> {
+    let claim = match Claim::take(&plan.endpoint, dir, path, identity)? {
+        Ok(c) => c,
+        Err(Refusal::Unsafe(e)) => return Err(e),
+        Err(Refusal::Unavailable(why)) => {
+            journal_off(
+                plan,
+                format!("the resume journal '{}': {why}", dir.display()),
+            );
+            return Ok(None);
+        }
+    };
+    Ok(Some(claim))
+}
+
+/// The journal cannot be used for this file: said, and the upload goes on.
+fn journal_off(plan: &Plan, reason: String) {
+    plan.trace.log(Level::Warning, || {
+        format!("{reason}; the upload goes on, but a later process cannot resume it")
+    });
+    plan.emit(|| Event::JournalOff { reason });
+}
+
+/// Records `id` in the claimed entry; when it cannot be, the claim goes (with its lock)
+/// and the upload goes on without the journal.
+fn record(plan: &Plan, claim: Claim, id: &str, len: u64) -> Option<Claim> {
+    match claim.record(id, &plan.endpoint, len) {
+        Ok(()) => Some(claim),
+        Err(why) => {
+            journal_off(plan, format!("the resume journal: {why}"));
+            None
+        }
+    }
 }
 
 /// Opens the file and names it.
@@ -153,15 +200,19 @@ impl Session {
     }
 }
 
-/// The session `id` names, if Graph knows it: its offset asked once.
+/// The session `id` names, if Graph knows it: its offset asked once. With the
+/// journal's entry for the file, the session is recorded there (a later upload of the
+/// file resumes it) and the entry forgotten when it completes.
 fn resume(
     client: &Client,
     bytes: Box<dyn ByteSource>,
     id: &str,
+    claim: Option<Claim>,
     cancel: &CancelHandle,
 ) -> Result<Session, Error> {
     let mut session = Session::assemble(client, bytes, id.into(), true, cancel);
     session.ask_offset().map_err(|e| unknown_session(e, id))?;
+    session.claim = claim.and_then(|c| record(&client.plan, c, id, session.len()));
     Ok(session)
 }
 
@@ -174,7 +225,16 @@ fn take_up(
     cancel: &CancelHandle,
 ) -> Result<Session, Error> {
     let plan = &client.plan;
-    if let Some(id) = claim.recorded() {
+    let recorded = match claim.recorded() {
+        Ok(r) => r,
+        Err(why) => {
+            // An entry that cannot be read is left alone: its session may still be
+            // resumable by hand.
+            journal_off(plan, format!("the resume journal: {why}"));
+            return create(client, prepared, cancel);
+        }
+    };
+    if let Some(id) = recorded {
         let mut session = Session::assemble(client, prepared.bytes, id, true, cancel);
         plan.trace.log(Level::Info, || {
             format!(
@@ -204,8 +264,7 @@ fn take_up(
         }
     }
     let mut session = create(client, prepared, cancel)?;
-    claim.record(&session.id, &plan.endpoint, session.len())?;
-    session.claim = Some(claim);
+    session.claim = record(plan, claim, &session.id, session.len());
     Ok(session)
 }
 

@@ -79,7 +79,7 @@ impl Session {
             if self.cancelled() {
                 return Err(self.cancel_error());
             }
-            self.source.check_unchanged()?;
+            self.check_file()?;
             if self.ledger.stale && !self.refresh_offset(&mut driver)? {
                 continue;
             }
@@ -89,7 +89,15 @@ impl Session {
             self.ledger.stale = true;
             match Ledger::judge(next, &answer) {
                 Outcome::Complete(h) => {
-                    self.source.check_unchanged()?;
+                    self.source.check_unchanged().map_err(|e| {
+                        let m = format!(
+                            "{}, after its last byte was read: Graph holds the whole file as \
+                             it was, but its handle is not given for a file that changed. \
+                             Upload the new file in a new session",
+                            e.message
+                        );
+                        Error::new(e.status, m)
+                    })?;
                     self.ledger.complete();
                     self.stats
                         .confirmed
@@ -150,6 +158,7 @@ impl Session {
             pacer,
             cancelled: self.cancel.flag(),
             sent: &self.stats.sent,
+            checked_at: start,
         };
         let answer = self.graph.upload(&self.id, start, len, &mut body);
         let pos = body.pos;
@@ -260,11 +269,36 @@ impl Session {
     ) -> Result<(), Error> {
         if let RequestError::Source(_) = e {
             // A file that changed explains a failed read best.
-            self.source.check_unchanged()?;
+            self.check_file()?;
         }
         driver
             .recover(e, step, &self.id)
             .map_err(|h| self.halted(h))
+    }
+
+    /// Fails with [`Status::File`] when the file changed since it was opened, saying
+    /// what Graph holds (asked now): never a complete file, as its last bytes are
+    /// never sent once the file changed.
+    fn check_file(&mut self) -> Result<(), Error> {
+        let Err(e) = self.source.check_unchanged() else {
+            return Ok(());
+        };
+        let total = self.source.len();
+        let held = match self.graph.offset(&self.id) {
+            Ok(off) if off < total => format!(
+                "Graph holds {off} of its {total} bytes, sent before the change was seen, and \
+                 no complete file (the last bytes were never sent)"
+            ),
+            Ok(_) => format!("Graph holds all {total} bytes, read before the change"),
+            Err(_) => "Graph could not be asked what it holds; it has no complete file (the \
+                       last bytes were never sent)"
+                .to_string(),
+        };
+        let m = format!(
+            "{}; {held}. Upload the new file in a new session",
+            e.message
+        );
+        Err(Error::new(e.status, m))
     }
 
     /// Asks Graph's offset after a refusal of the request sent at `start`: true (with
