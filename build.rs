@@ -18,6 +18,9 @@ fn main() {
             "cargo:rustc-cdylib-link-arg=-Wl,-soname,libfbup.so.{}",
             version("CARGO_PKG_VERSION_MAJOR")
         );
+        // A GNU build-id, whatever the linker's default (zig's has none): debuggers,
+        // crash reporters and debuginfod find the library's symbols by it.
+        println!("cargo:rustc-cdylib-link-arg=-Wl,--build-id=sha1");
     }
     // The C harness test compiles C for the same target as the library.
     if let Ok(target) = std::env::var("TARGET") {

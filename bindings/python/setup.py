@@ -49,12 +49,17 @@ def library():
 
 
 def manylinux_tag(path):
-    """manylinux_2_N_ARCH for the newest GLIBC_2.N symbol version the library needs."""
+    """manylinux_2_N_ARCH for the newest GLIBC_2.N symbol version the library needs;
+    for glibc 2.17, also its older name manylinux2014_ARCH, which pips before 20.3 know."""
     with open(path, "rb") as f:
         needs = [int(m) for m in re.findall(rb"GLIBC_2\.([0-9]+)", f.read())]
     if not needs:
         sys.exit(f"fbup: {path} names no glibc symbol version; is it a Linux library?")
-    return f"manylinux_2_{max(needs)}_{platform.machine()}"
+    arch = os.environ.get("FBUP_WHEEL_ARCH") or platform.machine()
+    tag = f"manylinux_2_{max(needs)}_{arch}"
+    if max(needs) <= 17:
+        tag = f"manylinux_2_17_{arch}.manylinux2014_{arch}"
+    return tag
 
 
 class BundleLibrary(build_py):
