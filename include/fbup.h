@@ -93,7 +93,7 @@ typedef struct fbup_config {
    */
   const char *access_token;
   /*
-   Graph's base URL; NULL means "https://graph.facebook.com".
+   Graph's base URL; NULL means `https://graph.facebook.com`.
    */
   const char *graph_url;
   /*
@@ -181,7 +181,7 @@ typedef struct fbup_config {
    */
   const char *ca_file;
   /*
-   The proxy URL, e.g. "http://proxy:3128"; NULL reads `HTTPS_PROXY`, `ALL_PROXY`
+   The proxy URL, e.g. `http://proxy:3128`; NULL reads `HTTPS_PROXY`, `ALL_PROXY`
    and `NO_PROXY` from the environment.
    */
   const char *proxy;

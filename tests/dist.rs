@@ -36,7 +36,10 @@ fn ok(what: &str, out: &Output) -> String {
 }
 
 fn run(what: &str, cmd: &mut Command) -> String {
-    ok(what, &cmd.output().unwrap_or_else(|e| panic!("{what}: {e}")))
+    ok(
+        what,
+        &cmd.output().unwrap_or_else(|e| panic!("{what}: {e}")),
+    )
 }
 
 /// True when everything the test needs is here (else it said SKIP, or failed under
@@ -47,12 +50,7 @@ fn tools() -> bool {
         skip("the Debian 11 root runs under chroot, which needs root");
         return false;
     }
-    let zig = Command::new("cargo")
-        .args(["zigbuild", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !zig {
-        skip("cargo-zigbuild not found (cargo install cargo-zigbuild; pip install ziglang)");
+    if !have("cargo-zigbuild", "--version") {
         return false;
     }
     have("cargo-deb", "--version")
@@ -106,7 +104,10 @@ fn check_elf_files(stage: &Path) {
 /// The Debian mirror this machine's apt uses (the root is made from the same one).
 fn mirror() -> String {
     let mut texts = Vec::new();
-    for f in ["/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"] {
+    for f in [
+        "/etc/apt/sources.list.d/debian.sources",
+        "/etc/apt/sources.list",
+    ] {
         texts.push(std::fs::read_to_string(f).unwrap_or_default());
     }
     for text in &texts {
@@ -176,7 +177,10 @@ fn the_release_artifacts_install_and_upload_on_debian_11() {
         return;
     }
     let repo = root_dir();
-    run("make dist", Command::new("make").arg("dist").current_dir(&repo));
+    run(
+        "make dist",
+        Command::new("make").arg("dist").current_dir(&repo),
+    );
     let dist = repo.join("target/dist");
     check_elf_files(&dist.join(NAME));
     let tarball = dist.join(format!("{NAME}.tar.gz"));
@@ -188,7 +192,10 @@ fn the_release_artifacts_install_and_upload_on_debian_11() {
         let len = std::fs::metadata(f)
             .unwrap_or_else(|e| panic!("{}: {e}", f.display()))
             .len();
-        eprintln!("dist: {} {len} bytes", f.file_name().unwrap().to_string_lossy());
+        eprintln!(
+            "dist: {} {len} bytes",
+            f.file_name().unwrap().to_string_lossy()
+        );
     }
     let deb_info = run("dpkg-deb -I", Command::new("dpkg-deb").arg("-I").arg(&deb));
     assert!(deb_info.contains("Depends: libc6 (>= 2.17)"), "{deb_info}");
@@ -237,7 +244,8 @@ cat /etc/debian_version; ldd --version | head -n 1
 "
     );
     let out = in_root(root, "the tarball on Debian 11", &script);
-    eprintln!("dist: tarball on Debian {out}");
+    let system: Vec<&str> = out.lines().rev().take(2).collect();
+    eprintln!("dist: tarball on Debian {} ({})", system[1], system[0]);
     byte_exact(emu, 3, sha, "tarball");
 }
 
@@ -263,9 +271,7 @@ while read -r f; do if [ -e \"$f\" ] && [ ! -d \"$f\" ]; then echo \"left: $f\";
 
 /// The wheel, in a venv of the root's own Python (Debian 11's pip takes its tags).
 fn wheel_uploads(root: &Path, env: &str, emu: &Emulator, sha: &str) {
-    let wheel = format!(
-        "fbup-{VERSION}-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
-    );
+    let wheel = format!("fbup-{VERSION}-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl");
     let script = format!(
         "{env}python3 -m venv venv
 venv/bin/pip install --no-index --quiet {wheel}
@@ -277,6 +283,9 @@ python3 --version
 "
     );
     let out = in_root(root, "the wheel on Debian 11", &script);
-    eprintln!("dist: wheel on Debian 11: {}", out.lines().last().unwrap_or(""));
+    eprintln!(
+        "dist: wheel on Debian 11: {}",
+        out.lines().last().unwrap_or("")
+    );
     byte_exact(emu, 6, sha, "wheel");
 }

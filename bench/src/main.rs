@@ -14,94 +14,34 @@
 //! HTTPS through a latency proxy, against a curl loop, `xargs -P8` curl and a keep-alive
 //! Python client.
 //!
+//! With the portable build of `make dist` there (or `--portable PATH`), it runs as one
+//! more client beside the native build: the same code built by zig for glibc 2.17.
+//!
 //! Run: `cargo run --release -p fbup-bench [-- --runs N --big-mib M --many-files N
-//! --rtt-ms MS]`, or `-- --many-only` for the many-files rows alone.
+//! --rtt-ms MS --portable PATH]`, or `-- --many-only` for the many-files rows alone.
 //! A benchmark, not a test: it prints figures and asserts nothing about speed.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::io::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use fbup_emulator::{Emulator, Fault, FaultRule, RequestKind, Storage, TlsFiles};
 
+mod cpu;
 mod many;
+mod measure;
+
+use cpu::{allowed_cpus, cipher_rates, pin, CLIENT_CPU};
+use measure::{measure, median, spread, Sample};
 
 const TOKEN: &str = "EAAbench";
 
-/// One measured run of one client.
-#[derive(Clone, Copy, Debug)]
-struct Sample {
-    secs: f64,
-    cpu_secs: f64,
-    max_rss_kib: i64,
-}
-
-/// Runs a command to its end and measures it: wall time and CPU (user + system, at
-/// microsecond resolution) from wait4's rusage, peak RSS from GNU time's report. Peak
-/// RSS cannot come from wait4 here: a child spawned by this process inherits the
-/// high-water mark of the memory it was cloned from (this process, emulator included),
-/// while GNU time forks the client from its own small image.
-fn measure(cmd: &mut Command) -> Result<Sample, String> {
-    let report = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
-    let mut timed = Command::new("/usr/bin/time");
-    timed
-        .args(["-f", "%M", "-o"])
-        .arg(report.path())
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => timed.env(k, v),
-            None => timed.env_remove(k),
-        };
-    }
-    if let Some(cpu) = *CLIENT_CPU.get_or_init(|| None) {
-        // SAFETY: between fork and exec, only sched_setaffinity, which is
-        // async-signal-safe; GNU time and the client it forks inherit the mask.
-        unsafe {
-            timed.pre_exec(move || {
-                pin(cpu);
-                Ok(())
-            });
-        }
-    }
-    let start = Instant::now();
-    let child = timed
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run /usr/bin/time (Debian package time): {e}"))?;
-    let pid = child.id() as libc::pid_t;
-    let mut err = String::new();
-    if let Some(mut stderr) = child.stderr {
-        let _ = stderr.read_to_string(&mut err);
-    }
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let secs = start.elapsed().as_secs_f64();
-    if r != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        return Err(format!("{cmd:?} failed (status {status}): {}", err.trim()));
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    let rss = std::fs::read_to_string(report.path())
-        .ok()
-        .and_then(|t| t.trim().parse::<i64>().ok())
-        .ok_or("no peak RSS in GNU time's report")?;
-    Ok(Sample {
-        secs,
-        cpu_secs: tv(usage.ru_utime) + tv(usage.ru_stime),
-        max_rss_kib: rss,
-    })
-}
+/// The row of the portable build (`make dist`: cargo-zigbuild for glibc 2.17).
+const PORTABLE: &str = "fbup portable (2.17)";
 
 /// The raw sender: the same request written by hand, the body with sendfile(2).
 /// Run as `fbup-bench raw HOST:PORT PATH_AND_QUERY FILE`.
@@ -243,91 +183,6 @@ fn tls_files(dir: &Path) -> (TlsFiles, PathBuf) {
     )
 }
 
-/// The CPU every client runs on, when the machine has two or more.
-static CLIENT_CPU: OnceLock<Option<usize>> = OnceLock::new();
-
-/// The CPUs this process may run on.
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: an all-zero cpu_set_t is valid; sched_getaffinity fills it.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: set is a valid cpu_set_t of the size passed.
-    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0
-    {
-        return Vec::new();
-    }
-    // SAFETY: set was filled above; CPU_ISSET only reads it.
-    (0..libc::CPU_SETSIZE as usize)
-        .filter(|c| unsafe { libc::CPU_ISSET(*c, &set) })
-        .collect()
-}
-
-/// Pins the calling thread (and what it spawns or forks from now on) to `cpu`.
-fn pin(cpu: usize) -> bool {
-    // SAFETY: an all-zero cpu_set_t is valid; CPU_SET writes one bit of it.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: set is a valid cpu_set_t of the size passed.
-    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 }
-}
-
-/// One core's rate (GB/s) sealing 16 KiB TLS records with ring, the crypto provider of
-/// fbup's rustls: the ceiling of any TLS client on that core.
-fn cipher_rates() -> Vec<(&'static str, &'static str, f64)> {
-    use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
-    let algs: [(&str, &str, &aead::Algorithm); 3] = [
-        (
-            "AES-128-GCM",
-            "TLS13_AES_128_GCM_SHA256",
-            &aead::AES_128_GCM,
-        ),
-        (
-            "AES-256-GCM",
-            "TLS13_AES_256_GCM_SHA384",
-            &aead::AES_256_GCM,
-        ),
-        (
-            "ChaCha20-Poly1305",
-            "TLS13_CHACHA20_POLY1305_SHA256",
-            &aead::CHACHA20_POLY1305,
-        ),
-    ];
-    let mut out = Vec::new();
-    for (name, suite, alg) in algs {
-        let key_bytes = vec![7u8; alg.key_len()];
-        let key = LessSafeKey::new(UnboundKey::new(alg, &key_bytes).expect("key"));
-        let mut record = vec![0x5au8; 16 * 1024];
-        let mut n: u64 = 0;
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_millis(500) {
-            let mut nonce = [0u8; 12];
-            nonce[4..].copy_from_slice(&n.to_be_bytes());
-            let tag = key
-                .seal_in_place_separate_tag(
-                    Nonce::assume_unique_for_key(nonce),
-                    Aad::empty(),
-                    &mut record,
-                )
-                .expect("seal");
-            let _ = std::hint::black_box(tag);
-            n += 1;
-        }
-        let rate = n as f64 * record.len() as f64 / start.elapsed().as_secs_f64() / 1e9;
-        out.push((name, suite, rate));
-    }
-    out
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn spread(v: &[f64]) -> (f64, f64) {
-    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    (min, max)
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("raw") {
@@ -350,6 +205,18 @@ fn main() {
     let rtt = Duration::from_millis(opt("--rtt-ms", 40));
     let self_exe = std::env::current_exe().expect("own path");
     let fbup_bin = self_exe.with_file_name("fbup");
+    // The portable build of `make dist` (cargo-zigbuild, glibc 2.17), measured beside
+    // the native one when it is there (`--portable PATH` names another).
+    let portable = args
+        .iter()
+        .position(|a| a == "--portable")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from)
+        .or_else(|| {
+            let release = self_exe.parent()?.parent()?;
+            Some(release.join("x86_64-unknown-linux-gnu/release/fbup"))
+        })
+        .filter(|p| p.exists());
     if !fbup_bin.exists() {
         eprintln!("build the fbup command first: cargo build --release -p fbup-cli");
         std::process::exit(2);
@@ -423,16 +290,25 @@ fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(p) = &portable {
+        println!(
+            "portable build: {} (beside the native target/release/fbup)",
+            p.display()
+        );
+    }
     println!("client                   transport  file      MB/s (min-max)        x curl  CPU s/GiB (min-max)    x curl  peak RSS  x curl");
     for mib in [16, big_mib] {
         let file = make_file(dir.path(), mib);
         let len = mib * 1024 * 1024;
         for t in &targets {
-            let clients: Vec<&str> = if t.cacert.is_none() {
+            let mut clients: Vec<&str> = if t.cacert.is_none() {
                 vec!["fbup", "curl -T", "curl --data-binary", "raw sendfile"]
             } else {
                 vec!["fbup", "curl -T", "curl --data-binary"]
             };
+            if portable.is_some() {
+                clients.push(PORTABLE);
+            }
             let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); clients.len()];
             let mut failed: Vec<Option<String>> = vec![None; clients.len()];
             let mut suites: Vec<BTreeSet<String>> = vec![BTreeSet::new(); clients.len()];
@@ -443,6 +319,7 @@ fn main() {
                     }
                     let mut cmd = match *client {
                         "fbup" => t.fbup(&fbup_bin, &file),
+                        PORTABLE => t.fbup(portable.as_deref().unwrap_or(&fbup_bin), &file),
                         "curl -T" => t.curl(&t.session(len).expect("session"), &file, false),
                         "curl --data-binary" => {
                             t.curl(&t.session(len).expect("session"), &file, true)

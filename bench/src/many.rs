@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use fbup_emulator::{Emulator, Storage, TlsFiles};
 
-use crate::{median, spread, TOKEN};
+use crate::measure::{median, spread};
+use crate::TOKEN;
 
 /// A TCP pass-through on 127.0.0.1 that holds every chunk for `one_way` before it
 /// passes it on, in each direction: a round trip of twice that, at full bandwidth.

@@ -85,8 +85,9 @@ pub(crate) enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print a manual page (roff): `fbup man > fbup.1`, `fbup man upload > fbup-upload.1`,
-    /// or every page into a folder: `fbup man --dir /usr/local/share/man/man1`.
+    /// Show a manual page: on a terminal through `man`, else its roff source (`fbup man
+    /// > fbup.1`, `fbup man upload > fbup-upload.1`); or write every page into a folder:
+    /// `fbup man --dir /usr/local/share/man/man1`.
     Man {
         /// The subcommand whose page to print (upload, resume, offset, sessions, probe,
         /// completions, man, emulate, demo); none: the top page, fbup(1).

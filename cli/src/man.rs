@@ -113,10 +113,37 @@ fn sections() -> String {
     s
 }
 
+/// A page on a terminal is shown as `man` shows its own (`man -l -`: formatted, in the
+/// pager); piped or redirected, or where `man` cannot run, it is the roff source.
+fn show(page: &[u8]) -> Result<(), Failure> {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        let viewer = std::process::Command::new("man")
+            .args(["-l", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn();
+        if let Ok(mut man) = viewer {
+            if let Some(mut input) = man.stdin.take() {
+                // The reader may quit the pager before the page is all written.
+                let _ = input.write_all(page);
+            }
+            if man.wait().is_ok_and(|s| s.success()) {
+                return Ok(());
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(page)
+        .and_then(|()| out.flush())
+        .map_err(|e| crate::out::output_failure(&e))
+}
+
 /// `fbup man [SUBCOMMAND] [--dir DIR]`.
 pub(crate) fn run(sub: Option<&str>, dir: Option<&Path>) -> Result<(), Failure> {
     let Some(dir) = dir else {
-        return render(sub, &mut std::io::stdout().lock());
+        let mut page = Vec::new();
+        render(sub, &mut page)?;
+        return show(&page);
     };
     let mut names: Vec<Option<String>> = vec![None];
     names.extend(pages().into_iter().map(Some));

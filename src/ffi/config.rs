@@ -25,7 +25,7 @@ pub struct fbup_config {
     pub app_id: *const c_char,
     /// The user access token (required); sent only in the `Authorization` header.
     pub access_token: *const c_char,
-    /// Graph's base URL; NULL means "https://graph.facebook.com".
+    /// Graph's base URL; NULL means `https://graph.facebook.com`.
     pub graph_url: *const c_char,
     /// The Graph API version; NULL means the version fbup is tested against ("v24.0").
     pub api_version: *const c_char,
@@ -79,7 +79,7 @@ pub struct fbup_config {
     /// A PEM file of root certificates to trust instead of the public ones (a private
     /// CA, a TLS-intercepting proxy); NULL: Mozilla's roots. Verification is never off.
     pub ca_file: *const c_char,
-    /// The proxy URL, e.g. "http://proxy:3128"; NULL reads `HTTPS_PROXY`, `ALL_PROXY`
+    /// The proxy URL, e.g. `http://proxy:3128`; NULL reads `HTTPS_PROXY`, `ALL_PROXY`
     /// and `NO_PROXY` from the environment.
     pub proxy: *const c_char,
     /// The most bytes per second sent to Graph, like curl's `--limit-rate`: over any

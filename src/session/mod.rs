@@ -46,10 +46,10 @@ impl CancelHandle {
         CancelHandle(Arc::new(Interrupt::default()))
     }
 
-    /// Makes the running (or the next) [`Session::upload`] return [`Status::Cancelled`]
+    /// Makes the running (or the next) [`Session::upload`] return [`Status::Cancelled`](crate::Status::Cancelled)
     /// promptly: a blocked socket read or write is interrupted at once. The session
     /// stays resumable. During [`Session::open`], makes the opening return
-    /// [`Status::Cancelled`] (a wait between two tries ends within 50 ms).
+    /// [`Status::Cancelled`](crate::Status::Cancelled) (a wait between two tries ends within 50 ms).
     pub fn cancel(&self) {
         self.0.cancel();
     }
@@ -272,7 +272,7 @@ impl Session {
 
     /// Step 3: asks Graph how many bytes it holds, and checks the answer against
     /// what this session knows. A cancel ([`CancelHandle::cancel`]) during the call
-    /// makes it return [`Status::Cancelled`] promptly; one made while no call ran makes
+    /// makes it return [`Status::Cancelled`](crate::Status::Cancelled) promptly; one made while no call ran makes
     /// it return so at once. Either way the cancel ends with this call.
     pub fn offset(&mut self) -> Result<u64, Error> {
         if self.cancel.clear() {
