@@ -105,7 +105,10 @@ typedef struct fbup_config {
    */
   const char *file_name;
   /*
-   The `file_type` sent to Graph; NULL means from the extension (.pdf .jpg .jpeg .png .mp4).
+   The `file_type` sent to Graph, any well-formed MIME type (`type/subtype`, no
+   parameters; Graph decides whether it takes it, and its refusal is `FBUP_E_GRAPH`
+   with Graph's words); NULL means from the file's extension (`.jpg` image/jpeg,
+   `.webp` image/webp, `.mov` video/quicktime, `.csv` text/csv and the rest).
    */
   const char *file_type;
   /*

@@ -338,6 +338,19 @@ impl Error {
         e
     }
 
+    /// The same error with `before` and `after` around its message, in both the
+    /// message and its pieces (so that [`Error::message_with`] keeps them too).
+    pub(crate) fn framed(mut self, before: Words, after: Words) -> Error {
+        let inner = match self.words.take() {
+            Some(w) => w,
+            None => Words::default().text(std::mem::take(&mut self.message)),
+        };
+        let words = before.then(inner).then(after);
+        self.message = words.to_string();
+        self.words = Some(words);
+        self
+    }
+
     /// The same error from `step`.
     pub(crate) fn at(mut self, step: Step) -> Error {
         self.step = Some(step);

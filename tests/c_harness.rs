@@ -263,7 +263,7 @@ fn c_bad_token_gives_auth_with_graph_code_190() {
 fn c_unknown_file_type_gives_argument() {
     let emu = emulator();
     let dir = tempfile::tempdir().unwrap();
-    let (path, _) = test_file(dir.path(), "anim.gif", 100);
+    let (path, _) = test_file(dir.path(), "anim.unknownext", 100);
     let r = run("upload", emu.url(), &path, TOKEN);
     assert_eq!(r["create"], "1");
     assert!(r["create_message"].contains("file type"), "{r:?}");

@@ -598,7 +598,7 @@ fn the_figures_move_during_a_single_request_upload() {
 #[test]
 fn a_session_whose_creation_failed_keeps_saying_why() {
     let emu = Emulator::start(Default::default()).unwrap();
-    let (st, session, _dir) = c_create(&emu, "doc.gif", 1000);
+    let (st, session, _dir) = c_create(&emu, "doc.unknownext", 1000);
     assert_eq!(st, FBUP_E_ARGUMENT);
     // SAFETY: the session handed out above; freed below.
     unsafe {

@@ -215,7 +215,7 @@ fn the_token_appears_in_no_message_or_debug_output() {
     ));
     push(Session::create(
         &config(emu.url()),
-        &file(dir.path(), "x.gif", 10),
+        &file(dir.path(), "x.unknownext", 10),
     ));
     let mut wrong = config(emu.url());
     wrong.access_token = format!("{TOKEN}-but-wrong");

@@ -35,9 +35,8 @@ pub(crate) fn check_file(path: &Path, file_type: Option<&str>) -> Result<u64, Fa
             Err(Failure::from_status(
                 Status::Argument,
                 format!(
-                    "{shown}: cannot tell the file type from its extension; name it .pdf, \
-                     .jpg, .jpeg, .png or .mp4, or pass --type with one of {}",
-                    fbup::FILE_TYPES.join(", ")
+                    "{shown}: cannot tell the file type from its extension; pass --type with \
+                     its MIME type (image/png, video/quicktime, application/pdf...)"
                 ),
             ))
         }

@@ -139,15 +139,6 @@ fn base_config(common: &Common, sending: &Sending) -> Result<Config, Failure> {
             "no app id: pass --app-id or set FBUP_APP_ID",
         )
     })?;
-    if !app_id.bytes().all(|b| b.is_ascii_digit()) || app_id.is_empty() {
-        // Graph would answer with a puzzle about node types; say it here, asking nothing.
-        return Err(Failure::from_status(
-            Status::Argument,
-            format!(
-                "--app-id '{app_id}' is not an app id: pass the numeric App ID of your Meta app"
-            ),
-        ));
-    }
     let token = token::read_token(common.token_file.as_deref())?;
     if token.is_empty() {
         let message = match &common.token_file {
@@ -224,7 +215,7 @@ fn upload_command(args: UploadArgs) -> Result<(), Failure> {
                  fbup upload",
             ));
         }
-        let input = stdin::take(&mut config, args.name.as_deref(), true)?;
+        let input = stdin::take(&mut config, args.name.as_deref())?;
         journal &= input.journal;
         files[0] = input.path;
     }
@@ -257,7 +248,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 config.state_dir = state_dir.or_else(default_state_dir);
             }
             let file = if file.as_os_str() == "-" {
-                stdin::take(&mut config, None, false)?.path
+                stdin::take(&mut config, None)?.path
             } else {
                 file
             };

@@ -48,28 +48,17 @@ pub(crate) fn is_stdin(path: &Path) -> bool {
     path == Path::new("/dev/stdin") || is_spool(path)
 }
 
-/// Takes standard input for `-`, setting the name and type Graph is told (a type is
-/// needed only for a new session: `creating`).
-pub(crate) fn take(
-    config: &mut Config,
-    name: Option<&str>,
-    creating: bool,
-) -> Result<Stdin, Failure> {
+/// Takes standard input for `-`, setting the name and type Graph is told.
+pub(crate) fn take(config: &mut Config, name: Option<&str>) -> Result<Stdin, Failure> {
     let name = name.unwrap_or("stdin").to_string();
     if config.file_type.is_none() {
-        config.file_type = fbup::file_type_from_extension(Path::new(&name)).map(str::to_string);
-    }
-    if creating && config.file_type.is_none() {
         config.file_type = fbup::file_type_from_extension(Path::new(&name)).map(str::to_string);
     }
     if config.file_type.is_none() {
         return Err(Failure::from_status(
             Status::Argument,
-            format!(
-                "-: reading standard input needs --type (one of {}), or --name with one of \
-                 their extensions",
-                fbup::FILE_TYPES.join(", ")
-            ),
+            "-: reading standard input needs --type with its MIME type (image/png, \
+             video/mp4...), or --name with an extension that tells it",
         ));
     }
     config.file_name = Some(name);

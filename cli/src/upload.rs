@@ -224,6 +224,29 @@ fn print_result(display: &Display, text: &str) {
     display.error(&format!("fbup: not written to standard output: {text}"));
 }
 
+/// Says once per type (not per file) that Graph's documentation does not list it: Graph
+/// decides, and its refusal, if it comes, is told with the file.
+fn warn_undocumented_types(config: &Config, files: &[PathBuf], display: &Display) {
+    let types: std::collections::BTreeSet<&str> = files
+        .iter()
+        .filter_map(|f| {
+            config
+                .file_type
+                .as_deref()
+                .or_else(|| fbup::file_type_from_extension(f))
+        })
+        .filter(|t| !fbup::FILE_TYPES.contains(t))
+        .collect();
+    for t in types {
+        display.line(&format!(
+            "fbup: warning: Graph's documentation does not list the file type {}; Graph decides \
+             whether it takes it (it lists {})",
+            escaped(t),
+            fbup::FILE_TYPES.join(", ")
+        ));
+    }
+}
+
 /// The command's end: exit 3 when stdout could not be written, else the first failed
 /// file's code (in the order the files were given).
 fn ending(codes: impl IntoIterator<Item = u8>) -> Result<(), Failure> {
@@ -261,6 +284,7 @@ pub(crate) fn upload_files(
         }
     };
     let display = Display::new(out.quiet, files.len(), sizes.iter().sum());
+    warn_undocumented_types(config, files, &display);
     let journal = config.state_dir.is_some();
     // One client for every file: one pool of connections, one TLS handshake per pooled
     // connection rather than per file, one token holder.

@@ -232,7 +232,7 @@ fn several_files_print_in_order_and_json_keeps_newlines() {
 fn exit_codes_say_what_failed() {
     let fx = fx();
     let (png, _) = fx.file("ok.png", 100);
-    let (gif, _) = fx.file("anim.gif", 100);
+    let (gif, _) = fx.file("anim.unknownext", 100);
     let out = fx.run(&["upload", p(&gif)]);
     assert_eq!(out.status.code(), Some(11));
     assert!(String::from_utf8_lossy(&out.stderr).contains("file type"));
@@ -595,12 +595,12 @@ fn files_are_checked_before_any_upload() {
     assert_eq!(out.status.code(), Some(2));
     assert!(fx.emu.sessions().is_empty(), "nothing was uploaded");
 
-    let out = fx.run(&["upload", "--json", "--type", "image/gif", p(&ok)]);
+    let out = fx.run(&["upload", "--json", "--type", "image gif", p(&ok)]);
     assert_eq!(out.status.code(), Some(11));
     let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(json["status"], "argument");
     let message = json["error"].as_str().unwrap();
-    assert!(message.contains("--type image/gif"), "{message}");
+    assert!(message.contains("--type 'image gif'"), "{message}");
     assert!(!message.contains("file_type"), "{message}");
 }
 
@@ -832,7 +832,7 @@ fn every_reachable_exit_code_and_json_error_objects() {
         "upload",
         "--no-resume",
         "--type",
-        "image/gif",
+        "image/gif;q=1",
         p(&png),
         p(&missing_type),
     ]);
@@ -1352,16 +1352,16 @@ fn files_of_one_command_share_their_tls_connections() {
 fn bad_flags_say_what_to_do_before_any_request() {
     let fx = fx();
     let (path, _) = fx.file("flags.png", 1000);
-    // A non-numeric app id: refused here, Graph never asked.
+    // What cannot be an app id: refused here, Graph never asked.
     let out = fx
         .fbup()
-        .env("FBUP_APP_ID", "abc")
+        .env("FBUP_APP_ID", "a/b")
         .args(["upload", p(&path)])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(11), "{err}");
-    assert!(err.contains("--app-id 'abc' is not an app id"), "{err}");
+    assert!(err.contains("--app-id 'a/b' is not an app id"), "{err}");
     assert!(fx.emu.requests().is_empty(), "no request reached Graph");
     // An empty token file says so, not that none was given.
     let empty = fx.dir.path().join("token.txt");

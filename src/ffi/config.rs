@@ -31,7 +31,10 @@ pub struct fbup_config {
     pub api_version: *const c_char,
     /// The `file_name` sent to Graph; NULL means the file's base name.
     pub file_name: *const c_char,
-    /// The `file_type` sent to Graph; NULL means from the extension (.pdf .jpg .jpeg .png .mp4).
+    /// The `file_type` sent to Graph, any well-formed MIME type (`type/subtype`, no
+    /// parameters; Graph decides whether it takes it, and its refusal is `FBUP_E_GRAPH`
+    /// with Graph's words); NULL means from the file's extension (`.jpg` image/jpeg,
+    /// `.webp` image/webp, `.mov` video/quicktime, `.csv` text/csv and the rest).
     pub file_type: *const c_char,
     /// How long a TCP connect may take, in milliseconds; default 30000.
     pub connect_timeout_ms: u32,

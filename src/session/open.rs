@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::{check_file_type, file_type_for};
+use crate::config::{check_file_type, documented_type, file_type_for};
 use crate::error::{words, Error, Field, Step};
 use crate::event::Event;
 use crate::info::Stats;
@@ -16,7 +16,7 @@ use crate::trace::Level;
 
 use super::driver::Driver;
 use super::ledger::{graph_forgot, Ledger, Sizing};
-use super::words::unknown_session;
+use super::words::{refused_create, unknown_session};
 use super::{check_session_id, CancelHandle, Client, Session, Source};
 
 /// A source checked and named: the bytes, what Graph is told, and for a file, what
@@ -274,6 +274,15 @@ fn create(client: &Client, prepared: Prepared, cancel: &CancelHandle) -> Result<
     let mut session = Session::assemble(client, prepared.bytes, String::new(), false, cancel);
     let mut driver = Driver::new(plan, session.cancel.clone(), session.stats.clone());
     let len = session.source.len();
+    if !documented_type(&prepared.file_type) {
+        plan.trace.log(Level::Info, || {
+            format!(
+                "file_type {} is not one of the five Graph's documentation lists; Graph decides \
+                 whether it takes it",
+                prepared.file_type
+            )
+        });
+    }
     let id = loop {
         if driver.cancelled() {
             return Err(session.cancel_error());
@@ -286,7 +295,7 @@ fn create(client: &Client, prepared: Prepared, cancel: &CancelHandle) -> Result<
             Err(_) if driver.cancelled() => return Err(session.cancel_error()),
             Err(e) => driver
                 .recover(e, Step::Create, "")
-                .map_err(|h| session.halted(h))?,
+                .map_err(|h| refused_create(session.halted(h), &prepared.file_type))?,
         }
     };
     // The same agent goes on: its connection is warm.

@@ -1,7 +1,7 @@
 //! The Engine's error wording: what failed, what the server said, the rule that
 //! decided, and what to do next.
 
-use crate::error::{Error, Status, Step, Words};
+use crate::error::{Error, Field, Status, Step, Words};
 use crate::graph::{error_detail, RequestError};
 
 use super::ledger::graph_forgot;
@@ -67,14 +67,42 @@ pub(super) fn unknown_session(e: Error, session_id: &str) -> Error {
     if !graph_forgot(&e) {
         return e;
     }
-    let mut out = e;
-    out.message = format!(
-        "Graph does not know session {session_id}: it is unknown or has expired ({}); start a \
-         new upload of the file",
-        out.message
+    let mut out = e.framed(
+        Words::default().text(format!(
+            "Graph does not know session {session_id}: it is unknown or has expired ("
+        )),
+        Words::default().text("); start a new upload of the file"),
     );
     out.status = Status::Graph;
     out
+}
+
+/// A create Graph refused for what fbup sent it: the file type (Graph's own words
+/// kept, with the list of types it gives), or the app (`nonexisting field (uploads) on
+/// node type (Application)`: a wrong id, or a token whose user has no role on the app).
+pub(super) fn refused_create(e: Error, file_type: &str) -> Error {
+    let Some(said) = e.graph.as_ref().map(|g| g.message.to_ascii_lowercase()) else {
+        return e;
+    };
+    let advice = if said.contains("file_type") {
+        Words::default()
+            .text(format!(
+                "; Graph does not take the file type {file_type} here (its words above): give "
+            ))
+            .name(Field::FileType)
+            .text(" as one of the types Graph lists, or convert the file")
+    } else if said.contains("nonexisting field (uploads)") {
+        Words::default()
+            .text("; Graph knows no app by that id for this token: check ")
+            .name(Field::AppId)
+            .text(
+                " (or use `app`, Graph's name for the token's app), and that the token's user \
+                 has a role on the app (administrator, developer or tester)",
+            )
+    } else {
+        return e;
+    };
+    e.framed(Words::default(), advice)
 }
 
 /// A cancelled call: what Graph held when last asked, and how to go on.

@@ -22,7 +22,7 @@ enum cfgv { OK, NULL_CFG, SIZE_ZERO, SIZE_SMALL, NO_APP, EMPTY_APP, UTF8_APP, NO
 
 /* Paths that name the files main() makes, or that are bad in themselves. */
 #define P_OK "@ok.png"
-#define P_GIF "@anim.gif"
+#define P_GIF "@anim.unknownext"
 #define P_EMPTY "@empty.png"
 #define P_DIR "@dir.png"
 #define P_FIFO "@fifo.png"
@@ -52,7 +52,7 @@ static const struct row rows[] = {
     {CREATE, NO_TOKEN,    P_OK,      NULL, FBUP_E_ARGUMENT, "access_token is NULL"},
     {CREATE, HUGE_TOKEN,  P_OK,      NULL, FBUP_E_ARGUMENT, "access_token is"},
     {CREATE, SPACE_TOKEN, P_OK,      NULL, FBUP_E_ARGUMENT, "bare token"},
-    {CREATE, BAD_TYPE,    P_OK,      NULL, FBUP_E_ARGUMENT, "use one of"},
+    {CREATE, BAD_TYPE,    P_OK,      NULL, FBUP_E_ARGUMENT, "not a MIME type"},
     {CREATE, FTP_URL,     P_OK,      NULL, FBUP_E_ARGUMENT, "must start with https://"},
     {CREATE, REMOTE_HTTP, P_OK,      NULL, FBUP_E_ARGUMENT, "clear text"},
     {CREATE, BAD_VERSION, P_OK,      NULL, FBUP_E_ARGUMENT, "must look like v24.0"},
@@ -67,7 +67,7 @@ static const struct row rows[] = {
     {CREATE, NAMED,       "/dev/zero", NULL, FBUP_E_ARGUMENT, "not a regular file"},
     {CREATE, OK,          P_EMPTY,   NULL, FBUP_E_ARGUMENT, "empty"},
     {CREATE, OK,          P_NOTDIR,  NULL, FBUP_E_FILE,     "cannot look at"},
-    {CREATE, OK,          P_GIF,     NULL, FBUP_E_ARGUMENT, ".png"},
+    {CREATE, OK,          P_GIF,     NULL, FBUP_E_ARGUMENT, "from its extension"},
     {CREATE, OK,          P_UTF8,    NULL, FBUP_E_ARGUMENT, "not valid UTF-8"},
     {CREATE, NAMED,       P_HUGE,    NULL, FBUP_E_FILE,     "cannot look at"},
     {RESUME, NULL_CFG,    P_OK,      "upload:a?sig=AR", FBUP_E_ARGUMENT, "fbup_config_init"},
@@ -121,7 +121,7 @@ static void make_config(fbup_config *cfg, enum cfgv v) {
     case NO_TOKEN: cfg->access_token = NULL; break;
     case HUGE_TOKEN: cfg->access_token = huge; break;
     case SPACE_TOKEN: cfg->access_token = token_with_space; break;
-    case BAD_TYPE: cfg->file_type = "image/gif"; break;
+    case BAD_TYPE: cfg->file_type = "image/gif; charset=x"; break;
     case FTP_URL: cfg->graph_url = "ftp://graph.example"; break;
     case REMOTE_HTTP: cfg->graph_url = "http://graph.example"; break;
     case BAD_VERSION: cfg->api_version = "latest"; break;
@@ -216,7 +216,7 @@ int main(int argc, char **argv) {
     if (!(f = fopen(p, "wb"))) return 2;
     fputs("a small but honest file", f);
     fclose(f);
-    snprintf(p, sizeof p, "%s/anim.gif", dir);
+    snprintf(p, sizeof p, "%s/anim.unknownext", dir);
     if (!(f = fopen(p, "wb"))) return 2;
     fputs("GIF89a", f);
     fclose(f);

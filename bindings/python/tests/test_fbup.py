@@ -111,7 +111,7 @@ def test_errors_carry_graph_fields_and_fit_the_builtins(graph, tmp_path):
     assert isinstance(missing.value, FileNotFoundError)
     assert missing.value.status is fbup.Status.FILE
     with pytest.raises(ValueError) as bad:
-        fbup.Session.create(path, **opts(graph, file_type="text/plain"))
+        fbup.Session.create(path, **opts(graph, file_type="text/plain; charset=utf-8"))
     assert bad.value.status == fbup.Status.ARGUMENT and bad.value.status_name == "ARGUMENT"
     with pytest.raises(ConnectionError):
         fbup.Session.create(path, app_id=1, access_token=TOKEN, graph_url="http://127.0.0.1:9",
@@ -240,3 +240,29 @@ def test_a_client_shares_one_connection_across_files(tmp_path):
             fbup.Client(app_id="", access_token=TOKEN, graph_url=emu.url)
     finally:
         emu.close()
+
+
+def test_types_beyond_the_docs_and_the_app_alias_reach_graph(tmp_path):
+    """A TIFF, a WebP and a QuickTime file, with `app` as the app id: Graph decides."""
+    emu = Emulator("--any-type", "--app-id", "1234")
+    try:
+        for name, file_type in [("scan.tif", "image/tiff"), ("photo.webp", "image/webp"),
+                                ("clip.mov", "video/quicktime")]:
+            path, sha = make_file(tmp_path, name, 200_000)
+            with fbup.Session.create(path, app_id="app", access_token=TOKEN,
+                                     graph_url=emu.url) as s:
+                s.upload()
+                seen = emu.session(s.id)
+            assert (seen["file_type"], seen["app_id"], seen["sha256"]) == (file_type, "1234", sha)
+    finally:
+        emu.close()
+    strict = Emulator()
+    try:
+        path, _ = make_file(tmp_path, "refused.webp", 1000)
+        with pytest.raises(fbup.GraphError) as refused:
+            fbup.Session.create(path, app_id=1234, access_token=TOKEN, graph_url=strict.url)
+        assert refused.value.graph_code == 100
+        assert "Param file_type must be one of {" in refused.value.message
+        assert "does not take the file type image/webp" in refused.value.message
+    finally:
+        strict.close()
