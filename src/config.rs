@@ -393,7 +393,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn types_come_from_extensions_or_are_refused() {
+    fn types_come_from_extensions_or_any_well_formed_one_is_taken() {
         assert_eq!(
             file_type_for(None, Path::new("a/B.JPG")).unwrap(),
             "image/jpeg"
@@ -402,14 +402,18 @@ mod tests {
             file_type_for(None, Path::new("x.mp4")).unwrap(),
             "video/mp4"
         );
-        let e = file_type_for(None, Path::new("x.gif")).unwrap_err();
-        assert_eq!(e.status, crate::Status::Argument);
-        let e = file_type_for(Some("image/gif"), Path::new("x.png")).unwrap_err();
-        assert!(
-            e.message.contains("image/gif is not accepted"),
-            "{}",
-            e.message
+        assert_eq!(
+            file_type_for(None, Path::new("x.gif")).unwrap(),
+            "image/gif"
         );
+        let e = file_type_for(None, Path::new("x.unknownext")).unwrap_err();
+        assert_eq!(e.status, crate::Status::Argument);
+        assert_eq!(
+            file_type_for(Some("image/x-custom+v1"), Path::new("x.png")).unwrap(),
+            "image/x-custom+v1"
+        );
+        let e = file_type_for(Some("image/gif; q=1"), Path::new("x.png")).unwrap_err();
+        assert!(e.message.contains("is not a MIME type"), "{}", e.message);
     }
 
     #[test]
