@@ -113,7 +113,7 @@ DEB_STAGE := $(DIST_DIR)/deb-$(DIST_ARCH)
 
 dist:
 	$(MAKE) build build-cli CARGO_BUILD="$(CARGO) zigbuild" TARGET=$(DIST_TARGET)
-	rm -rf "$(DIST_STAGE)" "$(DEB_STAGE)" && mkdir -p "$(DIST_DIR)"
+	rm -rf "$(DIST_STAGE)" "$(DEB_STAGE)" "$(DIST_DIR)"/fbup-*.whl && mkdir -p "$(DIST_DIR)"
 	$(MAKE) install-files TARGET=$(DIST_TARGET) DESTDIR="$(abspath $(DIST_STAGE))" \
 	    PREFIX= BINDIR=/bin LIBDIR=/lib INCLUDEDIR=/include MANDIR=/share/man
 	# fbup.pc names its prefix from where it is: the tree works wherever it is unpacked.
