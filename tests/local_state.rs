@@ -131,6 +131,12 @@ fn a_folder_others_can_write_or_another_user_owns_is_refused() {
         e.message
     );
     assert!(e.message.contains("chmod 700"), "{}", e.message);
+    // Nothing is pruned from it either: what is there is not known to be fbup's.
+    let planted = fx.state().join("0123456789abcdef.json");
+    std::fs::write(&planted, b"not json").unwrap();
+    assert_eq!(fbup::journal::prune(&fx.state()), 0);
+    assert!(planted.exists(), "pruned from a folder others can write");
+    std::fs::remove_file(&planted).unwrap();
     std::fs::set_permissions(fx.state(), std::fs::Permissions::from_mode(0o700)).unwrap();
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {

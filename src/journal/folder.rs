@@ -33,6 +33,11 @@ pub(crate) fn prepare(dir: &Path) -> Result<(), Refusal> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| Refusal::Unavailable(format!("cannot create the folder: {e}")))?;
+    safe(dir)
+}
+
+/// Checks an existing folder: this user's, and writable by no one else.
+pub(crate) fn safe(dir: &Path) -> Result<(), Refusal> {
     let meta = fs::metadata(dir)
         .map_err(|e| Refusal::Unavailable(format!("cannot look at the folder: {e}")))?;
     if !meta.is_dir() {

@@ -156,11 +156,17 @@ fn stale(json: &serde_json::Value) -> bool {
         || age >= SESSION_LIFETIME.as_secs()
 }
 
-/// Removes what no process holds and no later upload can use: entries older than
+/// Removes what no process holds and no later upload can use, in a folder that is this
+/// user's and writable by no one else: entries older than
 /// [`SESSION_LIFETIME`] or of another format, entries that cannot be read (a regular
 /// file of a bad shape; a link, a FIFO, a device or a folder of an entry's name is
 /// only listed), and locks that guard no entry. Returns how many entries went.
 pub fn prune(dir: &Path) -> usize {
+    // Nothing is removed from a folder that is not safe to use (another user's, or one
+    // others can write): what is in it is not known to be fbup's.
+    if super::folder::safe(dir).is_err() {
+        return 0;
+    }
     let Ok(all) = names(dir) else {
         return 0;
     };

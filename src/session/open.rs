@@ -59,8 +59,12 @@ pub(super) fn open(
     };
     let claim = match (&plan.state_dir, &prepared.file) {
         (Some(dir), Some((path, identity))) => {
-            client.prune_once(dir);
-            claim(plan, dir, path, identity)?
+            let claim = claim(plan, dir, path, identity)?;
+            // Once the folder passed its checks (and this entry is held, so it stays).
+            if claim.is_some() {
+                client.prune_once(dir);
+            }
+            claim
         }
         _ => None,
     };
