@@ -8,7 +8,6 @@ folder, never into the source tree.
 """
 
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -48,14 +47,31 @@ def library():
     return os.path.join(REPO, "target", "release", "libfbup.so")
 
 
+# ELF e_machine values and the names wheel tags give them.
+MACHINES = {0x3E: "x86_64", 0xB7: "aarch64"}
+
+
+def elf_machine(path, image):
+    """The architecture a library was built for, from its ELF header (a library built
+    for another machine is tagged for that machine, not this one)."""
+    if image[:4] != b"\x7fELF" or len(image) < 20 or image[5] != 1:
+        sys.exit(f"fbup: {path} is not a little-endian ELF file")
+    machine = int.from_bytes(image[18:20], "little")
+    if machine not in MACHINES:
+        sys.exit(f"fbup: {path} is built for ELF machine {machine:#x}, which the wheel "
+                 f"does not know (it knows {', '.join(MACHINES.values())})")
+    return MACHINES[machine]
+
+
 def manylinux_tag(path):
     """manylinux_2_N_ARCH for the newest GLIBC_2.N symbol version the library needs;
     for glibc 2.17, also its older name manylinux2014_ARCH, which pips before 20.3 know."""
     with open(path, "rb") as f:
-        needs = [int(m) for m in re.findall(rb"GLIBC_2\.([0-9]+)", f.read())]
+        image = f.read()
+    needs = [int(m) for m in re.findall(rb"GLIBC_2\.([0-9]+)", image)]
     if not needs:
         sys.exit(f"fbup: {path} names no glibc symbol version; is it a Linux library?")
-    arch = os.environ.get("FBUP_WHEEL_ARCH") or platform.machine()
+    arch = elf_machine(path, image)
     tag = f"manylinux_2_{max(needs)}_{arch}"
     if max(needs) <= 17:
         tag = f"manylinux_2_17_{arch}.manylinux2014_{arch}"

@@ -1,6 +1,8 @@
 //! The checks every file passes before any upload starts: a regular, non-empty file
-//! of a known type, given once.
+//! of a known type, given once; a file that fails them is said and left out, the
+//! others are uploaded.
 
+use std::collections::hash_map::{Entry, HashMap};
 use std::path::{Path, PathBuf};
 
 use fbup::Status;
@@ -45,66 +47,57 @@ pub(crate) fn check_file(path: &Path, file_type: Option<&str>) -> Result<u64, Fa
 }
 
 /// Checks every file before any upload starts ([`check_file`]), and that none is given
-/// twice. Returns their sizes.
-pub(crate) fn check_files(files: &[PathBuf], file_type: Option<&str>) -> Result<Vec<u64>, Failure> {
-    let mut problems: Vec<Failure> = Vec::new();
-    let mut sizes = Vec::new();
-    let mut seen: Vec<(PathBuf, &Path)> = Vec::new();
-    for path in files {
-        match check_file(path, file_type) {
-            Err(f) => problems.push(f),
-            Ok(size) => {
-                let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-                if let Some((_, first)) = seen.iter().find(|(r, _)| *r == real) {
-                    return Err(Failure {
-                        code: 2,
-                        message: format!(
-                            "{} and {} are the same file; give each file once",
-                            crate::out::escaped(&first.display().to_string()),
-                            crate::out::escaped(&path.display().to_string())
-                        ),
-                    });
+/// twice (the same device and inode, however it is named: a set, so that 50,000 names
+/// cost 50,000 lookups, not a comparison of every pair). Returns each file's size, or
+/// why it is refused; a file named again is refused the second time, uploaded once.
+pub(crate) fn check_files(files: &[PathBuf], file_type: Option<&str>) -> Vec<Result<u64, Failure>> {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen: HashMap<(u64, u64), &Path> = HashMap::with_capacity(files.len());
+    files
+        .iter()
+        .map(|path| {
+            let size = check_file(path, file_type)?;
+            let Ok(meta) = std::fs::metadata(path) else {
+                return Ok(size);
+            };
+            match seen.entry((meta.dev(), meta.ino())) {
+                Entry::Occupied(first) => Err(Failure {
+                    code: 2,
+                    message: format!(
+                        "{} and {} are the same file; it is uploaded once",
+                        crate::out::escaped(&first.get().display().to_string()),
+                        crate::out::escaped(&path.display().to_string())
+                    ),
+                }),
+                Entry::Vacant(v) => {
+                    v.insert(path);
+                    Ok(size)
                 }
-                seen.push((real, path));
-                sizes.push(size);
             }
-        }
-    }
-    match problems.len() {
-        0 => Ok(sizes),
-        1 => Err(problems.remove(0)),
-        _ => {
-            let code = problems[0].code;
-            let message = problems
-                .into_iter()
-                .map(|p| p.message)
-                .collect::<Vec<_>>()
-                .join("\nfbup: ");
-            Err(Failure { code, message })
-        }
-    }
+        })
+        .collect()
 }
 
-/// With `--json`, an object for each file the checks refused (the same keys as a
-/// failed upload's), so that a script sees every file it gave.
-pub(crate) fn refused_objects(files: &[PathBuf], file_type: Option<&str>) -> Result<(), Failure> {
-    for file in files {
-        if let Err(f) = check_file(file, file_type) {
-            let status = Status::ALL
-                .into_iter()
-                .find(|s| exit_code(*s) == f.code)
-                .unwrap_or(Status::Argument);
-            crate::out::result(&format!(
-                "{}",
-                serde_json::json!({
-                    "file": file.display().to_string(),
-                    "session_id": null,
-                    "error": f.message,
-                    "status": status.key(),
-                    "exit_code": f.code,
-                })
-            ))?;
-        }
+/// Says why a file the checks refused is not uploaded: its line on stderr, and with
+/// `--json` its object on stdout (the same keys as a failed upload's), so that a
+/// script sees every file it gave.
+pub(crate) fn report_refused(file: &Path, refused: &Failure, json: bool) -> Result<(), Failure> {
+    crate::out::err(&crate::out::message(&format!("fbup: {}", refused.message)));
+    if !json {
+        return Ok(());
     }
-    Ok(())
+    let status = Status::ALL
+        .into_iter()
+        .find(|s| exit_code(*s) == refused.code)
+        .unwrap_or(Status::Argument);
+    crate::out::result(&format!(
+        "{}",
+        serde_json::json!({
+            "file": file.display().to_string(),
+            "session_id": null,
+            "error": refused.message,
+            "status": status.key(),
+            "exit_code": refused.code,
+        })
+    ))
 }

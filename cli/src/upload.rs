@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use fbup::{CancelHandle, Client, Config, Session, Source, Status};
 
-use crate::checks::{check_files, refused_objects};
+use crate::checks::{check_file, check_files, report_refused};
 use crate::out::escaped;
 use crate::progress::Display;
 use crate::signals::{interrupted, resume_advice, Running};
@@ -274,16 +274,28 @@ pub(crate) fn upload_files(
     reupload: bool,
     out: Output,
 ) -> Result<(), Failure> {
-    let sizes = match check_files(files, config.file_type.as_deref()) {
-        Ok(sizes) => sizes,
-        Err(f) => {
-            if out.json {
-                refused_objects(files, config.file_type.as_deref())?;
+    // Every file is checked before the first byte; those refused are said now, and
+    // the others uploaded: one bad name in a catalogue stops no other file.
+    let checked = check_files(files, config.file_type.as_deref());
+    let mut codes = vec![0; files.len()];
+    let mut sizes = vec![0; files.len()];
+    let mut queue = Vec::with_capacity(files.len());
+    for (i, check) in checked.into_iter().enumerate() {
+        match check {
+            Ok(size) => {
+                sizes[i] = size;
+                queue.push(i);
             }
-            return Err(f);
+            Err(refused) => {
+                report_refused(&files[i], &refused, out.json)?;
+                codes[i] = refused.code;
+            }
         }
-    };
-    let display = Display::new(out.quiet, files.len(), sizes.iter().sum());
+    }
+    if queue.is_empty() {
+        return ending(codes);
+    }
+    let display = Display::new(out.quiet, queue.len(), sizes.iter().sum());
     warn_undocumented_types(config, files, &display);
     let journal = config.state_dir.is_some();
     // One client for every file: one pool of connections, one TLS handshake per pooled
@@ -297,10 +309,11 @@ pub(crate) fn upload_files(
     // A config Graph cannot be asked with fails each file, as a session would.
     let client = Client::new(&config).map(|c| c.sharing_send_rate(limit));
     let next = AtomicUsize::new(0);
-    let codes: Mutex<Vec<u8>> = Mutex::new(vec![0; files.len()]);
+    let codes: Mutex<Vec<u8>> = Mutex::new(codes);
     let several = files.len() > 1;
     let job = Job {
         files,
+        queue: &queue,
         sizes: &sizes,
         next: &next,
         codes: &codes,
@@ -311,7 +324,7 @@ pub(crate) fn upload_files(
         json: out.json,
     };
     std::thread::scope(|scope| {
-        for _ in 0..jobs.min(files.len()) {
+        for _ in 0..jobs.min(queue.len()) {
             scope.spawn(|| job.run(scope, &client));
         }
     });
@@ -322,6 +335,8 @@ pub(crate) fn upload_files(
 /// What the jobs of one `fbup upload` share.
 struct Job<'a> {
     files: &'a [PathBuf],
+    /// The files to upload (those that passed the checks), by their place in `files`.
+    queue: &'a [usize],
     sizes: &'a [u64],
     next: &'a AtomicUsize,
     codes: &'a Mutex<Vec<u8>>,
@@ -343,7 +358,7 @@ impl<'a> Job<'a> {
         let client = match client {
             Ok(c) => c,
             Err(e) => {
-                while let Some(i) = take(self.next, self.files.len()) {
+                while let Some(i) = take(self.next, self.queue) {
                     let failed = Outcome {
                         file: self.files[i].clone(),
                         session_id: None,
@@ -373,7 +388,7 @@ impl<'a> Job<'a> {
                     Ok(o) => (i, Some(o)),
                     Err(_) => (i, None),
                 },
-                None => match take(self.next, self.files.len()) {
+                None => match take(self.next, self.queue) {
                     Some(i) => (i, None),
                     None => break,
                 },
@@ -393,7 +408,7 @@ impl<'a> Job<'a> {
                 }
             } else {
                 let opened = opened.unwrap_or_else(|| open(i));
-                if let Some(j) = take(self.next, self.files.len()) {
+                if let Some(j) = take(self.next, self.queue) {
                     ahead = Some((j, scope.spawn(move || open(j))));
                 }
                 upload_one(client, opened, self.display, self.reupload)
@@ -409,10 +424,9 @@ impl<'a> Job<'a> {
     }
 }
 
-/// The next file no job has taken yet.
-fn take(next: &AtomicUsize, len: usize) -> Option<usize> {
-    let i = next.fetch_add(1, Ordering::SeqCst);
-    (i < len).then_some(i)
+/// The next file of the queue no job has taken yet (its place in the files given).
+fn take(next: &AtomicUsize, queue: &[usize]) -> Option<usize> {
+    queue.get(next.fetch_add(1, Ordering::SeqCst)).copied()
 }
 
 /// `fbup resume SESSION_ID FILE`.
@@ -422,10 +436,10 @@ pub(crate) fn resume(
     file: &Path,
     out: Output,
 ) -> Result<(), Failure> {
-    let sizes = check_files(&[file.to_path_buf()], config.file_type.as_deref())?;
-    let display = Display::new(out.quiet, 1, sizes[0]);
+    let size = check_file(file, config.file_type.as_deref())?;
+    let display = Display::new(out.quiet, 1, size);
     let name = escaped(&file.display().to_string());
-    let progress = display.file(&name, sizes[0]);
+    let progress = display.file(&name, size);
     let mut config = config.clone();
     config.on_event = Some(progress.events());
     if config.log.is_some() {

@@ -580,20 +580,26 @@ fn files_are_checked_before_any_upload() {
     let (ok, _) = fx.file("ok.png", 1000);
     let dir = fx.dir.path().join("folder.png");
     std::fs::create_dir(&dir).unwrap();
-    let out = fx.run(&["upload", p(&ok), p(&dir)]);
-    assert_eq!(out.status.code(), Some(11));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("is a directory"), "{err}");
-    assert!(fx.emu.sessions().is_empty(), "nothing was uploaded");
-
-    let same = fx.dir.path().join(".").join("ok.png");
-    let out = fx.run(&["upload", p(&ok), p(&same)]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("same file"));
-
     let out = fx.run(&["upload", "--jobs", "0", p(&ok)]);
     assert_eq!(out.status.code(), Some(2));
     assert!(fx.emu.sessions().is_empty(), "nothing was uploaded");
+
+    // A refused file is said and left out; the others are uploaded.
+    let out = fx.run(&["upload", "--no-resume", p(&dir), p(&ok)]);
+    assert_eq!(out.status.code(), Some(11));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is a directory"), "{err}");
+    assert_eq!(fx.emu.sessions().len(), 1, "the good file was uploaded");
+
+    let same = fx.dir.path().join(".").join("ok.png");
+    let out = fx.run(&["upload", "--no-resume", p(&ok), p(&same)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("same file"));
+    assert_eq!(
+        fx.emu.sessions().len(),
+        2,
+        "the file named twice, uploaded once"
+    );
 
     let out = fx.run(&["upload", "--json", "--type", "image gif", p(&ok)]);
     assert_eq!(out.status.code(), Some(11));
@@ -1487,19 +1493,23 @@ fn standard_input_is_a_file_redirected_or_a_pipe_spooled() {
 }
 
 #[test]
-fn json_gives_an_object_for_every_file_the_checks_refuse() {
+fn json_gives_an_object_for_every_file_and_the_good_ones_are_uploaded() {
     let fx = fx();
-    let (ok, _) = fx.file("ok.png", 1000);
+    let (ok, sum) = fx.file("ok.png", 1000);
+    let (ok2, _) = fx.file("ok2.png", 2000);
     let empty = fx.dir.path().join("empty.png");
     std::fs::write(&empty, b"").unwrap();
     let missing = fx.dir.path().join("missing.png");
-    let out = fx.run(&["upload", "--json", p(&ok), p(&empty), p(&missing)]);
+    let args = ["upload", "--json", "--no-resume"];
+    let out = fx.run(&[&args[..], &[p(&ok), p(&empty), p(&missing), p(&ok2)]].concat());
+    // The first failure in the order given decides the exit code.
     assert_eq!(out.status.code(), Some(11));
     let objects: Vec<serde_json::Value> = stdout(&out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(objects.len(), 2, "{objects:?}");
+    assert_eq!(objects.len(), 4, "{objects:?}");
+    // The refused files are said before any upload starts.
     assert_eq!(objects[0]["file"], p(&empty));
     assert_eq!(objects[0]["status"], "argument");
     assert_eq!(objects[0]["exit_code"], 11);
@@ -1509,7 +1519,18 @@ fn json_gives_an_object_for_every_file_the_checks_refuse() {
         .as_str()
         .unwrap()
         .contains("no such file"));
-    assert!(fx.emu.sessions().is_empty(), "nothing was uploaded");
+    let uploaded: Vec<&serde_json::Value> = objects[2..].iter().collect();
+    assert!(
+        uploaded.iter().all(|o| o["handle"].is_string()),
+        "{objects:?}"
+    );
+    let sessions = fx.emu.sessions();
+    assert_eq!(sessions.len(), 2, "both good files were uploaded");
+    assert!(sessions
+        .iter()
+        .any(|s| s.sha256.as_deref() == Some(sum.as_str())));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing.png: no such file"), "{err}");
 }
 
 #[test]

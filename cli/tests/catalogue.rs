@@ -1,0 +1,102 @@
+//! Catalogues: many files in one command (issue "a catalogue of 50,000 files"). What
+//! grows with the number of files is counted here, never timed: connections opened,
+//! descriptors, lines printed.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use fbup_emulator::Emulator;
+
+const TOKEN: &str = "EAAcatalogue-secret";
+
+struct Fx {
+    emu: Emulator,
+    dir: tempfile::TempDir,
+}
+
+fn fx() -> Fx {
+    Fx {
+        emu: Emulator::start(fbup_emulator::Config {
+            tokens: vec![TOKEN.into()],
+            ..Default::default()
+        })
+        .unwrap(),
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+impl Fx {
+    /// `count` files of 8-64 KiB named `pN.png`.
+    fn files(&self, count: usize) -> Vec<PathBuf> {
+        (0..count)
+            .map(|i| {
+                let len = 8 * 1024 + (i * 7919) % (56 * 1024);
+                let path = self.dir.path().join(format!("p{i}.png"));
+                let bytes: Vec<u8> = (0..len).map(|b| (b * 31 + i) as u8).collect();
+                std::fs::write(&path, bytes).unwrap();
+                path
+            })
+            .collect()
+    }
+
+    fn fbup(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_fbup"));
+        c.env("FBUP_ACCESS_TOKEN", TOKEN)
+            .env("FBUP_APP_ID", "1234")
+            .env("FBUP_GRAPH_URL", self.emu.url())
+            .env("XDG_STATE_HOME", self.dir.path().join("state"))
+            .env_remove("FBUP_STATE_DIR");
+        c
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// At `--jobs 8`, 200 files open at most 2 x 8 + 4 connections: the pool keeps what
+/// the jobs use (ureq's default of 3 idle per host made one connection a file).
+#[test]
+fn a_catalogue_at_jobs_j_opens_at_most_2j_plus_4_connections() {
+    let fx = fx();
+    let files = fx.files(200);
+    let out = fx
+        .fbup()
+        .args(["upload", "--no-resume", "--jobs", "8"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let complete = fx.emu.sessions().iter().filter(|s| s.complete).count();
+    assert_eq!(complete, 200);
+    let opened = fx.emu.connections();
+    eprintln!("200 files at --jobs 8: {opened} connections");
+    assert!(
+        opened <= 20,
+        "{opened} connections for 200 files at --jobs 8"
+    );
+}
+
+/// A file named twice, by another path, a hard link or a symbolic link, is uploaded
+/// once: the check keys files by device and inode, not by how they are written.
+#[test]
+fn a_file_named_again_by_any_path_is_uploaded_once() {
+    let fx = fx();
+    let files = fx.files(3);
+    let hard = fx.dir.path().join("hard.png");
+    std::fs::hard_link(&files[0], &hard).unwrap();
+    let soft = fx.dir.path().join("soft.png");
+    std::os::unix::fs::symlink(&files[1], &soft).unwrap();
+    let dotted = fx.dir.path().join(".").join("p2.png");
+    let out = fx
+        .fbup()
+        .args(["upload", "--no-resume", "--jobs", "2"])
+        .args(&files)
+        .args([&hard, &soft, &dotted])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.matches("are the same file").count(), 3, "{err}");
+    assert_eq!(fx.emu.sessions().len(), 3, "each file once");
+}
