@@ -81,6 +81,7 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     /// The most bytes per second sent to Graph, over any stretch of time (with at most
     /// one [`send_buffer`](Config::send_buffer) above it); 0, the default, is no limit.
+    /// A [`Client`](crate::Client)'s is the client's: all the sessions it opens share it.
     pub max_send_rate: u64,
     /// The most body bytes one upload request carries, for a proxy or load balancer
     /// known to cut longer requests; 0, the default, sends the rest of the file in one

@@ -57,7 +57,14 @@ pub(crate) fn is_throttling_code(code: i64) -> bool {
 pub(crate) fn classify(e: &RequestError) -> Verdict {
     use Action::*;
     match e {
-        RequestError::Network(_) => verdict(Retry, Status::Network, "network errors are retried"),
+        RequestError::Network(_) | RequestError::Refused(_) => {
+            verdict(Retry, Status::Network, "network errors are retried")
+        }
+        RequestError::Certificate(_) => verdict(
+            Stop,
+            Status::Network,
+            "a certificate that does not verify is not retried",
+        ),
         RequestError::Timeout(_) => verdict(Retry, Status::Timeout, "timeouts are retried"),
         RequestError::Source(_) => verdict(
             Stop,

@@ -393,3 +393,40 @@ fn a_reader_session_of_a_c_client_is_cancelled_then_resumed_from_its_id() {
         fbup_client_free(client);
     }
 }
+
+/// A client's `max_send_rate` is the client's, not each session's: four sessions of
+/// 500,000 bytes at once through a client limited to 1,000,000 bytes a second take at
+/// least about 2 s all together (each session alone would be allowed 1,000,000, and the
+/// four would end in about 0.5 s). A lower bound only: a slow machine makes it longer.
+#[test]
+fn a_clients_send_rate_is_shared_by_its_sessions() {
+    let emu = emulator(None);
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&emu);
+    c.max_send_rate = 1_000_000;
+    c.send_buffer = 64 * 1024;
+    let client = Client::new(&c).unwrap();
+    let files: Vec<_> = (0..4)
+        .map(|i| common::test_file(dir.path(), &format!("r{i}.png"), 500_000))
+        .collect();
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for (path, _) in &files {
+            let client = &client;
+            scope.spawn(move || upload(client, path));
+        }
+    });
+    let took = started.elapsed();
+    for (_, sha) in &files {
+        assert!(emu
+            .sessions()
+            .iter()
+            .any(|s| s.sha256.as_ref() == Some(sha)));
+    }
+    // 2,000,000 bytes at 1,000,000 a second, less the one send buffer of burst each
+    // pacer may start with.
+    assert!(
+        took >= Duration::from_millis(1_600),
+        "4 x 500,000 bytes at a shared 1,000,000 B/s took {took:?}"
+    );
+}

@@ -62,6 +62,11 @@ fn an_untrusted_certificate_is_a_network_error_that_names_verification() {
     let e = Session::create(&config(emu.url()), &path).unwrap_err();
     assert_eq!(e.status, Status::Network, "{}", e.message);
     assert!(e.message.contains("certificate"), "{}", e.message);
+    // Trying again cannot change a certificate: one connection, and the advice
+    // names what can (the CA file), not the network.
+    assert_eq!(emu.connections(), 1, "not retried: {}", e.message);
+    assert!(e.message.contains("ca_file"), "{}", e.message);
+    assert!(!e.message.contains("check the network"), "{}", e.message);
     assert!(emu.sessions().is_empty());
     // Another CA does not help either.
     let other = Pki::new();
@@ -69,6 +74,7 @@ fn an_untrusted_certificate_is_a_network_error_that_names_verification() {
     c.ca_file = Some(other.path("ca.pem"));
     let e = Session::create(&c, &path).unwrap_err();
     assert_eq!(e.status, Status::Network);
+    assert_eq!(emu.connections(), 2, "not retried: {}", e.message);
     // A ca_file that is no PEM is refused before any connection.
     c.ca_file = Some(path.clone());
     let e = Session::create(&c, &path).unwrap_err();

@@ -98,7 +98,8 @@ struct config {
     uint32_t max_retry_ms = 0;
     uint32_t retry_base_ms = 0;
     uint32_t retry_cap_ms = 0;
-    /// The most bytes per second sent to Graph; 0 is no limit.
+    /// The most bytes per second sent to Graph; 0 is no limit. A client's is shared by
+    /// all the sessions it opens.
     uint64_t max_send_rate = 0;
     /// The most body bytes one upload request carries (a proxy known to cut longer
     /// requests); 0: the rest of the file, bounded only after a cut Graph kept none of.

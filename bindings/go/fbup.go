@@ -251,7 +251,8 @@ type Config struct {
 	// Proxy is the proxy URL, e.g. "http://proxy:3128"; "" reads HTTPS_PROXY,
 	// ALL_PROXY and NO_PROXY.
 	Proxy string
-	// MaxSendRate caps the bytes sent per second; 0 is no cap.
+	// MaxSendRate caps the bytes sent per second; 0 is no cap. A Client's is shared
+	// by all its sessions: together they send no faster.
 	MaxSendRate int64
 	// MaxRequest caps the body bytes of one upload request, for a proxy or load
 	// balancer known to cut longer requests; 0 sends the rest of the file in one

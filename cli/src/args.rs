@@ -180,8 +180,15 @@ pub(crate) struct UploadArgs {
     /// The files to upload; `-` is standard input, alone: a redirected file
     /// (`< video.mp4`) is read in place, a pipe is first copied to a temporary file
     /// (memory stays bounded), and --type (or --name with an extension) is required.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "files_from")]
     pub(crate) files: Vec<PathBuf>,
+    /// Also upload the files named in FILE, one a line (`-`: standard input), for lists
+    /// too long for the command line (`find . -name '*.jpg' | fbup upload --files-from -`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) files_from: Option<PathBuf>,
+    /// The names of --files-from end with a NUL byte, not a newline (`find -print0`).
+    #[arg(long, short = '0', requires = "files_from")]
+    pub(crate) null: bool,
     /// The file type (default: from the extension).
     #[arg(long = "type", value_name = "MIME")]
     pub(crate) file_type: Option<String>,

@@ -3,6 +3,7 @@
 mod args;
 mod checks;
 mod demo;
+mod list;
 mod man;
 mod out;
 mod probe;
@@ -96,6 +97,7 @@ pub(crate) fn cli_message(e: &fbup::Error) -> String {
 }
 
 /// A failure of the command, with the exit code it maps to.
+#[derive(Debug)]
 pub(crate) struct Failure {
     pub(crate) code: u8,
     pub(crate) message: String,
@@ -198,14 +200,24 @@ fn upload_command(args: UploadArgs) -> Result<(), Failure> {
     signals::handle_signals();
     let mut config = base_config(&args.common, &args.sending)?;
     config.file_type = args.file_type.clone();
-    if args.name.is_some() && args.files.len() > 1 {
+    let mut files = args.files.clone();
+    if let Some(list) = &args.files_from {
+        if list.as_os_str() == "-" && files.iter().any(|f| f.as_os_str() == "-") {
+            return Err(Failure::from_status(
+                Status::Argument,
+                "standard input is the list of names (--files-from -); it cannot be a file \
+                 to upload as well",
+            ));
+        }
+        files.extend(list::read_names(list, args.null)?);
+    }
+    if args.name.is_some() && files.len() > 1 {
         return Err(Failure::from_status(
             Status::Argument,
             "--name applies to one file; upload the files one at a time",
         ));
     }
     config.file_name = args.name.clone();
-    let mut files = args.files.clone();
     let mut journal = !args.no_resume;
     if files.iter().any(|f| f.as_os_str() == "-") {
         if files.len() > 1 {

@@ -100,3 +100,60 @@ fn a_file_named_again_by_any_path_is_uploaded_once() {
     assert_eq!(err.matches("are the same file").count(), 3, "{err}");
     assert_eq!(fx.emu.sessions().len(), 3, "each file once");
 }
+
+/// `--files-from -`: 300 names and one missing, read from standard input; the missing
+/// one is said and the exit code is not 0, the 300 are uploaded. `--null`: a name with
+/// a newline in it, from a NUL-separated list.
+#[test]
+fn names_come_from_a_list_on_stdin_or_nul_separated() {
+    use std::io::Write;
+    let fx = fx();
+    let files = fx.files(300);
+    let mut list: Vec<u8> = Vec::new();
+    for f in &files {
+        list.extend_from_slice(f.as_os_str().as_encoded_bytes());
+        list.push(b'\n');
+    }
+    list.extend_from_slice(b"missing.png\n");
+    let mut child = fx
+        .fbup()
+        .args(["upload", "--no-resume", "--jobs", "8", "--files-from", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&list).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(12), "{err}");
+    assert!(err.contains("missing.png: no such file"), "{err}");
+    let lines = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert_eq!(lines, 300, "a line for each file uploaded");
+    let complete = fx.emu.sessions().iter().filter(|s| s.complete).count();
+    assert_eq!(complete, 300);
+
+    let odd = fx.dir.path().join("new\nline.png");
+    std::fs::copy(&files[0], &odd).unwrap();
+    let list0 = fx.dir.path().join("list0");
+    let mut names = odd.as_os_str().as_encoded_bytes().to_vec();
+    names.push(0);
+    std::fs::write(&list0, names).unwrap();
+    let out = fx
+        .fbup()
+        .args(["upload", "--no-resume", "--null", "--files-from"])
+        .arg(&list0)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(fx.emu.sessions().len(), 301);
+    // Without --null, the same list is refused, saying why.
+    let out = fx
+        .fbup()
+        .args(["upload", "--no-resume", "--files-from"])
+        .arg(&list0)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(11), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--null"), "{}", stderr(&out));
+}

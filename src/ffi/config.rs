@@ -88,6 +88,8 @@ pub struct fbup_config {
     /// The most bytes per second sent to Graph, like curl's `--limit-rate`: over any
     /// stretch of time no more than this rate, plus one send buffer, goes out. 0 (the
     /// default) is no limit. Progress and `fbup_cancel` stay prompt while limited.
+    /// Given to `fbup_client_new`, it is the client's: all the sessions of the client
+    /// together send no faster (given to `fbup_create_session`, the session's).
     /// Added in 0.1 after `proxy`: a caller built without it gets no limit.
     pub max_send_rate: u64,
     /// Receives the trace, one line a call: each HTTP request and answer (method, URL,

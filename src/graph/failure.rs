@@ -11,6 +11,12 @@ pub(crate) enum RequestError {
     /// No answer: connect, reset, broken pipe, TLS, DNS.
     #[error("{0}")]
     Network(String),
+    /// The connection was refused: nothing listens at Graph's address.
+    #[error("{0}")]
+    Refused(String),
+    /// Graph's TLS certificate did not verify: trying again cannot change it.
+    #[error("{0}")]
+    Certificate(String),
     /// No answer in time: connect, stall or answer timeout.
     #[error("{0}")]
     Timeout(String),
@@ -84,7 +90,10 @@ pub(super) fn transport_error(e: ureq::Error, authority: &str) -> RequestError {
             {
                 RequestError::Source(io.to_string())
             }
-            io::ErrorKind::ConnectionRefused => RequestError::Network(format!(
+            io::ErrorKind::InvalidData if is_certificate_failure(&io) => {
+                certificate_error(&io, authority)
+            }
+            io::ErrorKind::ConnectionRefused => RequestError::Refused(format!(
                 "cannot connect to {authority}: the connection was refused (is anything \
                  listening there?)"
             )),
@@ -98,6 +107,9 @@ pub(super) fn transport_error(e: ureq::Error, authority: &str) -> RequestError {
         },
         ureq::Error::ConnectionFailed => {
             RequestError::Network(format!("cannot connect to {authority}"))
+        }
+        ureq::Error::Rustls(e) if e.to_string().starts_with(CERTIFICATE_FAILURE) => {
+            certificate_error(&e, authority)
         }
         ureq::Error::Rustls(e) => RequestError::Network(format!(
             "TLS certificate verification or handshake with Graph failed: {e}; check graph_url \
@@ -132,6 +144,22 @@ pub(super) fn transport_error(e: ureq::Error, authority: &str) -> RequestError {
         }
         other => RequestError::Network(format!("HTTP error with {authority}: {other}")),
     }
+}
+
+/// How rustls begins the words of a peer certificate that did not verify (its
+/// `Error::InvalidCertificate`: an unknown issuer, an expired certificate, another
+/// name), whichever way ureq hands the error on.
+const CERTIFICATE_FAILURE: &str = "invalid peer certificate";
+
+fn is_certificate_failure(io: &io::Error) -> bool {
+    io.get_ref()
+        .is_some_and(|inner| inner.to_string().starts_with(CERTIFICATE_FAILURE))
+}
+
+fn certificate_error(e: &dyn std::fmt::Display, authority: &str) -> RequestError {
+    RequestError::Certificate(format!(
+        "the TLS certificate of {authority} did not verify ({e})"
+    ))
 }
 
 /// A failure while reading an answer's body, whose head came with `http_status`: a

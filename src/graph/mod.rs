@@ -15,7 +15,7 @@ mod words;
 use std::fmt;
 use std::fmt::Write as _;
 use std::io::{self, Read};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ureq::http::Response;
 use ureq::{Agent, Body, SendBody};
@@ -261,6 +261,7 @@ impl Graph {
         ask: &Ask<'_>,
     ) -> Result<(u16, serde_json::Value), RequestError> {
         let resp = resp.map_err(|e| transport_error(e, &self.endpoint.authority))?;
+        answered(&self.endpoint.authority);
         let status = resp.status().as_u16();
         let mut heard = Heard::default();
         let result = read_answer(resp, self.trace.on(Level::Info).then_some(&mut heard));
@@ -378,6 +379,24 @@ fn read_answer(
         h.body_bytes = text.len();
     }
     parse_answer(status, wait_hint, &text)
+}
+
+/// The Graph addresses (host:port) that have answered a request in this process.
+static ANSWERED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Notes that Graph at `authority` answered a request (with any HTTP status).
+fn answered(authority: &str) {
+    let mut seen = ANSWERED.lock().unwrap_or_else(|e| e.into_inner());
+    if !seen.iter().any(|a| a == authority) {
+        seen.push(authority.to_string());
+    }
+}
+
+/// True when Graph at `authority` has answered a request in this process: a refused
+/// connection is then a passing failure, not a wrong address.
+pub(crate) fn has_answered(authority: &str) -> bool {
+    let seen = ANSWERED.lock().unwrap_or_else(|e| e.into_inner());
+    seen.iter().any(|a| a == authority)
 }
 
 #[cfg(test)]

@@ -11,8 +11,9 @@ use crate::plan::Plan;
 
 use super::{failed, open, CancelHandle, Session, Source};
 
-/// What the sessions it opens share: the resolved config and the pool of connections
-/// to Graph (one TLS handshake per pooled connection, not per file). Clone it freely:
+/// What the sessions it opens share: the resolved config, the pool of connections to
+/// Graph (one TLS handshake per pooled connection, not per file) and the config's
+/// `max_send_rate` (all its sessions together send no faster). Clone it freely:
 /// clones share the pool and the token holder (a token refreshed by one session is the
 /// one the others send next). Sessions may be opened and driven from any threads at
 /// once; each session is still used by one thread at a time. A cut, a stall or a
@@ -37,9 +38,17 @@ impl Client {
         Ok(Client::from_plan(Plan::resolve(config)?))
     }
 
-    /// A client over a resolved plan, with a pool of its own.
-    pub fn from_plan(plan: Plan) -> Client {
+    /// A client over a resolved plan, with a pool of its own. The plan's
+    /// `max_send_rate` is the client's: the sessions it opens (and its clones open)
+    /// share it, as they share the link it stands for.
+    pub fn from_plan(mut plan: Plan) -> Client {
         let agent = plan.agent();
+        if plan.shared_rate.is_none() && plan.pacing.max_send_rate > 0 {
+            plan.shared_rate = Some(crate::pace::SharedRate::new(
+                plan.pacing.max_send_rate,
+                plan.pacing.send_buffer,
+            ));
+        }
         Client {
             plan,
             agent,

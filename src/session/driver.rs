@@ -19,6 +19,11 @@ use crate::graph::Interrupt;
 /// How long a wait sleeps at most before it looks at the cancel flag again.
 const SLICE: Duration = Duration::from_millis(50);
 
+/// How many times a connection refused by an address that never answered is tried,
+/// and the wait between the tries.
+const FIRST_CONTACT_TRIES: u32 = 2;
+const FIRST_CONTACT_WAIT: Duration = Duration::from_millis(250);
+
 /// Why a driven call stops.
 #[derive(Debug)]
 pub(super) enum Halt {
@@ -37,6 +42,9 @@ impl From<Error> for Halt {
 /// The budget of one call and what carrying out a retry needs.
 pub(super) struct Driver {
     budget: Budget,
+    /// Connections refused so far by an address that never answered (see
+    /// [`Driver::first_contact_refused`]).
+    refused_first: u32,
     plan: Plan,
     cancel: Arc<Interrupt>,
     stats: Arc<Stats>,
@@ -47,6 +55,7 @@ impl Driver {
     pub fn new(plan: &Plan, cancel: Arc<Interrupt>, stats: Arc<Stats>) -> Driver {
         Driver {
             budget: Budget::new(&plan.retry),
+            refused_first: 0,
             plan: plan.clone(),
             cancel,
             stats,
@@ -76,12 +85,38 @@ impl Driver {
         if verdict.action == Action::Reauthenticate {
             return self.refresh_token(e, step, session_id);
         }
+        if matches!(e, RequestError::Refused(_))
+            && session_id.is_empty()
+            && !crate::graph::has_answered(&self.plan.endpoint.authority)
+        {
+            return self.first_contact_refused(e, step);
+        }
         let wait = match self.budget.next_wait(&verdict, e.wait_hint()) {
             Ok(wait) => wait,
             Err(why) => return Err(to_error(e, verdict.status, step, why, session_id).into()),
         };
         self.retrying(wait, &e, verdict.rule);
         self.sleep(wait)
+    }
+
+    /// A connection refused before any session exists, by a Graph address that has
+    /// never answered in this process: most likely a wrong address or a server that is
+    /// not running, so one quick try more, then the error (a waiting retry policy is for
+    /// a Graph that was there; once a session exists, the usual rules apply).
+    fn first_contact_refused(&mut self, e: RequestError, step: Step) -> Result<(), Halt> {
+        self.refused_first += 1;
+        if self.refused_first >= FIRST_CONTACT_TRIES || !self.budget.count() {
+            let why = Words::default().text(format!(
+                "a connection refused by an address that has not answered in this process \
+                 is tried {FIRST_CONTACT_TRIES} times, not retried for long: check the Graph \
+                 URL and that its server runs"
+            ));
+            return Err(to_error(e, Status::Network, step, why, "").into());
+        }
+        let rule =
+            "a connection refused by an address that has not answered yet: one quick try more";
+        self.retrying(FIRST_CONTACT_WAIT, &e, rule);
+        self.sleep(FIRST_CONTACT_WAIT)
     }
 
     /// Sleeps `wait` in slices, returning early when the caller cancels.

@@ -166,7 +166,7 @@ impl Session {
         match &answer {
             // A cut or a stall: Graph's offset will show what it kept. (A cancel or a
             // file that cannot be read says nothing of the link.)
-            Err(RequestError::Network(_) | RequestError::Timeout(_)) => {
+            Err(RequestError::Network(_) | RequestError::Refused(_) | RequestError::Timeout(_)) => {
                 self.sizing.cut(start, pos - start)
             }
             Err(_) => {}

@@ -22,7 +22,10 @@ pub(super) fn to_error(
     } else {
         format!("resume session {session_id}")
     };
+    let certificate = matches!(e, RequestError::Certificate(_));
     let advice = match status {
+        // Trying again cannot help; trusting the right CA can.
+        _ if certificate => String::new(),
         Status::Auth => format!("get a new access token, then {then}"),
         Status::Throttled => format!("Graph is throttling this app: wait, then {then}"),
         Status::Network | Status::Timeout => format!("check the network, then {then}"),
@@ -52,10 +55,15 @@ pub(super) fn to_error(
         message.push_str("; ");
         message.push_str(&advice);
     }
-    let words = Words::default()
+    let mut words = Words::default()
         .text(format!("{}: {detail} (rule: ", step.failed()))
         .then(rule)
         .text(format!("){message}"));
+    if certificate {
+        words = words
+            .text("; for a server whose certificate a private CA signed, give that CA's certificate as ")
+            .name(Field::CaFile);
+    }
     let mut out = Error::from_words(status, words).at(step);
     out.http_status = http_status;
     out.graph = graph;

@@ -334,7 +334,7 @@ class Options(TypedDict, total=False):
     proxy: Optional[str]
     """The proxy URL (None: HTTPS_PROXY, ALL_PROXY and NO_PROXY)."""
     max_send_rate: int
-    """Bytes per second at most (0: no cap)."""
+    """Bytes per second at most (0: no cap); a Client's is shared by all its sessions."""
     max_request: int
     """The most body bytes of one request (0: the rest of the file)."""
     log: Optional[Callable[[LogLevel, str], object]]
