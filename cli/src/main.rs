@@ -313,12 +313,25 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
+/// An empty `FBUP_*` setting (`FBUP_GRAPH_URL=`) is unset, as shells and curl treat
+/// an empty variable, instead of an empty URL or folder; run before any thread starts.
+fn unset_empty_settings() {
+    let empty: Vec<_> = std::env::vars_os()
+        .filter(|(k, v)| k.as_encoded_bytes().starts_with(b"FBUP_") && v.is_empty())
+        .map(|(k, _)| k)
+        .collect();
+    for k in empty {
+        std::env::remove_var(k);
+    }
+}
+
 fn main() -> ExitCode {
     // A closed stdout would lose every handle: refused before anything else.
     if out::stdout_was_closed() {
         out::err("fbup: standard output is closed: the handles would be lost; run with a stdout");
         return ExitCode::from(out::OUTPUT_FAILED);
     }
+    unset_empty_settings();
     let cli = Cli::parse();
     let result = run(cli);
     stdin::remove_spool();

@@ -157,3 +157,23 @@ fn names_come_from_a_list_on_stdin_or_nul_separated() {
     assert_eq!(out.status.code(), Some(11), "{}", stderr(&out));
     assert!(stderr(&out).contains("--null"), "{}", stderr(&out));
 }
+
+/// An empty `FBUP_*` variable is unset, as an empty shell variable is: an empty
+/// `FBUP_STATE_DIR` is the default folder, not a folder named "".
+#[test]
+fn an_empty_setting_in_the_environment_is_unset() {
+    let fx = fx();
+    let files = fx.files(1);
+    let out = fx
+        .fbup()
+        .env("FBUP_STATE_DIR", "")
+        .env("FBUP_CA_FILE", "")
+        .arg("upload")
+        .args(&files)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(fx.emu.sessions().len(), 1);
+    // The journal went to the default folder ($XDG_STATE_HOME/fbup).
+    assert!(fx.dir.path().join("state/fbup").is_dir());
+}

@@ -72,8 +72,13 @@ pub fn tools() -> bool {
         && have("readelf", "--version")
 }
 
+/// One `make dist` at a time in a test binary: tests of two targets share
+/// `target/dist` and the Makefile's scratch.
+static MAKE_DIST: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// `make dist TARGETS=targets`; returns the folder of the artifacts.
 pub fn make_dist(targets: &str) -> PathBuf {
+    let _one = MAKE_DIST.lock().unwrap_or_else(|e| e.into_inner());
     run(
         "make dist",
         Command::new("make")
