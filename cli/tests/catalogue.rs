@@ -177,3 +177,32 @@ fn an_empty_setting_in_the_environment_is_unset() {
     // The journal went to the default folder ($XDG_STATE_HOME/fbup).
     assert!(fx.dir.path().join("state/fbup").is_dir());
 }
+
+/// Under a soft limit of 64 descriptors (the hard one higher), `--jobs 32` uploads
+/// every file: the command raises its soft limit to the hard one at start (each job
+/// holds a file, a connection and a journal entry).
+#[test]
+fn a_low_soft_descriptor_limit_is_raised_to_the_hard_one() {
+    use std::os::unix::process::CommandExt;
+    let fx = fx();
+    let files = fx.files(120);
+    let mut cmd = fx.fbup();
+    cmd.args(["upload", "--jobs", "32"]).args(&files);
+    // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 4096,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let complete = fx.emu.sessions().iter().filter(|s| s.complete).count();
+    assert_eq!(complete, 120);
+}
