@@ -249,8 +249,9 @@ impl Budget {
         if !self.count() {
             return Err(rule
                 .text(format!(
-                    "; gave up after {} attempts in a row without progress (",
-                    self.failures
+                    "; gave up after {} attempt{} in a row without progress (",
+                    self.failures,
+                    if self.failures == 1 { "" } else { "s" }
                 ))
                 .name(Field::MaxAttempts)
                 .text(")"));

@@ -2,7 +2,7 @@
 //! (whose own test ties it to the C constants). Every other copy (the Go and Python
 //! bindings, the README) is checked here against the header, names and values, so that
 //! a status added in Rust and forgotten elsewhere fails. The CLI's exit codes are made
-//! from the library's table; `cli/tests/cli.rs` checks `fbup --help` against it.
+//! from the library's table; `cli/tests/outputs.rs` checks `fbup --help` against it.
 
 use std::path::Path;
 

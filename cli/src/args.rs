@@ -131,8 +131,9 @@ pub(crate) struct Common {
     /// The proxy (default: HTTPS_PROXY, ALL_PROXY and NO_PROXY from the environment).
     #[arg(long, value_name = "URL")]
     pub(crate) proxy: Option<String>,
-    /// Attempts in a row without progress before giving up (default 8).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Retries in a row without progress before giving up (default 7; 0 retries
+    /// nothing), as curl's --retry counts them.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..u32::MAX as i64))]
     pub(crate) retries: Option<u32>,
     /// Seconds without progress before giving up (default 900).
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]

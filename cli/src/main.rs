@@ -173,7 +173,8 @@ pub(crate) fn graph_config(common: &Common, app_id: String, token: String) -> Co
     config.ca_file = common.ca_file.clone();
     config.proxy = common.proxy.clone();
     if let Some(n) = common.retries {
-        config.max_attempts = n;
+        // --retries counts the tries after the first, as curl's --retry does.
+        config.max_attempts = n + 1;
     }
     if let Some(d) = common.retry_max_time {
         config.max_retry = d;

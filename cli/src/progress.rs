@@ -462,8 +462,10 @@ impl FileProgress<'_> {
                     reason,
                 } => {
                     st.retries += 1;
+                    // Out of the retries --retries allows: the attempts after the first.
+                    let allowed = max_attempts.saturating_sub(1);
                     format!(
-                        "{reason}; retry {attempt}/{max_attempts} in {:.1} s",
+                        "{reason}; retry {attempt}/{allowed} in {:.1} s",
                         wait.as_secs_f64()
                     )
                 }

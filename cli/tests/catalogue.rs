@@ -2,57 +2,9 @@
 //! grows with the number of files is counted here, never timed: connections opened,
 //! descriptors, lines printed.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-use fbup_emulator::Emulator;
-
-const TOKEN: &str = "EAAcatalogue-secret";
-
-struct Fx {
-    emu: Emulator,
-    dir: tempfile::TempDir,
-}
-
-fn fx() -> Fx {
-    Fx {
-        emu: Emulator::start(fbup_emulator::Config {
-            tokens: vec![TOKEN.into()],
-            ..Default::default()
-        })
-        .unwrap(),
-        dir: tempfile::tempdir().unwrap(),
-    }
-}
-
-impl Fx {
-    /// `count` files of 8-64 KiB named `pN.png`.
-    fn files(&self, count: usize) -> Vec<PathBuf> {
-        (0..count)
-            .map(|i| {
-                let len = 8 * 1024 + (i * 7919) % (56 * 1024);
-                let path = self.dir.path().join(format!("p{i}.png"));
-                let bytes: Vec<u8> = (0..len).map(|b| (b * 31 + i) as u8).collect();
-                std::fs::write(&path, bytes).unwrap();
-                path
-            })
-            .collect()
-    }
-
-    fn fbup(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_fbup"));
-        c.env("FBUP_ACCESS_TOKEN", TOKEN)
-            .env("FBUP_APP_ID", "1234")
-            .env("FBUP_GRAPH_URL", self.emu.url())
-            .env("XDG_STATE_HOME", self.dir.path().join("state"))
-            .env_remove("FBUP_STATE_DIR");
-        c
-    }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use common::{fx, stderr};
 
 /// At `--jobs 8`, 200 files open at most 2 x 8 + 4 connections: the pool keeps what
 /// the jobs use (ureq's default of 3 idle per host made one connection a file).

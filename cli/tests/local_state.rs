@@ -5,114 +5,26 @@
 
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use fbup_emulator::{AfterStall, Emulator, Fault, FaultRule, RequestKind};
+mod common;
 
-const TOKEN: &str = "EAAlocal-state-secret";
-
-struct Fx {
-    emu: Emulator,
-    dir: tempfile::TempDir,
-}
-
-fn fx() -> Fx {
-    Fx {
-        emu: Emulator::start(fbup_emulator::Config {
-            tokens: vec![TOKEN.into()],
-            ..Default::default()
-        })
-        .unwrap(),
-        dir: tempfile::tempdir().unwrap(),
-    }
-}
-
-impl Fx {
-    fn file(&self, name: &str, len: usize) -> PathBuf {
-        let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + (i >> 12)) as u8).collect();
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path
-    }
-
-    /// The journal's folder the command uses.
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state/fbup")
-    }
-
-    fn fbup(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_fbup"));
-        c.env("FBUP_ACCESS_TOKEN", TOKEN)
-            .env("FBUP_APP_ID", "1234")
-            .env("FBUP_GRAPH_URL", self.emu.url())
-            .env("XDG_STATE_HOME", self.dir.path().join("state"))
-            .env_remove("FBUP_STATE_DIR")
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let out = self.fbup().args(args).output().unwrap();
-        assert!(!text(&out).contains(TOKEN), "the token leaked");
-        out
-    }
-
-    /// A session recorded in the journal and left pending: its id and entry.
-    fn pending(&self, path: &Path) -> (String, PathBuf) {
-        let mut c = fbup::Config::new("1234", TOKEN);
-        c.graph_url = self.emu.url().to_string();
-        c.state_dir = Some(self.state());
-        let mut s = fbup::Session::create(&c, path).unwrap();
-        assert!(s.upload(&mut |_, _| false).is_err());
-        let entries = fbup::journal::list(&self.state());
-        (s.id().to_string(), entries[0].entry_path.clone())
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-/// A server that counts the connections made to it and answers none.
-fn listener() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = seen.clone();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            drop(s);
-        }
-    });
-    (url, seen)
-}
+use common::{fx, listener, p, stderr, text, TOKEN};
+use fbup_emulator::{AfterStall, Fault, FaultRule, RequestKind};
 
 #[test]
 fn sessions_never_sends_the_token_to_a_graph_an_entry_names() {
     let fx = fx();
-    let (id, entry) = fx.pending(&fx.file("a.png", 200_000));
+    let (id, entry) = fx.pending(&fx.file("a.png", 200_000).0);
     let (evil, connections) = listener();
     let mut json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
     json["graph_url"] = evil.clone().into();
     std::fs::write(&entry, json.to_string()).unwrap();
     let out = fx.run(&["sessions"]);
-    assert!(out.status.success(), "{}", err(&out));
+    assert!(out.status.success(), "{}", stderr(&out));
     let listed = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(listed.starts_with(&id), "{listed}");
     assert!(
@@ -137,7 +49,7 @@ fn sessions_never_sends_the_token_to_a_graph_an_entry_names() {
 fn a_stdout_that_cannot_be_written_is_exit_3_said_once_never_a_panic() {
     let fx = fx();
     let files: Vec<PathBuf> = (0..4)
-        .map(|i| fx.file(&format!("f{i}.png"), 200_000))
+        .map(|i| fx.file(&format!("f{i}.png"), 200_000).0)
         .collect();
     let mut args = vec!["upload", "--no-resume"];
     args.extend(files.iter().map(|f| p(f)));
@@ -150,35 +62,35 @@ fn a_stdout_that_cannot_be_written_is_exit_3_said_once_never_a_panic() {
         .spawn()
         .unwrap();
     drop(child.stdout.take());
-    let mut stderr = String::new();
+    let mut said = String::new();
     child
         .stderr
         .take()
         .unwrap()
-        .read_to_string(&mut stderr)
+        .read_to_string(&mut said)
         .unwrap();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(3), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.code(), Some(3), "{said}");
+    assert!(!said.contains("panicked"), "{said}");
     assert_eq!(
-        stderr.matches("cannot write to standard output").count(),
+        said.matches("cannot write to standard output").count(),
         1,
-        "{stderr}"
+        "{said}"
     );
     let handle = fx.emu.sessions()[0].handle.clone().unwrap();
     assert!(
-        stderr.contains(&format!("not written to standard output: {}", p(&files[0]))),
-        "the handle is kept on stderr: {stderr}"
+        said.contains(&format!("not written to standard output: {}", p(&files[0]))),
+        "the handle is kept on stderr: {said}"
     );
-    assert!(stderr.contains(&handle.replace('\n', "\\n")), "{stderr}");
+    assert!(said.contains(&handle.replace('\n', "\\n")), "{said}");
     // A full disk.
     let full = std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/full")
         .unwrap();
     let out = fx.fbup().args(&args).stdout(full).output().unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", err(&out));
-    assert!(!err(&out).contains("panicked"), "{}", err(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     // A closed stdout: refused before anything is uploaded.
     let before = fx.emu.sessions().len();
     let mut cmd = fx.fbup();
@@ -191,11 +103,11 @@ fn a_stdout_that_cannot_be_written_is_exit_3_said_once_never_a_panic() {
         });
     }
     let out = cmd.output().unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", err(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
-        err(&out).contains("standard output is closed"),
+        stderr(&out).contains("standard output is closed"),
         "{}",
-        err(&out)
+        stderr(&out)
     );
     assert_eq!(fx.emu.sessions().len(), before, "nothing was uploaded");
 }
@@ -203,11 +115,15 @@ fn a_stdout_that_cannot_be_written_is_exit_3_said_once_never_a_panic() {
 #[test]
 fn a_token_file_that_never_ends_is_refused_and_one_that_never_comes_is_waited_for() {
     let fx = fx();
-    let file = fx.file("t.png", 1000);
+    let file = fx.file("t.png", 1000).0;
     let t = Instant::now();
     let out = fx.run(&["upload", "--token-file", "/dev/zero", p(&file)]);
-    assert_eq!(out.status.code(), Some(11), "{}", err(&out));
-    assert!(err(&out).contains("more than 16384 bytes"), "{}", err(&out));
+    assert_eq!(out.status.code(), Some(11), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("more than 16384 bytes"),
+        "{}",
+        stderr(&out)
+    );
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     // A FIFO: waited for, saying so, until Ctrl-C.
     let fifo = fx.dir.path().join("token.fifo");
@@ -226,8 +142,12 @@ fn a_token_file_that_never_ends_is_refused_and_one_that_never_comes_is_waited_fo
     let t = Instant::now();
     let out = child.wait_with_output().unwrap();
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
-    assert_eq!(out.status.code(), Some(19), "{}", err(&out));
-    assert!(err(&out).contains("waiting for the token"), "{}", err(&out));
+    assert_eq!(out.status.code(), Some(19), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("waiting for the token"),
+        "{}",
+        stderr(&out)
+    );
     // A FIFO whose writer comes: the token is read and the upload goes on.
     let writer = {
         let fifo = fifo.clone();
@@ -239,29 +159,29 @@ fn a_token_file_that_never_ends_is_refused_and_one_that_never_comes_is_waited_fo
     };
     let out = fx.run(&["upload", "--no-resume", "--token-file", p(&fifo), p(&file)]);
     writer.join().unwrap();
-    assert!(out.status.success(), "{}", err(&out));
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]
 fn a_token_that_is_not_ascii_is_an_argument_error_before_any_request() {
     let fx = fx();
-    let file = fx.file("n.png", 1000);
+    let file = fx.file("n.png", 1000).0;
     let out = fx
         .fbup()
         .env("FBUP_ACCESS_TOKEN", "EAAtok\u{e9}n")
         .args(["upload", p(&file)])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(11), "{}", err(&out));
-    assert!(err(&out).contains("not ASCII"), "{}", err(&out));
-    assert!(!err(&out).contains("not valid HTTP"), "{}", err(&out));
+    assert_eq!(out.status.code(), Some(11), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not ASCII"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("not valid HTTP"), "{}", stderr(&out));
     assert!(fx.emu.requests().is_empty(), "a request was sent");
 }
 
 #[test]
 fn resume_takes_the_uploads_lock_and_a_finished_resume_is_forgotten() {
     let fx = fx();
-    let file = fx.file("r.png", 3_000_000);
+    let file = fx.file("r.png", 3_000_000).0;
     fx.emu.add_fault(FaultRule::once(
         RequestKind::Upload,
         Fault::Stall {
@@ -284,22 +204,26 @@ fn resume_takes_the_uploads_lock_and_a_finished_resume_is_forgotten() {
     }
     let id = fx.emu.sessions()[0].id.clone();
     let out = fx.run(&["resume", &id, p(&file)]);
-    assert_eq!(out.status.code(), Some(20), "{}", err(&out));
+    assert_eq!(out.status.code(), Some(20), "{}", stderr(&out));
     assert!(
-        err(&out).contains("another process is uploading"),
+        stderr(&out).contains("another process is uploading"),
         "{}",
-        err(&out)
+        stderr(&out)
     );
     uploading.kill().unwrap();
     uploading.wait().unwrap();
     let out = fx.run(&["resume", &id, p(&file)]);
-    assert!(out.status.success(), "{}", err(&out));
+    assert!(out.status.success(), "{}", stderr(&out));
     let out = fx.run(&["sessions"]);
     assert!(out.stdout.is_empty(), "{}", text(&out));
-    assert!(err(&out).contains("no pending uploads"), "{}", err(&out));
+    assert!(
+        stderr(&out).contains("no pending uploads"),
+        "{}",
+        stderr(&out)
+    );
     // The next upload of the file is a new one, not the finished session again.
     let out = fx.run(&["upload", p(&file)]);
-    assert!(out.status.success(), "{}", err(&out));
+    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(fx.emu.sessions().len(), 2);
 }
 
@@ -307,7 +231,7 @@ fn resume_takes_the_uploads_lock_and_a_finished_resume_is_forgotten() {
 fn a_journal_that_cannot_be_written_is_said_once_and_every_file_uploads() {
     let fx = fx();
     let files: Vec<PathBuf> = (0..3)
-        .map(|i| fx.file(&format!("j{i}.png"), 50_000))
+        .map(|i| fx.file(&format!("j{i}.png"), 50_000).0)
         .collect();
     let blocker = fx.dir.path().join("not-a-folder");
     std::fs::write(&blocker, b"").unwrap();
@@ -319,21 +243,21 @@ fn a_journal_that_cannot_be_written_is_said_once_and_every_file_uploads() {
         .args(&args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", err(&out));
+    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
     assert_eq!(
-        err(&out).matches("fbup: warning: ").count(),
+        stderr(&out).matches("fbup: warning: ").count(),
         1,
         "{}",
-        err(&out)
+        stderr(&out)
     );
-    assert!(err(&out).contains("cannot resume"), "{}", err(&out));
+    assert!(stderr(&out).contains("cannot resume"), "{}", stderr(&out));
 }
 
 #[test]
 fn entries_that_cannot_be_read_are_listed_and_pruned_and_an_unreadable_folder_said() {
     let fx = fx();
-    let (_, entry) = fx.pending(&fx.file("u.png", 100_000));
+    let (_, entry) = fx.pending(&fx.file("u.png", 100_000).0);
     let json = std::fs::read(&entry).unwrap();
     std::fs::write(&entry, &json[..json.len() / 3]).unwrap();
     let out = fx.run(&["sessions"]);
@@ -342,22 +266,30 @@ fn entries_that_cannot_be_read_are_listed_and_pruned_and_an_unreadable_folder_sa
         listed.starts_with(&format!("(unreadable)\t{}\tcannot be read: ", p(&entry))),
         "{listed}"
     );
-    assert!(err(&out).contains("--prune removes them"), "{}", err(&out));
+    assert!(
+        stderr(&out).contains("--prune removes them"),
+        "{}",
+        stderr(&out)
+    );
     let out = fx.run(&["sessions", "--prune"]);
-    assert!(err(&out).contains("pruned 1 entries"), "{}", err(&out));
+    assert!(
+        stderr(&out).contains("pruned 1 entries"),
+        "{}",
+        stderr(&out)
+    );
     assert!(out.stdout.is_empty(), "{}", text(&out));
-    let out = fx.run(&["sessions", "--state-dir", p(&fx.file("plain", 1))]);
-    assert_eq!(out.status.code(), Some(12), "{}", err(&out));
-    assert!(err(&out).contains("cannot be read"), "{}", err(&out));
+    let out = fx.run(&["sessions", "--state-dir", p(&fx.file("plain", 1).0)]);
+    assert_eq!(out.status.code(), Some(12), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot be read"), "{}", stderr(&out));
 }
 
 #[test]
 fn names_with_control_characters_are_escaped_on_stdout_and_stderr() {
     let fx = fx();
-    let odd = fx.file("tab\there\nnew\\line.png", 1000);
-    let esc = fx.file("esc\x1b[2J.png", 1000);
+    let odd = fx.file("tab\there\nnew\\line.png", 1000).0;
+    let esc = fx.file("esc\x1b[2J.png", 1000).0;
     let out = fx.run(&["upload", "--no-resume", p(&odd), p(&esc)]);
-    assert!(out.status.success(), "{}", err(&out));
+    assert!(out.status.success(), "{}", stderr(&out));
     let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)
