@@ -105,6 +105,20 @@ pub(crate) fn stdout_was_closed() -> bool {
     st.st_mode & libc::S_IFMT == libc::S_IFCHR && null.is_ok_and(|n| n.rdev() == st.st_rdev)
 }
 
+/// True when stdout is a pipe or a socket: another process reads it and may copy it to
+/// the terminal the bars are drawn on (`fbup upload ... | tee handles.txt`), where its
+/// lines would land among the bars' redraws.
+pub(crate) fn stdout_is_a_pipe() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(fd) = io::stdout().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    std::fs::File::from(fd)
+        .metadata()
+        .is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_socket())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

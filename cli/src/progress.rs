@@ -1,5 +1,6 @@
 //! What `fbup` shows on stderr while files upload: a bar per file (and one for all of
-//! them) on a terminal, fitted to its width, plain lines otherwise, nothing with
+//! them) on a terminal, fitted to its width, plain lines otherwise (also when stdout
+//! is a pipe, whose reader may write to the same terminal), nothing with
 //! `--quiet`. Retries and resumes are told once, as a line above the bars, when they
 //! happen; the figures say "sent" (bytes handed to the network: Graph confirms them
 //! only with its answer); the rate counts only this run's bytes and decays while
@@ -71,9 +72,10 @@ const RATE_SMOOTHING: Duration = Duration::from_secs(2);
 
 /// How progress is shown.
 enum Mode {
-    /// Bars (stderr is a terminal).
+    /// Bars (stderr is a terminal, and stdout is not a pipe).
     Bars(MultiProgress),
-    /// Plain lines at every tenth of a file (stderr is a file or a pipe).
+    /// Plain lines at every tenth of a file (stderr is a file or a pipe, or stdout is
+    /// a pipe).
     Lines,
     /// Nothing but errors (`--quiet`).
     Quiet,
@@ -99,7 +101,11 @@ impl Display {
     pub(crate) fn new(quiet: bool, files: usize, total_bytes: u64) -> Display {
         let mode = if quiet {
             Mode::Quiet
-        } else if std::io::stderr().is_terminal() {
+        } else if std::io::stderr().is_terminal() && !crate::out::stdout_is_a_pipe() {
+            // Bars redraw lines in place: only when nothing else writes to the screen
+            // unseen. A stdout on the same terminal goes between the redraws; one that
+            // is a pipe may reach the screen through its reader (`| tee`) at any time,
+            // so then progress is plain lines, as on a file.
             let target = ProgressDrawTarget::term_like_with_hz(
                 Box::new(EndOfText::new(console::Term::buffered_stderr())),
                 20,

@@ -465,7 +465,13 @@ fn retries_counts_the_tries_after_the_first_as_curls_retry_does() {
         fx.emu.clear_requests();
         fx.emu
             .add_fault("upload,status=500,code=2,times=always".parse().unwrap());
-        let out = fx.run(&["upload", "--no-resume", "--retries", &n.to_string(), p(&png)]);
+        let out = fx.run(&[
+            "upload",
+            "--no-resume",
+            "--retries",
+            &n.to_string(),
+            p(&png),
+        ]);
         let err = common::stderr(&out);
         assert_ne!(out.status.code(), Some(0), "{err}");
         let uploads = fx
@@ -478,9 +484,15 @@ fn retries_counts_the_tries_after_the_first_as_curls_retry_does() {
         let retries: Vec<&str> = err.lines().filter(|l| l.contains("; retry ")).collect();
         assert_eq!(retries.len(), n, "{err}");
         if n > 0 {
-            assert!(retries[n - 1].contains(&format!("retry {n}/{n} in")), "{err}");
+            assert!(
+                retries[n - 1].contains(&format!("retry {n}/{n} in")),
+                "{err}"
+            );
         }
-        assert!(err.contains("--retries"), "the failure names the option: {err}");
+        assert!(
+            err.contains("--retries"),
+            "the failure names the option: {err}"
+        );
     }
     let out = fx.run(&["upload", "--retries", "-1", p(&png)]);
     assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));

@@ -3,9 +3,10 @@
 
 mod common;
 
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::pty::{rates_shown, run_in_terminal, screen_of, terminal};
+use common::pty::{rates_shown, run_in_terminal, screen_of, terminal, terminal_with_stdout};
 use common::{fx, p};
 use fbup_emulator::{Fault, FaultRule, RequestKind};
 
@@ -216,4 +217,38 @@ fn ctrl_c_at_a_terminal_leaves_no_bar_behind() {
     );
     assert!(after.starts_with("\r\x1b[2K"), "{after:?}");
     assert!(screen_of(after).contains("fbup: stopping"), "{after:?}");
+}
+
+/// `fbup upload ... | tee handles.txt` at a terminal: the pipe's reader writes the
+/// handles to the screen the bars are drawn on, so with stdout a pipe progress is
+/// plain lines, never a redraw; with stdout a file the bars are drawn as usual.
+#[test]
+fn bars_are_drawn_only_when_no_pipe_may_write_between_them() {
+    let fx = fx();
+    let files: Vec<_> = (0..3)
+        .map(|i| fx.file(&format!("t{i}.png"), 1_000_000).0)
+        .collect();
+    let args = |cmd: &mut std::process::Command| {
+        cmd.args(["upload", "--no-resume", "--limit-rate", "4M"])
+            .args(files.iter().map(|f| p(f)));
+    };
+    let mut cmd = fx.fbup();
+    args(&mut cmd);
+    let (code, raw, out) = terminal_with_stdout(cmd, 100, None, Stdio::piped());
+    assert_eq!(code, Some(0), "{raw}");
+    assert_eq!(
+        String::from_utf8_lossy(&out).lines().count(),
+        3,
+        "the handles"
+    );
+    assert!(!raw.contains('\x1b'), "no cursor is moved: {raw:?}");
+    assert!(raw.contains("t1.png: 50% sent"), "plain lines: {raw}");
+    let file = fx.dir.path().join("handles.txt");
+    let mut cmd = fx.fbup();
+    args(&mut cmd);
+    let stdout = Stdio::from(std::fs::File::create(&file).unwrap());
+    let (code, raw, _) = terminal_with_stdout(cmd, 100, None, stdout);
+    assert_eq!(code, Some(0), "{raw}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 3);
+    assert!(raw.contains("\x1b["), "bars when stdout is a file: {raw:?}");
 }

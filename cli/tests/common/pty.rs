@@ -14,8 +14,20 @@ pub fn run_in_terminal(cmd: Command, cols: u16) -> (Option<i32>, String) {
 /// Runs `cmd` on a pseudo-terminal of `cols` columns that is its controlling terminal,
 /// typing Ctrl-C after `ctrl_c` when given (the terminal then echoes `^C` and signals
 /// the command, as a person's keyboard does); the exit code and every byte it wrote to
-/// stderr.
-pub fn terminal(mut cmd: Command, cols: u16, ctrl_c: Option<Duration>) -> (Option<i32>, String) {
+/// stderr. Its stdout goes nowhere.
+pub fn terminal(cmd: Command, cols: u16, ctrl_c: Option<Duration>) -> (Option<i32>, String) {
+    let (code, raw, _) = terminal_with_stdout(cmd, cols, ctrl_c, Stdio::null());
+    (code, raw)
+}
+
+/// [`terminal`] with the command's stdout given: the exit code, every byte written
+/// to stderr, and what stdout's pipe carried when it is `Stdio::piped()`.
+pub fn terminal_with_stdout(
+    mut cmd: Command,
+    cols: u16,
+    ctrl_c: Option<Duration>,
+    stdout: Stdio,
+) -> (Option<i32>, String, Vec<u8>) {
     use std::io::{Read, Write};
     use std::os::fd::{FromRawFd, OwnedFd};
     use std::os::unix::process::CommandExt;
@@ -41,7 +53,7 @@ pub fn terminal(mut cmd: Command, cols: u16, ctrl_c: Option<Duration>) -> (Optio
     // SAFETY: both descriptors were just opened and are owned here alone.
     let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
     cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::from(slave.try_clone().unwrap()))
         .env("TERM", "xterm");
     // SAFETY: between fork and exec only async-signal-safe calls: a new session, whose
@@ -55,6 +67,13 @@ pub fn terminal(mut cmd: Command, cols: u16, ctrl_c: Option<Duration>) -> (Optio
         });
     }
     let mut child = cmd.spawn().unwrap();
+    let piped = child.stdout.take().map(|mut out| {
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = out.read_to_end(&mut all);
+            all
+        })
+    });
     drop(slave);
     drop(cmd);
     let mut keys = std::fs::File::from(master.try_clone().unwrap());
@@ -78,7 +97,12 @@ pub fn terminal(mut cmd: Command, cols: u16, ctrl_c: Option<Duration>) -> (Optio
     let status = child.wait().unwrap();
     drop(keys);
     let raw = reader.join().unwrap();
-    (status.code(), String::from_utf8_lossy(&raw).into_owned())
+    let out = piped.map_or_else(Vec::new, |t| t.join().unwrap());
+    (
+        status.code(),
+        String::from_utf8_lossy(&raw).into_owned(),
+        out,
+    )
 }
 
 /// A terminal's bytes with the escape sequences removed, each redraw on a line.
