@@ -3,6 +3,7 @@
 mod args;
 mod checks;
 mod demo;
+mod descriptors;
 mod list;
 mod man;
 mod out;
@@ -326,30 +327,6 @@ fn unset_empty_settings() {
     }
 }
 
-/// Raises the soft limit of open descriptors to the hard one (as far as 65,536), as
-/// programs that open many connections do: each job holds a file, a connection and a
-/// journal entry, and a shell's soft limit (often 1,024, sometimes 256) is smaller than
-/// what `--jobs 64` needs, while the hard one seldom is.
-fn raise_descriptor_limit() {
-    const ENOUGH: libc::rlim_t = 65_536;
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit read and write the one struct given.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return;
-        }
-        let want = limit.rlim_max.min(ENOUGH);
-        if limit.rlim_cur < want {
-            limit.rlim_cur = want;
-            // Where it is not allowed, the soft limit stays as it was.
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
 fn main() -> ExitCode {
     // A closed stdout would lose every handle: refused before anything else.
     if out::stdout_was_closed() {
@@ -357,7 +334,7 @@ fn main() -> ExitCode {
         return ExitCode::from(out::OUTPUT_FAILED);
     }
     unset_empty_settings();
-    raise_descriptor_limit();
+    descriptors::raise_limit();
     let cli = Cli::parse();
     let result = run(cli);
     stdin::remove_spool();

@@ -297,6 +297,17 @@ pub(crate) fn upload_files(
     }
     let display = Display::new(out.quiet, queue.len(), sizes.iter().sum());
     warn_undocumented_types(config, files, &display);
+    let asked = jobs.min(queue.len());
+    let (jobs, limited_by) = crate::descriptors::jobs_that_fit(asked);
+    if let Some(soft) = limited_by {
+        display.line(&format!(
+            "fbup: running {jobs} job{} at a time, not the {} asked: this process may open \
+             {soft} descriptors (ulimit -n) and a job needs up to {}; the files wait their turn",
+            if jobs == 1 { "" } else { "s" },
+            asked,
+            crate::descriptors::PER_JOB
+        ));
+    }
     let journal = config.state_dir.is_some();
     // One client for every file: one pool of connections, one TLS handshake per pooled
     // connection rather than per file, one token holder.
@@ -324,7 +335,7 @@ pub(crate) fn upload_files(
         json: out.json,
     };
     std::thread::scope(|scope| {
-        for _ in 0..jobs.min(queue.len()) {
+        for _ in 0..jobs {
             scope.spawn(|| job.run(scope, &client));
         }
     });

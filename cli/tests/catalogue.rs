@@ -158,3 +158,39 @@ fn a_low_soft_descriptor_limit_is_raised_to_the_hard_one() {
     let complete = fx.emu.sessions().iter().filter(|s| s.complete).count();
     assert_eq!(complete, 120);
 }
+
+/// When even the hard limit is too low for `--jobs`, the jobs are fewer and the files
+/// wait for one: under a limit of 64 descriptors, `--jobs 64` uploads 120 of 120 (it
+/// failed files with `Too many open files` when every job started).
+#[test]
+fn a_low_hard_descriptor_limit_makes_files_wait_never_fail() {
+    use std::os::unix::process::CommandExt;
+    let fx = fx();
+    let files = fx.files(120);
+    let mut cmd = fx.fbup();
+    cmd.args(["upload", "--jobs", "64"]).args(&files);
+    // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("Too many open files"), "{err}");
+    assert!(
+        err.contains("not the 64 asked: this process may open 64 descriptors"),
+        "{err}"
+    );
+    let complete = fx.emu.sessions().iter().filter(|s| s.complete).count();
+    assert_eq!(complete, 120);
+    assert_eq!(out.stdout.iter().filter(|b| **b == b'\n').count(), 120);
+}
