@@ -17,8 +17,14 @@
 //! With the portable build of `make dist` there (or `--portable PATH`), it runs as one
 //! more client beside the native build: the same code built by zig for glibc 2.17.
 //!
+//! A catalogue (`catalogue.rs`), with `--catalogue-only`: 1,000 and 20,000 files of
+//! 8-64 KiB over HTTPS, fbup `--jobs 8` against eight threads with a `requests.Session`
+//! each, and the first request with 50,000 names in a list.
+//!
 //! Run: `cargo run --release -p fbup-bench [-- --runs N --big-mib M --many-files N
-//! --rtt-ms MS --portable PATH]`, or `-- --many-only` for the many-files rows alone.
+//! --rtt-ms MS --portable PATH]`, or `-- --many-only` for the many-files rows alone, or
+//! `-- --catalogue-only [--catalogue 1000,20000 --catalogue-names 50000
+//! --catalogue-runs 3]` for the catalogue rows.
 //! A benchmark, not a test: it prints figures and asserts nothing about speed.
 
 use std::collections::{BTreeSet, HashMap};
@@ -31,6 +37,7 @@ use std::time::Duration;
 
 use fbup_emulator::{Emulator, Fault, FaultRule, RequestKind, Storage, TlsFiles};
 
+mod catalogue;
 mod cpu;
 mod many;
 mod measure;
@@ -246,6 +253,23 @@ fn main() {
         .expect("cipher rates")
     };
     let dir = tempfile::tempdir().expect("temp dir");
+    let catalogue = catalogue::Plan {
+        counts: args
+            .iter()
+            .position(|a| a == "--catalogue")
+            .and_then(|i| args.get(i + 1))
+            .map_or_else(
+                || vec![1_000, 20_000],
+                |v| v.split(',').filter_map(|n| n.parse().ok()).collect(),
+            ),
+        names: opt("--catalogue-names", 50_000) as usize,
+        runs: opt("--catalogue-runs", 3).max(1) as usize,
+    };
+    if args.iter().any(|a| a == "--catalogue-only") {
+        let (tls, ca) = tls_files(dir.path());
+        catalogue::run(&fbup_bin, tls, ca, dir.path(), &catalogue);
+        return;
+    }
     if args.iter().any(|a| a == "--many-only") {
         let (tls, ca) = tls_files(dir.path());
         many::run(
