@@ -203,17 +203,21 @@ fn upload_command(args: UploadArgs) -> Result<(), Failure> {
     let mut config = base_config(&args.common, &args.sending)?;
     config.file_type = args.file_type.clone();
     let mut files = args.files.clone();
-    if let Some(list) = &args.files_from {
-        if list.as_os_str() == "-" && files.iter().any(|f| f.as_os_str() == "-") {
-            return Err(Failure::from_status(
-                Status::Argument,
-                "standard input is the list of names (--files-from -); it cannot be a file \
-                 to upload as well",
-            ));
+    let list = match &args.files_from {
+        Some(list) => {
+            if list.as_os_str() == "-" && files.iter().any(|f| f.as_os_str() == "-") {
+                return Err(Failure::from_status(
+                    Status::Argument,
+                    "standard input is the list of names (--files-from -); it cannot be a file \
+                     to upload as well",
+                ));
+            }
+            Some(list::NameList::read(list, args.null)?)
         }
-        files.extend(list::read_names(list, args.null)?);
-    }
-    if args.name.is_some() && files.len() > 1 {
+        None => None,
+    };
+    let several = files.len() > 1 || list.as_ref().is_some_and(|l| l.len() + files.len() > 1);
+    if args.name.is_some() && several {
         return Err(Failure::from_status(
             Status::Argument,
             "--name applies to one file; upload the files one at a time",
@@ -222,7 +226,7 @@ fn upload_command(args: UploadArgs) -> Result<(), Failure> {
     config.file_name = args.name.clone();
     let mut journal = !args.no_resume;
     if files.iter().any(|f| f.as_os_str() == "-") {
-        if files.len() > 1 {
+        if several {
             return Err(Failure::from_status(
                 Status::Argument,
                 "- (standard input) is uploaded alone; give the other files to another \
@@ -238,7 +242,7 @@ fn upload_command(args: UploadArgs) -> Result<(), Failure> {
     }
     upload::upload_files(
         &config,
-        &files,
+        &list::AllNames::new(files, list),
         args.jobs,
         !args.no_reupload,
         upload::Output::of(&args.common, &args.sending),

@@ -2,12 +2,13 @@
 //! progress, print each result as its file finishes, and cancel cleanly on Ctrl-C.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use fbup::{CancelHandle, Client, Config, Session, Source, Status};
 
-use crate::checks::{check_file, check_files, report_refused};
+use crate::checks::{check_all, check_file, Checked};
+use crate::list::AllNames;
 use crate::out::escaped;
 use crate::progress::Display;
 use crate::signals::{interrupted, resume_advice, Running};
@@ -226,17 +227,7 @@ fn print_result(display: &Display, text: &str) {
 
 /// Says once per type (not per file) that Graph's documentation does not list it: Graph
 /// decides, and its refusal, if it comes, is told with the file.
-fn warn_undocumented_types(config: &Config, files: &[PathBuf], display: &Display) {
-    let types: std::collections::BTreeSet<&str> = files
-        .iter()
-        .filter_map(|f| {
-            config
-                .file_type
-                .as_deref()
-                .or_else(|| fbup::file_type_from_extension(f))
-        })
-        .filter(|t| !fbup::FILE_TYPES.contains(t))
-        .collect();
+fn warn_undocumented_types(types: &std::collections::BTreeSet<String>, display: &Display) {
     for t in types {
         display.line(&format!(
             "fbup: warning: Graph's documentation does not list the file type {}; Graph decides \
@@ -249,11 +240,11 @@ fn warn_undocumented_types(config: &Config, files: &[PathBuf], display: &Display
 
 /// The command's end: exit 3 when stdout could not be written, else the first failed
 /// file's code (in the order the files were given).
-fn ending(codes: impl IntoIterator<Item = u8>) -> Result<(), Failure> {
+fn ending(first_failure: Option<(usize, u8)>) -> Result<(), Failure> {
     let code = if OUTPUT_BROKEN.load(Ordering::SeqCst) {
         Some(crate::out::OUTPUT_FAILED)
     } else {
-        codes.into_iter().find(|c| *c != 0)
+        first_failure.map(|(_, code)| code)
     };
     match code {
         Some(code) => Err(Failure {
@@ -266,45 +257,30 @@ fn ending(codes: impl IntoIterator<Item = u8>) -> Result<(), Failure> {
 
 /// `fbup upload FILE...`: `jobs` files at a time, each in its own session; each
 /// result is printed when its file finishes, and the first failure (in the order the
-/// files were given) decides the exit code.
+/// files were given) decides the exit code. The names are read twice, never all held:
+/// once for the checks, once as the jobs take them.
 pub(crate) fn upload_files(
     config: &Config,
-    files: &[PathBuf],
+    names: &AllNames,
     jobs: usize,
     reupload: bool,
     out: Output,
 ) -> Result<(), Failure> {
     // Every file is checked before the first byte; those refused are said now, and
     // the others uploaded: one bad name in a catalogue stops no other file.
-    let checked = check_files(files, config.file_type.as_deref());
-    let mut codes = vec![0; files.len()];
-    let mut sizes = vec![0; files.len()];
-    let mut queue = Vec::with_capacity(files.len());
-    for (i, check) in checked.into_iter().enumerate() {
-        match check {
-            Ok(size) => {
-                sizes[i] = size;
-                queue.push(i);
-            }
-            Err(refused) => {
-                report_refused(&files[i], &refused, out.json)?;
-                codes[i] = refused.code;
-            }
-        }
+    let checked = check_all(names, config.file_type.as_deref(), out.quiet, out.json)?;
+    if checked.files == 0 {
+        return ending(checked.first_failure);
     }
-    if queue.is_empty() {
-        return ending(codes);
-    }
-    let display = Display::new(out.quiet, queue.len(), sizes.iter().sum());
-    warn_undocumented_types(config, files, &display);
-    let asked = jobs.min(queue.len());
+    let display = Display::new(out.quiet, checked.files, checked.bytes);
+    warn_undocumented_types(&checked.undocumented, &display);
+    let asked = jobs.min(checked.files);
     let (jobs, limited_by) = crate::descriptors::jobs_that_fit(asked);
     if let Some(soft) = limited_by {
         display.line(&format!(
-            "fbup: running {jobs} job{} at a time, not the {} asked: this process may open \
+            "fbup: running {jobs} job{} at a time, not the {asked} asked: this process may open \
              {soft} descriptors (ulimit -n) and a job needs up to {}; the files wait their turn",
             if jobs == 1 { "" } else { "s" },
-            asked,
             crate::descriptors::PER_JOB
         ));
     }
@@ -319,38 +295,47 @@ pub(crate) fn upload_files(
     let limit = std::mem::take(&mut config.max_send_rate);
     // A config Graph cannot be asked with fails each file, as a session would.
     let client = Client::new(&config).map(|c| c.sharing_send_rate(limit));
-    let next = AtomicUsize::new(0);
-    let codes: Mutex<Vec<u8>> = Mutex::new(codes);
-    let several = files.len() > 1;
-    let job = Job {
-        files,
-        queue: &queue,
-        sizes: &sizes,
-        next: &next,
-        codes: &codes,
-        display: &display,
-        journal,
-        reupload,
-        several,
-        json: out.json,
+    let first_failure = {
+        let job = Job {
+            feed: Mutex::new(Feed {
+                names: Box::new(names.iter()),
+                next: 0,
+                ended: false,
+            }),
+            checked: &checked,
+            first_failure: Mutex::new(checked.first_failure),
+            display: &display,
+            journal,
+            reupload,
+            several: names.len() > 1,
+            json: out.json,
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..jobs {
+                scope.spawn(|| job.run(scope, &client));
+            }
+        });
+        job.first_failure.into_inner()
     };
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| job.run(scope, &client));
-        }
-    });
     drop(display);
-    ending(codes.into_inner().unwrap_or_else(|e| e.into_inner()))
+    ending(first_failure.unwrap_or_else(|e| e.into_inner()))
+}
+
+/// The names as the jobs take them, read a second time (the checks read them first).
+struct Feed<'a> {
+    names: Box<dyn Iterator<Item = Result<PathBuf, Failure>> + Send + 'a>,
+    /// The place of the next name in the order given.
+    next: usize,
+    /// No name is left (or the list could not be read back).
+    ended: bool,
 }
 
 /// What the jobs of one `fbup upload` share.
 struct Job<'a> {
-    files: &'a [PathBuf],
-    /// The files to upload (those that passed the checks), by their place in `files`.
-    queue: &'a [usize],
-    sizes: &'a [u64],
-    next: &'a AtomicUsize,
-    codes: &'a Mutex<Vec<u8>>,
+    feed: Mutex<Feed<'a>>,
+    checked: &'a Checked,
+    /// The first failed file (its place in the order given) and its exit code.
+    first_failure: Mutex<Option<(usize, u8)>>,
     display: &'a Display,
     journal: bool,
     reupload: bool,
@@ -359,6 +344,33 @@ struct Job<'a> {
 }
 
 impl<'a> Job<'a> {
+    /// The next file no job has taken yet, that the checks passed: its place in the
+    /// order given, its name and its size.
+    fn take(&self) -> Option<(usize, PathBuf, u64)> {
+        let mut feed = self.feed.lock().unwrap_or_else(|e| e.into_inner());
+        while !feed.ended {
+            let i = feed.next;
+            let Some(name) = feed.names.next() else {
+                feed.ended = true;
+                break;
+            };
+            feed.next += 1;
+            match name {
+                Ok(_) if self.checked.is_refused(i) => continue,
+                Ok(path) => {
+                    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+                    return Some((i, path, size));
+                }
+                Err(e) => {
+                    feed.ended = true;
+                    self.display.error(&format!("fbup: {}", e.message));
+                    self.failed(i, e.code);
+                }
+            }
+        }
+        None
+    }
+
     /// One job: takes the next file until none is left, with at most one session
     /// created ahead, on the command's client (or reports why there is none).
     fn run<'s>(
@@ -369,9 +381,9 @@ impl<'a> Job<'a> {
         let client = match client {
             Ok(c) => c,
             Err(e) => {
-                while let Some(i) = take(self.next, self.queue) {
+                while let Some((i, file, _)) = self.take() {
                     let failed = Outcome {
-                        file: self.files[i].clone(),
+                        file,
                         session_id: None,
                         result: Err(e.clone()),
                         info: None,
@@ -381,26 +393,17 @@ impl<'a> Job<'a> {
                 return;
             }
         };
-        let open = |i: usize| {
-            Opened::open(
-                client,
-                &self.files[i],
-                self.sizes[i],
-                self.display,
-                self.journal,
-            )
-        };
+        let open =
+            |path: &Path, size: u64| Opened::open(client, path, size, self.display, self.journal);
         // At most one session ahead per job: the next file's session is created
         // while this file's body is on the wire.
-        let mut ahead: Option<(usize, std::thread::ScopedJoinHandle<'_, Opened<'_>>)> = None;
+        type Next = (usize, PathBuf, u64);
+        let mut ahead: Option<(Next, std::thread::ScopedJoinHandle<'_, Opened<'_>>)> = None;
         loop {
-            let (i, opened) = match ahead.take() {
-                Some((i, h)) => match h.join() {
-                    Ok(o) => (i, Some(o)),
-                    Err(_) => (i, None),
-                },
-                None => match take(self.next, self.queue) {
-                    Some(i) => (i, None),
+            let ((i, file, size), opened) = match ahead.take() {
+                Some((next, h)) => (next, h.join().ok()),
+                None => match self.take() {
+                    Some(next) => (next, None),
                     None => break,
                 },
             };
@@ -409,7 +412,7 @@ impl<'a> Job<'a> {
                     o.progress.finish(false, None);
                 }
                 Outcome {
-                    file: self.files[i].clone(),
+                    file,
                     session_id: None,
                     result: Err(fbup::Error::new(
                         Status::Cancelled,
@@ -418,9 +421,10 @@ impl<'a> Job<'a> {
                     info: None,
                 }
             } else {
-                let opened = opened.unwrap_or_else(|| open(i));
-                if let Some(j) = take(self.next, self.queue) {
-                    ahead = Some((j, scope.spawn(move || open(j))));
+                let opened = opened.unwrap_or_else(|| open(&file, size));
+                if let Some(next) = self.take() {
+                    let (path, size) = (next.1.clone(), next.2);
+                    ahead = Some((next, scope.spawn(move || open(&path, size))));
                 }
                 upload_one(client, opened, self.display, self.reupload)
             };
@@ -431,13 +435,18 @@ impl<'a> Job<'a> {
     /// Prints a file's outcome and keeps its exit code.
     fn done(&self, i: usize, outcome: &Outcome) {
         let code = report(outcome, self.several, self.json, self.display);
-        self.codes.lock().unwrap_or_else(|e| e.into_inner())[i] = code;
+        if code != 0 {
+            self.failed(i, code);
+        }
     }
-}
 
-/// The next file of the queue no job has taken yet (its place in the files given).
-fn take(next: &AtomicUsize, queue: &[usize]) -> Option<usize> {
-    queue.get(next.fetch_add(1, Ordering::SeqCst)).copied()
+    /// Keeps the first failure in the order the files were given.
+    fn failed(&self, i: usize, code: u8) {
+        let mut first = self.first_failure.lock().unwrap_or_else(|e| e.into_inner());
+        if first.is_none_or(|(j, _)| i < j) {
+            *first = Some((i, code));
+        }
+    }
 }
 
 /// `fbup resume SESSION_ID FILE`.
@@ -469,5 +478,5 @@ pub(crate) fn resume(
         }
     };
     let code = report(&outcome, false, out.json, &display);
-    ending([code])
+    ending((code != 0).then_some((0, code)))
 }
