@@ -252,3 +252,25 @@ fn bars_are_drawn_only_when_no_pipe_may_write_between_them() {
     assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 3);
     assert!(raw.contains("\x1b["), "bars when stdout is a file: {raw:?}");
 }
+
+/// A long list is checked with a count on the terminal, which leaves the screen before
+/// the uploads start; the refused names are said around it.
+#[test]
+fn a_long_list_is_checked_with_a_count_on_the_terminal() {
+    let fx = fx();
+    let (real, _) = fx.file("real.png", 10_000);
+    let mut list = format!("{}\n", p(&real));
+    for i in 0..5_999 {
+        list.push_str(&format!("{}/missing-{i}.png\n", fx.dir.path().display()));
+    }
+    let listing = fx.dir.path().join("list.txt");
+    std::fs::write(&listing, list).unwrap();
+    let mut cmd = fx.fbup();
+    cmd.args(["upload", "--files-from", p(&listing)]);
+    let (code, raw) = terminal(cmd, 100, None);
+    assert_eq!(code, Some(12), "{}", &raw[raw.len().saturating_sub(2000)..]);
+    assert!(raw.contains("checking the files: "), "the count is shown");
+    assert_eq!(raw.matches(": no such file").count(), 5_999);
+    assert!(raw.contains("real.png: done"), "{}", &raw[raw.len() - 2000..]);
+    assert_eq!(fx.emu.sessions().len(), 1);
+}
