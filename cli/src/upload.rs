@@ -395,13 +395,26 @@ impl<'a> Job<'a> {
         };
         let open =
             |path: &Path, size: u64| Opened::open(client, path, size, self.display, self.journal);
-        // At most one session ahead per job: the next file's session is created
-        // while this file's body is on the wire.
+        // At most one session ahead per job: the next file's session is created, by
+        // the job's one helper thread (not a thread a file), while this file's body is
+        // on the wire.
+        let (ask, asked) = std::sync::mpsc::channel::<(PathBuf, u64)>();
+        let (opened_tx, opened_rx) = std::sync::mpsc::channel::<Opened<'_>>();
+        scope.spawn(move || {
+            for (path, size) in asked {
+                if opened_tx.send(open(&path, size)).is_err() {
+                    break;
+                }
+            }
+        });
         type Next = (usize, PathBuf, u64);
-        let mut ahead: Option<(Next, std::thread::ScopedJoinHandle<'_, Opened<'_>>)> = None;
+        // The next file, and whether the helper was asked to open it (else, or when
+        // the helper is gone, which only a panic can do, it is opened in turn).
+        let mut ahead: Option<(Next, bool)> = None;
         loop {
             let ((i, file, size), opened) = match ahead.take() {
-                Some((next, h)) => (next, h.join().ok()),
+                Some((next, true)) => (next, opened_rx.recv().ok()),
+                Some((next, false)) => (next, None),
                 None => match self.take() {
                     Some(next) => (next, None),
                     None => break,
@@ -423,8 +436,8 @@ impl<'a> Job<'a> {
             } else {
                 let opened = opened.unwrap_or_else(|| open(&file, size));
                 if let Some(next) = self.take() {
-                    let (path, size) = (next.1.clone(), next.2);
-                    ahead = Some((next, scope.spawn(move || open(&path, size))));
+                    let asked = ask.send((next.1.clone(), next.2)).is_ok();
+                    ahead = Some((next, asked));
                 }
                 upload_one(client, opened, self.display, self.reupload)
             };

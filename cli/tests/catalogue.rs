@@ -194,3 +194,48 @@ fn a_low_hard_descriptor_limit_makes_files_wait_never_fail() {
     assert_eq!(complete, 120);
     assert_eq!(out.stdout.iter().filter(|b| **b == b'\n').count(), 120);
 }
+
+/// What the journal and the jobs cost is per command, not per file: 100 files at
+/// `--jobs 4`, with the journal, make no fsync (there were three a file: 3x slower
+/// than without the journal) and start a bounded number of threads (there was one a
+/// file, for the session created ahead), counted by strace.
+#[test]
+fn the_journal_makes_no_fsync_and_the_jobs_no_thread_per_file() {
+    if !common::skip::have("strace", "-V") {
+        return;
+    }
+    let fx = fx();
+    let files = fx.files(100);
+    let report = fx.dir.path().join("strace.txt");
+    let mut cmd = std::process::Command::new("strace");
+    cmd.args(["-f", "-c", "-e", "trace=fsync,fdatasync,clone,clone3", "-o"])
+        .arg(&report)
+        .arg(env!("CARGO_BIN_EXE_fbup"))
+        .args(["upload", "--jobs", "4"])
+        .args(&files);
+    for (k, v) in fx.fbup().get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let complete = fx.emu.sessions().iter().filter(|s| s.complete).count();
+    assert_eq!(complete, 100);
+    let table = std::fs::read_to_string(&report).unwrap();
+    let calls = |name: &str| -> u64 {
+        table
+            .lines()
+            .find(|l| l.split_whitespace().last() == Some(name))
+            .and_then(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols.get(3).and_then(|c| c.parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    // The prune once per command may sync the folder once.
+    assert!(calls("fsync") + calls("fdatasync") <= 1, "{table}");
+    // Four jobs, their four helpers, and the few of the runtime.
+    assert!(calls("clone") + calls("clone3") <= 16, "{table}");
+}

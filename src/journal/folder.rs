@@ -201,7 +201,7 @@ pub(crate) fn is_locked(lock: &Path) -> bool {
     }
 }
 
-/// Makes the folder's last changes (a rename, a removal) durable.
+/// Makes the folder's last changes durable: once, after a prune's removals.
 pub(crate) fn sync(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
