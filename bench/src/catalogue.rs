@@ -1,6 +1,6 @@
 //! A catalogue: thousands of small files in one command, over HTTPS to the emulator on
 //! 127.0.0.1 (no added latency, so that the cost per file shows). fbup (`--jobs 8
-//! --files-from LIST`, its journal on, as a user runs it) beside an uploader of eight
+//! --files-from LIST`, its journal on, as a user runs it, and without it) beside an uploader of eight
 //! threads with a `requests.Session` each (the peer the catalogue issue measured
 //! against). For each: files per second, CPU milliseconds per file (user + system of
 //! the whole process), TLS handshakes (connections the emulator accepted: each is one),
@@ -107,7 +107,7 @@ pub fn run(fbup_bin: &Path, tls: TlsFiles, ca: PathBuf, dir: &Path, plan: &Plan)
         let listing = dir.join(format!("list-{n}.txt"));
         write_list(&listing, &files[..n]);
         let state = dir.join("state");
-        let fbup = || {
+        let fbup = |journal: bool| {
             let mut c = Command::new(fbup_bin);
             c.args(["upload", "--quiet", "--no-reupload", "--jobs"])
                 .arg(JOBS.to_string())
@@ -118,6 +118,9 @@ pub fn run(fbup_bin: &Path, tls: TlsFiles, ca: PathBuf, dir: &Path, plan: &Plan)
                 .env("FBUP_GRAPH_URL", emu.url())
                 .env("FBUP_CA_FILE", &ca)
                 .env("FBUP_STATE_DIR", &state);
+            if !journal {
+                c.arg("--no-resume");
+            }
             c
         };
         let python = || {
@@ -130,8 +133,10 @@ pub fn run(fbup_bin: &Path, tls: TlsFiles, ca: PathBuf, dir: &Path, plan: &Plan)
                 .arg(&listing);
             c
         };
-        let mut clients: Vec<(&str, MakeCommand<'_>)> =
-            vec![("fbup upload --jobs 8", Box::new(fbup))];
+        let mut clients: Vec<(&str, MakeCommand<'_>)> = vec![
+            ("fbup upload --jobs 8", Box::new(move || fbup(true))),
+            ("  the same, --no-resume", Box::new(move || fbup(false))),
+        ];
         if has_requests {
             clients.push(("8 requests.Sessions", Box::new(python)));
         }
@@ -146,7 +151,10 @@ pub fn run(fbup_bin: &Path, tls: TlsFiles, ca: PathBuf, dir: &Path, plan: &Plan)
                 }
             }
         }
-        let py_median = runs.get(1).and_then(|r| summary(r, n));
+        let py_median = clients
+            .iter()
+            .position(|(name, _)| name.contains("requests"))
+            .and_then(|c| summary(&runs[c], n));
         for (c, (name, _)) in clients.iter().enumerate() {
             print_row(name, n, &runs[c], py_median.as_ref());
         }
