@@ -18,8 +18,9 @@ use fbup_emulator::{Emulator, Storage, TlsFiles};
 use crate::measure::{measure, median, spread, Sample};
 use crate::TOKEN;
 
-/// Eight threads, one `requests.Session` each, names from a list file.
-const REQUESTS_PY: &str = r#"import os, sys, concurrent.futures, requests
+/// N threads, one `requests.Session` each (keep-alive), create and body per file,
+/// names from a list file; the many-files rows use it too.
+pub const REQUESTS_PY: &str = r#"import os, sys, concurrent.futures, requests
 url, ca, token, jobs, listing = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 with open(listing) as fh:
     files = [line.rstrip("\n") for line in fh if line.strip()]
@@ -108,16 +109,8 @@ pub fn run(fbup_bin: &Path, tls: TlsFiles, ca: PathBuf, dir: &Path, plan: &Plan)
         write_list(&listing, &files[..n]);
         let state = dir.join("state");
         let fbup = |journal: bool| {
-            let mut c = Command::new(fbup_bin);
-            c.args(["upload", "--quiet", "--no-reupload", "--jobs"])
-                .arg(JOBS.to_string())
-                .arg("--files-from")
-                .arg(&listing)
-                .env("FBUP_ACCESS_TOKEN", TOKEN)
-                .env("FBUP_APP_ID", "1234")
-                .env("FBUP_GRAPH_URL", emu.url())
-                .env("FBUP_CA_FILE", &ca)
-                .env("FBUP_STATE_DIR", &state);
+            let mut c = fbup_command(fbup_bin, &emu, &ca, &listing);
+            c.env("FBUP_STATE_DIR", &state);
             if !journal {
                 c.arg("--no-resume");
             }
@@ -162,6 +155,20 @@ pub fn run(fbup_bin: &Path, tls: TlsFiles, ca: PathBuf, dir: &Path, plan: &Plan)
     first_request_with_many_names(&emu, fbup_bin, &ca, dir, &files[..plan.names]);
 }
 
+/// `fbup upload --quiet --no-reupload --jobs 8 --files-from LIST` to this emulator.
+fn fbup_command(fbup_bin: &Path, emu: &Emulator, ca: &Path, listing: &Path) -> Command {
+    let mut c = Command::new(fbup_bin);
+    c.args(["upload", "--quiet", "--no-reupload", "--jobs"])
+        .arg(JOBS.to_string())
+        .arg("--files-from")
+        .arg(listing)
+        .env("FBUP_ACCESS_TOKEN", TOKEN)
+        .env("FBUP_APP_ID", "1234")
+        .env("FBUP_GRAPH_URL", emu.url())
+        .env("FBUP_CA_FILE", ca);
+    c
+}
+
 /// `n` files of 8-64 KiB, made once.
 fn make_files(dir: &Path, n: usize) -> Vec<PathBuf> {
     let folder = dir.join("catalogue");
@@ -179,7 +186,7 @@ fn make_files(dir: &Path, n: usize) -> Vec<PathBuf> {
         .collect()
 }
 
-fn write_list(path: &Path, files: &[PathBuf]) {
+pub fn write_list(path: &Path, files: &[PathBuf]) {
     let mut text = String::new();
     for f in files {
         text.push_str(&f.display().to_string());
@@ -279,15 +286,8 @@ fn first_request_with_many_names(
     write_list(&listing, files);
     emu.clear_requests();
     let start = Instant::now();
-    let mut child = Command::new(fbup_bin)
-        .args(["upload", "--quiet", "--no-resume", "--jobs"])
-        .arg(JOBS.to_string())
-        .arg("--files-from")
-        .arg(&listing)
-        .env("FBUP_ACCESS_TOKEN", TOKEN)
-        .env("FBUP_APP_ID", "1234")
-        .env("FBUP_GRAPH_URL", emu.url())
-        .env("FBUP_CA_FILE", ca)
+    let mut child = fbup_command(fbup_bin, emu, ca, &listing)
+        .arg("--no-resume")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -84,26 +84,6 @@ id=$(curl -sS --cacert "$CA" -X POST "$URL/v24.0/1234/uploads?file_name=$(basena
 curl -sS -f -o /dev/null --cacert "$CA" -X POST -H "Authorization: OAuth $TOKEN" -H "file_offset: 0" -H "Expect:" --data-binary "@$f" "$URL/v24.0/$id"
 "#;
 
-/// One `requests.Session` per worker: keep-alive, create and body per file.
-const KEEPALIVE_PY: &str = r#"import os, sys, concurrent.futures, requests
-url, ca, token, jobs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-files = sys.argv[5:]
-def worker(chunk):
-    s = requests.Session()
-    s.trust_env = False  # else REQUESTS_CA_BUNDLE would win over verify
-    s.verify = ca
-    for f in chunk:
-        r = s.post(url + "/v24.0/1234/uploads", params={"file_name": os.path.basename(f),
-                   "file_length": os.path.getsize(f), "file_type": "image/png", "access_token": token})
-        r.raise_for_status()
-        with open(f, "rb") as fh:
-            r = s.post(url + "/v24.0/" + r.json()["id"], data=fh.read(),
-                       headers={"Authorization": "OAuth " + token, "file_offset": "0"})
-        r.raise_for_status()
-with concurrent.futures.ThreadPoolExecutor(jobs) as ex:
-    list(ex.map(worker, [files[i::jobs] for i in range(jobs)]))
-"#;
-
 /// A client of the many-files row: its name, how many at once, and its command.
 struct Client {
     name: &'static str,
@@ -148,12 +128,22 @@ pub fn run(
     let script = dir.join("curl-one.sh");
     std::fs::write(&script, CURL_ONE).expect("script");
     let py = dir.join("keepalive.py");
-    std::fs::write(&py, KEEPALIVE_PY).expect("script");
+    std::fs::write(&py, crate::catalogue::REQUESTS_PY).expect("script");
+    let listing = dir.join("many-list.txt");
+    crate::catalogue::write_list(&listing, &files);
     let has_requests = Command::new("python3")
         .args(["-c", "import requests"])
         .output()
         .is_ok_and(|o| o.status.success());
-    let clients = clients(fbup_bin, &url, &ca, &files, &script, &py, has_requests);
+    let clients = clients(
+        fbup_bin,
+        &url,
+        &ca,
+        &files,
+        &script,
+        (&py, &listing),
+        has_requests,
+    );
     println!(
         "many files: {n} files of {} KiB over HTTPS through a {} ms round trip (a latency proxy \
          delaying each direction by {} ms); {runs} alternating runs, median and spread",
@@ -195,7 +185,7 @@ fn clients(
     ca: &Path,
     files: &[PathBuf],
     script: &Path,
-    py: &Path,
+    (py, listing): (&Path, &Path),
     has_requests: bool,
 ) -> Vec<Client> {
     let fbup = |jobs: usize| {
@@ -253,11 +243,11 @@ fn clients(
         }) as Box<dyn Fn() -> Command>
     };
     let python = |jobs: usize| {
-        let (py, url, ca, files) = (
+        let (py, url, ca, listing) = (
             py.to_path_buf(),
             url.to_string(),
             ca.to_path_buf(),
-            files.to_vec(),
+            listing.to_path_buf(),
         );
         Box::new(move || {
             let mut c = Command::new("python3");
@@ -266,7 +256,7 @@ fn clients(
                 .arg(&ca)
                 .arg(TOKEN)
                 .arg(jobs.to_string())
-                .args(&files);
+                .arg(&listing);
             c
         }) as Box<dyn Fn() -> Command>
     };

@@ -135,24 +135,11 @@ fn an_empty_setting_in_the_environment_is_unset() {
 /// holds a file, a connection and a journal entry).
 #[test]
 fn a_low_soft_descriptor_limit_is_raised_to_the_hard_one() {
-    use std::os::unix::process::CommandExt;
     let fx = fx();
     let files = fx.files(120);
     let mut cmd = fx.fbup();
     cmd.args(["upload", "--jobs", "32"]).args(&files);
-    // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
-    unsafe {
-        cmd.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: 64,
-                rlim_max: 4096,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    descriptor_limit(&mut cmd, 64, 4096);
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let complete = fx.emu.sessions().iter().filter(|s| s.complete).count();
@@ -164,24 +151,11 @@ fn a_low_soft_descriptor_limit_is_raised_to_the_hard_one() {
 /// failed files with `Too many open files` when every job started).
 #[test]
 fn a_low_hard_descriptor_limit_makes_files_wait_never_fail() {
-    use std::os::unix::process::CommandExt;
     let fx = fx();
     let files = fx.files(120);
     let mut cmd = fx.fbup();
     cmd.args(["upload", "--jobs", "64"]).args(&files);
-    // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
-    unsafe {
-        cmd.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: 64,
-                rlim_max: 64,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    descriptor_limit(&mut cmd, 64, 64);
     let out = cmd.output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
@@ -238,4 +212,22 @@ fn the_journal_makes_no_fsync_and_the_jobs_no_thread_per_file() {
     assert!(calls("fsync") + calls("fdatasync") <= 1, "{table}");
     // Four jobs, their four helpers, and the few of the runtime.
     assert!(calls("clone") + calls("clone3") <= 16, "{table}");
+}
+
+/// Starts `cmd` with these soft and hard limits of open descriptors.
+fn descriptor_limit(cmd: &mut std::process::Command, soft: u64, hard: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
