@@ -3,7 +3,7 @@
 //! others are uploaded.
 
 use std::collections::hash_map::{Entry, HashMap};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use fbup::Status;
@@ -136,10 +136,10 @@ pub(crate) fn check_all(
     }
     shown.done();
     if !twice.is_empty() {
-        let wanted: HashMap<usize, ()> = twice.iter().map(|t| (t.1, ())).collect();
+        let wanted: HashSet<usize> = twice.iter().map(|t| t.1).collect();
         let mut firsts: HashMap<usize, PathBuf> = HashMap::with_capacity(wanted.len());
         for (i, name) in names.iter().enumerate() {
-            if wanted.contains_key(&i) {
+            if wanted.contains(&i) {
                 firsts.insert(i, name?);
             }
         }

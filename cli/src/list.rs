@@ -40,7 +40,8 @@ impl AllNames {
     }
 
     /// The names in the order given, read anew each time; an error when the list's
-    /// copy cannot be read back.
+    /// copy cannot be read back. One reading at a time: the readings share the copy's
+    /// offset (the checks read it, then the jobs, never both at once).
     pub(crate) fn iter(&self) -> impl Iterator<Item = Result<PathBuf, Failure>> + Send + '_ {
         let list = self.list.as_ref().map(|l| match l.names() {
             Ok(names) => Box::new(names) as Box<dyn Iterator<Item = _> + Send>,
