@@ -174,12 +174,7 @@ impl Counter {
     const SHOWN_FROM: usize = 5_000;
 
     fn new(quiet: bool, names: usize) -> Counter {
-        use std::io::IsTerminal;
-        if quiet
-            || names < Self::SHOWN_FROM
-            || !std::io::stderr().is_terminal()
-            || crate::out::stdout_is_a_pipe()
-        {
+        if quiet || names < Self::SHOWN_FROM || !crate::progress::may_redraw() {
             return Counter(None);
         }
         let bar = indicatif::ProgressBar::new(names as u64);

@@ -216,7 +216,7 @@ fn upload_command(args: UploadArgs) -> Result<(), Failure> {
         }
         None => None,
     };
-    let several = files.len() > 1 || list.as_ref().is_some_and(|l| l.len() + files.len() > 1);
+    let several = files.len() + list.as_ref().map_or(0, list::NameList::len) > 1;
     if args.name.is_some() && several {
         return Err(Failure::from_status(
             Status::Argument,

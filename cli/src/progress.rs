@@ -81,6 +81,14 @@ enum Mode {
     Quiet,
 }
 
+/// Whether lines may be redrawn in place on stderr (bars, counts): only on a terminal,
+/// and only when nothing else writes to that screen unseen. A stdout on the same
+/// terminal goes between the redraws; one that is a pipe may reach the screen through
+/// its reader (`| tee`) at any time, so then progress is plain lines, as on a file.
+pub(crate) fn may_redraw() -> bool {
+    std::io::stderr().is_terminal() && !crate::out::stdout_is_a_pipe()
+}
+
 /// The display of one command: its files and, with several, their total.
 pub(crate) struct Display {
     mode: Mode,
@@ -101,11 +109,7 @@ impl Display {
     pub(crate) fn new(quiet: bool, files: usize, total_bytes: u64) -> Display {
         let mode = if quiet {
             Mode::Quiet
-        } else if std::io::stderr().is_terminal() && !crate::out::stdout_is_a_pipe() {
-            // Bars redraw lines in place: only when nothing else writes to the screen
-            // unseen. A stdout on the same terminal goes between the redraws; one that
-            // is a pipe may reach the screen through its reader (`| tee`) at any time,
-            // so then progress is plain lines, as on a file.
+        } else if may_redraw() {
             let target = ProgressDrawTarget::term_like_with_hz(
                 Box::new(EndOfText::new(console::Term::buffered_stderr())),
                 20,
